@@ -1,0 +1,49 @@
+# One entry point for a newcomer and for CI: `make test` installs what it needs
+# (Debian packages through apt; crates through cargo) and runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+# Debian packages the build, the tests and the benchmarks need.
+#   clang, libbpf-dev, linux-libc-dev: compile the C eBPF programs
+#   protobuf-compiler: tonic/prost code generation for proto/
+#   iproute2: lab and namespace tests (ip netns, tc) and the ip -batch baseline
+#   iperf3: throughput benchmarks
+DEB_PACKAGES := clang libbpf-dev linux-libc-dev protobuf-compiler iproute2 iperf3
+
+.PHONY: all deps build test lint fmt bench clean
+
+all: build
+
+# Idempotent: installs only the packages that are missing.
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "make deps: all Debian packages present"; fi
+
+build: deps
+	$(CARGO) build --workspace --all-targets
+
+lint: deps
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+# Privileged tests (namespaces, attached BPF programs) need root: CI runs as root.
+test: deps lint
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+bench: deps
+	$(CARGO) bench --workspace
+
+clean:
+	$(CARGO) clean

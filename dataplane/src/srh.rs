@@ -1,0 +1,1 @@
+//! SRH codec (in progress).

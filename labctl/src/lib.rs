@@ -1,0 +1,1 @@
+//! labctl (issue: labctl). Placeholder until that issue lands.

@@ -1,0 +1,1 @@
+//! Intent controller (issue: controller). Placeholder until that issue lands.

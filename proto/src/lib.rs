@@ -1,0 +1,1 @@
+//! The intent controller wire contract (issue: controller). Placeholder until that issue lands.

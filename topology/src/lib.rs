@@ -1,0 +1,1 @@
+//! The lab topology model (issue: labctl). Placeholder until that issue lands.
