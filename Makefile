@@ -10,7 +10,7 @@ CARGO ?= cargo
 #   iperf3: throughput benchmarks
 DEB_PACKAGES := clang libbpf-dev linux-libc-dev protobuf-compiler iproute2 iperf3
 
-.PHONY: all deps build test lint fmt bench clean
+.PHONY: all deps build test lint fmt bench clean lab
 
 all: build
 
@@ -44,6 +44,12 @@ test: deps lint
 
 bench: deps
 	$(CARGO) bench --workspace
+
+# The main job: bring up the reference hawk lab (replacing a running one).
+lab: deps
+	$(CARGO) build -p labctl
+	./target/debug/labctl up topologies/hawk.yaml --replace
+	./target/debug/labctl status hawk
 
 clean:
 	$(CARGO) clean
