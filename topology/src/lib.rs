@@ -1,1 +1,56 @@
-//! The lab topology model (issue: labctl). Placeholder until that issue lands.
+//! The lab topology model, shared by `labctl` (which builds the lab) and the
+//! controller (which computes paths on the same graph).
+//!
+//! # Public API
+//! - [`load`] / [`parse_str`]: file -> validated [`Topology`] or a
+//!   [`LoadError`] listing every problem as `file:line:column: field: message`.
+//! - [`model`]: `Topology`, `Node`, `NodeKind`, `Link`, `Endpoint`,
+//!   `LinkProps` (kbit/s, µs, %), `SidBehavior`, `EndFlavor`, `RouterBackend`,
+//!   `AgentRole`; lookups `node_for_address`, `node_for_sid`, `neighbours`,
+//!   `link_between`, `service_functions`, `nodes_of_kind`.
+//! - [`routes::compute`]: the underlay static routes of every node (shortest
+//!   path on the IGP metric), exactly what labctl installs.
+//! - [`graph::render`]: mermaid / dot drawings.
+//! - [`vpp::generate`]: VPP startup.conf + CLI exec file of a router.
+//! - [`schema::json_schema`]: the JSON Schema of the file format.
+//!
+//! # Layout
+//! Three stages, as in containerlab: `raw` (serde structs that keep line and
+//! column of every value) -> `resolve` (defaults, derived subnets, addresses
+//! and interface names, then every semantic check, collecting all problems)
+//! -> `model` (what consumers see). `units` converts human units. The file
+//! format is documented in `docs/topology.md`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+use std::path::Path;
+
+mod error;
+pub mod graph;
+pub mod model;
+pub mod raw;
+mod resolve;
+pub mod routes;
+pub mod schema;
+pub mod units;
+pub mod vpp;
+
+pub use error::{LoadError, Problem};
+pub use model::*;
+pub use resolve::{
+    derived_ifname, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU, DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU,
+    MAX_IFNAME_LEN,
+};
+
+/// Read, parse, resolve and validate a topology file.
+pub fn load(path: &Path) -> Result<Topology, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse_str(&text, &path.display().to_string())
+}
+
+/// Parse, resolve and validate topology YAML; `file_name` is used in problems.
+pub fn parse_str(text: &str, file_name: &str) -> Result<Topology, LoadError> {
+    resolve::parse(text, file_name)
+}

@@ -1,0 +1,1 @@
+//! VPP config (todo)

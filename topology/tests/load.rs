@@ -1,0 +1,89 @@
+#![allow(clippy::unwrap_used)]
+use std::path::PathBuf;
+
+fn topologies() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../topologies")
+}
+
+#[test]
+fn hawk_loads() {
+    let t = match topology::load(&topologies().join("hawk.yaml")) {
+        Ok(t) => t,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(t.name, "hawk");
+    assert_eq!(t.nodes.len(), 14);
+    assert_eq!(t.links.len(), 14);
+    let vpp1 = &t.nodes["vpp1"];
+    assert_eq!(vpp1.sid, Some("fcbb:bb00:1::2".parse().unwrap()));
+    assert_eq!(vpp1.locator, Some("fcbb:bb00:1::/48".parse().unwrap()));
+    assert_eq!(
+        t.nodes["site-b"].sid,
+        Some("fcbb:aa00:2::2".parse().unwrap())
+    );
+    let host_a = &t.nodes["host-a"];
+    assert_eq!(host_a.agent, Some(topology::AgentRole::Client));
+    assert_eq!(host_a.prefix, Some("fcbb:cc00:1::/48".parse().unwrap()));
+    assert_eq!(t.nodes["host-b"].agent, Some(topology::AgentRole::Server));
+    assert_eq!(
+        t.dns_records["wb.hawk.net"],
+        "fcbb:cc00:2::a".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+    assert_eq!(
+        t.dns_records["wc.hawk.net"],
+        "fcbb:cc00:3::a".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+    assert_eq!(
+        t.node_for_address("fcbb:cc00:2::a".parse().unwrap())
+            .unwrap()
+            .name,
+        "host-b"
+    );
+    assert_eq!(
+        t.node_for_address("fcbb:cc00:2:1::7".parse().unwrap())
+            .unwrap()
+            .name,
+        "host-b"
+    );
+    assert!(t
+        .node_for_address("fcbb:bb00:1::2".parse().unwrap())
+        .is_none());
+    assert_eq!(
+        t.node_for_sid("fcbb:bb00:4::2".parse().unwrap())
+            .unwrap()
+            .name,
+        "vpp4"
+    );
+
+    // Upper path: more bandwidth; lower path: less latency.
+    let props = |a: &str, b: &str| t.link_between(a, b).unwrap().props_from(a).unwrap().clone();
+    for (a, b) in [("vpp1", "vpp2"), ("vpp2", "vpp4"), ("vpp4", "vpp6")] {
+        assert_eq!(props(a, b).bandwidth_kbps, Some(1_000_000));
+        assert_eq!(props(b, a).latency_us, Some(4_000));
+    }
+    for (a, b) in [("vpp1", "vpp3"), ("vpp3", "vpp5"), ("vpp5", "vpp6")] {
+        assert_eq!(props(a, b).bandwidth_kbps, Some(100_000));
+        assert_eq!(props(b, a).latency_us, Some(1_000));
+    }
+    let l = t.link_between("vpp1", "vpp2").unwrap();
+    assert_eq!(
+        (l.a.ifname.as_str(), l.b.ifname.as_str()),
+        ("vpp2-1", "vpp1-1")
+    );
+    assert_eq!(
+        l.a.addr,
+        "2001:db8:12::1".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+    assert_eq!(l.mtu, 9000);
+    let mut neighbours: Vec<&str> = t.neighbours("vpp1").map(|(_, n)| n).collect();
+    neighbours.sort();
+    assert_eq!(neighbours, ["site-a", "vpp2", "vpp3"]);
+    // Interface names are unique in the lab and fit Linux's limit.
+    let mut names = std::collections::BTreeSet::new();
+    for l in &t.links {
+        for ep in [&l.a, &l.b] {
+            assert!(ep.ifname.len() <= topology::MAX_IFNAME_LEN, "{}", ep.ifname);
+            assert!(names.insert(ep.ifname.clone()), "duplicate {}", ep.ifname);
+        }
+    }
+}
