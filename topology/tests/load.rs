@@ -87,3 +87,67 @@ fn hawk_loads() {
         }
     }
 }
+
+#[test]
+fn hawkv6_8_loads_with_the_csv_impairments() {
+    let t = topology::load(&topologies().join("hawkv6-8.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(t.nodes_of_kind(topology::NodeKind::Router).count(), 11);
+    assert_eq!(t.links.len(), 27);
+    let sera: Vec<&str> = t
+        .service_functions("sera")
+        .map(|n| n.name.as_str())
+        .collect();
+    assert_eq!(sera, ["sera-1", "sera-2"]);
+    assert_eq!(
+        t.nodes["snort-2"].sid,
+        Some("fcbb:dd00:4::2".parse().unwrap())
+    );
+    let l = t.link_between("xr1", "xr2").unwrap();
+    assert_eq!(
+        (l.a_to_b.latency_us, l.b_to_a.latency_us),
+        (Some(4_000), Some(3_000))
+    );
+    let l = t.link_between("xr1", "xr3").unwrap();
+    assert_eq!(l.a_to_b.bandwidth_kbps, Some(100_000));
+    assert_eq!(l.b_to_a.bandwidth_kbps, Some(1_000_000));
+    assert_eq!(
+        (l.a_to_b.loss_pct, l.b_to_a.loss_pct),
+        (Some(3.0), Some(3.0))
+    );
+    let l = t.link_between("xr8", "site-c").unwrap();
+    assert_eq!(
+        (l.a_to_b.loss_pct, l.b_to_a.loss_pct),
+        (Some(2.0), Some(0.0))
+    );
+    // Derived subnets: link N is the N-th /64 of the default pool.
+    assert_eq!(
+        l.subnet,
+        format!("2001:db8:ffff:{:x}::/64", l.id).parse().unwrap()
+    );
+    assert_eq!(
+        l.a.addr,
+        format!("2001:db8:ffff:{:x}::1", l.id)
+            .parse::<std::net::Ipv6Addr>()
+            .unwrap()
+    );
+    assert_eq!(l.a.ifname, format!("site-c-{}", l.id));
+}
+
+#[test]
+fn line_loads_with_derived_values() {
+    let t = topology::load(&topologies().join("line.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    let l = &t.links[1];
+    assert_eq!((l.a.ifname.as_str(), l.b.ifname.as_str()), ("r2-1", "r1-1"));
+    assert_eq!(l.subnet, "2001:db8:ffff:1::/64".parse().unwrap());
+    assert_eq!(
+        t.nodes["h1"].prefix,
+        Some("fcbb:cc00:1::/48".parse().unwrap())
+    );
+    assert_eq!(t.nodes["h1"].route_mtu, Some(1500));
+    assert_eq!(
+        t.nodes["r1"].locator,
+        Some("fcbb:bb00:1::/48".parse().unwrap())
+    );
+    assert_eq!(l.mtu, 9000);
+    assert_eq!(l.igp_metric, 10);
+}
