@@ -1,1 +1,2 @@
-//! Intent controller (issue: controller). Placeholder until that issue lands.
+//! Intent controller library.
+pub mod pathcomp;
