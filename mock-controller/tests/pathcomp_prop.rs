@@ -1,0 +1,205 @@
+//! Property tests: on small random graphs the computed path meets every
+//! constraint, and brute force over all simple paths finds no better
+//! feasible path (and finds one exactly when the solver does).
+#![allow(clippy::unwrap_used)]
+
+use std::cmp::Ordering;
+use std::collections::BTreeSet;
+
+use mock_controller::pathcomp::{
+    Constraints, Criteria, Graph, LinkProps, Metric, Node, NodeId, NodeKind, Path, Query,
+};
+use proptest::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Spec {
+    routers: usize,
+    links: Vec<(usize, usize, LinkProps, LinkProps, bool, u32, bool)>,
+    query: Query,
+}
+
+fn props() -> impl Strategy<Value = LinkProps> {
+    (
+        prop::option::of(prop::sample::select(vec![10u64, 100, 1000, 10_000])),
+        prop::option::of(0u64..20),
+        prop::option::of(0u64..5),
+        prop::option::of(prop::sample::select(vec![0.0f64, 0.5, 1.0, 5.0, 100.0])),
+        prop::option::of(prop::sample::select(vec![0.0f64, 10.0, 50.0, 90.0])),
+    )
+        .prop_map(|(b, l, j, p, u)| LinkProps {
+            bandwidth_kbps: b,
+            latency_us: l,
+            jitter_us: j,
+            loss_pct: p,
+            utilization_pct: u,
+        })
+}
+
+fn metric() -> impl Strategy<Value = Metric> {
+    prop::sample::select(vec![
+        Metric::Latency,
+        Metric::Jitter,
+        Metric::Loss,
+        Metric::WidestBottleneck,
+        Metric::NarrowestLink,
+        Metric::MaxUtilization,
+        Metric::Igp,
+    ])
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    (2usize..7).prop_flat_map(|routers| {
+        // Nodes: 0 = src host, 1 = dst host, 2.. = routers.
+        let n = routers + 2;
+        let link = (
+            0..n,
+            0..n,
+            props(),
+            props(),
+            prop::bool::weighted(0.85),
+            1u32..4,
+            any::<bool>(),
+        );
+        let constraints = (
+            prop::option::of(prop::sample::select(vec![10u64, 100, 1000])),
+            prop::option::of(0u64..60),
+            prop::option::of(0u64..12),
+            prop::option::of(prop::sample::select(vec![0.0f64, 1.0, 2.0, 10.0])),
+        )
+            .prop_map(|(b, l, j, p)| Constraints {
+                min_bandwidth_kbps: b,
+                max_latency_us: l,
+                max_jitter_us: j,
+                max_loss_pct: p,
+            });
+        (
+            prop::collection::vec(link, 1..(routers * 3 + 2)),
+            prop::collection::vec(metric(), 1..4),
+            constraints,
+            prop::option::of(Just(128u8)),
+        )
+            .prop_map(move |(links, objective, constraints, flex_algo)| Spec {
+                routers,
+                links: links.into_iter().filter(|l| l.0 != l.1).collect(),
+                query: Query {
+                    objective,
+                    constraints,
+                    flex_algo,
+                    waypoints: Vec::new(),
+                },
+            })
+    })
+}
+
+fn build(spec: &Spec) -> Graph {
+    let mut g = Graph::new();
+    g.add_node(Node::host("src", "2001:db8:1::a".parse().unwrap()));
+    g.add_node(Node::host("dst", "2001:db8:2::a".parse().unwrap()));
+    for r in 0..spec.routers {
+        // Every other router takes part in flex-algo 128.
+        let algos: &[u8] = if r % 2 == 0 { &[128] } else { &[] };
+        g.add_node(Node::router(&format!("r{r}"), None).with_algos(algos));
+    }
+    for (a, b, ab, ba, up, igp, in_algo) in &spec.links {
+        let algos: BTreeSet<u8> = if *in_algo { [128].into() } else { BTreeSet::new() };
+        let l = g.add_link(*a, *b, *igp, ab.clone(), ba.clone(), algos);
+        g.links[l].up = *up;
+    }
+    g
+}
+
+fn edge_allowed(g: &Graph, e: usize, q: &Query) -> bool {
+    let edge = &g.edges[e];
+    let link = &g.links[edge.link];
+    let access = g.nodes[edge.from].kind == NodeKind::EndSystem
+        || g.nodes[edge.to].kind == NodeKind::EndSystem;
+    link.up && q.flex_algo.is_none_or(|a| access || link.flex_algos.contains(&a))
+}
+
+fn node_allowed_transit(g: &Graph, n: NodeId, q: &Query) -> bool {
+    g.nodes[n].kind == NodeKind::Router
+        && q.flex_algo.is_none_or(|a| g.nodes[n].flex_algos.contains(&a))
+}
+
+/// Every simple path src -> dst through allowed transit nodes.
+fn all_paths(g: &Graph, q: &Query, src: NodeId, dst: NodeId) -> Vec<Vec<usize>> {
+    fn dfs(
+        g: &Graph,
+        q: &Query,
+        at: NodeId,
+        dst: NodeId,
+        seen: &mut Vec<bool>,
+        edges: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) {
+        if at == dst {
+            out.push(edges.clone());
+            return;
+        }
+        for &e in g.out_edges(at) {
+            let to = g.edges[e].to;
+            if seen[to] || !edge_allowed(g, e, q) {
+                continue;
+            }
+            if to != dst && !node_allowed_transit(g, to, q) {
+                continue;
+            }
+            seen[to] = true;
+            edges.push(e);
+            dfs(g, q, to, dst, seen, edges, out);
+            edges.pop();
+            seen[to] = false;
+        }
+    }
+    let mut seen = vec![false; g.nodes.len()];
+    seen[src] = true;
+    let mut out = Vec::new();
+    dfs(g, q, src, dst, &mut seen, &mut Vec::new(), &mut out);
+    out
+}
+
+fn check_path_shape(g: &Graph, q: &Query, path: &Path, src: NodeId, dst: NodeId) {
+    assert_eq!(path.nodes.first(), Some(&src));
+    assert_eq!(path.nodes.last(), Some(&dst));
+    assert_eq!(path.edges.len() + 1, path.nodes.len());
+    for (i, &e) in path.edges.iter().enumerate() {
+        assert_eq!(g.edges[e].from, path.nodes[i]);
+        assert_eq!(g.edges[e].to, path.nodes[i + 1]);
+        assert!(edge_allowed(g, e, q), "edge {e} not allowed");
+    }
+    for &n in &path.nodes[1..path.nodes.len() - 1] {
+        assert!(node_allowed_transit(g, n, q), "transit through {n}");
+    }
+    let unique: BTreeSet<_> = path.nodes.iter().collect();
+    assert_eq!(unique.len(), path.nodes.len(), "path not simple");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn solver_is_exact(spec in spec()) {
+        let g = build(&spec);
+        let q = &spec.query;
+        let (src, dst) = (0, 1);
+        let brute: Vec<(Vec<usize>, Criteria)> = all_paths(&g, q, src, dst)
+            .into_iter()
+            .map(|p| { let c = g.measure(&p); (p, c) })
+            .filter(|(_, c)| q.constraints.met_by(c))
+            .collect();
+        let best = brute.iter().min_by(|a, b| q.compare(&a.1, &b.1));
+        match (g.best_path(src, dst, q), best) {
+            (Ok(path), Some((_, best))) => {
+                check_path_shape(&g, q, &path, src, dst);
+                let c = g.measure(&path.edges);
+                prop_assert_eq!(c, path.criteria);
+                prop_assert!(q.constraints.met_by(&c), "constraints broken: {:?}", c);
+                prop_assert_eq!(q.compare(&c, best), Ordering::Equal,
+                    "solver {:?} vs brute force {:?}", c, best);
+            }
+            (Err(_), None) => {}
+            (Ok(path), None) => prop_assert!(false, "solver found {:?}, brute force none", path),
+            (Err(e), Some(b)) => prop_assert!(false, "solver: {}, brute force found {:?}", e, b),
+        }
+    }
+}
