@@ -26,6 +26,7 @@ use std::path::Path;
 
 mod error;
 pub mod graph;
+mod locate;
 pub mod model;
 pub mod raw;
 mod resolve;

@@ -34,9 +34,23 @@ pub const MAX_NAME_LEN: usize = 32;
 
 /// Parse YAML text into a validated topology.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Topology, LoadError> {
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(LoadError::Invalid {
+            file: file.to_owned(),
+            problems: vec![Problem {
+                line: 1,
+                column: 1,
+                field: String::new(),
+                message: "the file is empty: a topology needs at least `name` and `nodes`".into(),
+            }],
+        });
+    }
     let raw: RawTopology = serde_saphyr::from_str(text).map_err(|e| LoadError::Invalid {
         file: file.to_owned(),
-        problems: vec![syntax_problem(&e)],
+        problems: vec![syntax_problem(&e, text)],
     })?;
     let mut cx = Cx::default();
     let topo = resolve(&raw, &mut cx);
@@ -53,7 +67,7 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Topology, LoadError> {
 
 /// A serde-saphyr error as one problem: location plus the message without
 /// the rendered source snippet (the CLI prints `file:line:col`).
-fn syntax_problem(err: &serde_saphyr::Error) -> Problem {
+fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
     let loc = err.location();
     let mut message = err.without_snippet().to_string();
     // The library appends " at line L, column C"; the location is in front already.
@@ -67,10 +81,35 @@ fn syntax_problem(err: &serde_saphyr::Error) -> Problem {
             }
         }
     }
+    // Library advice that does not apply to a topology file.
+    if let Some(i) = message.find(", set DuplicateKeyPolicy") {
+        message.truncate(i);
+    }
+    let (line, column) = loc.map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
+    // YAML syntax errors have no field; a missing field is named inside its
+    // mapping; type errors name the value serde stopped at.
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+        .map(str::to_owned);
+    let field = if line == 0 || !crate::locate::is_well_formed(text) {
+        String::new()
+    } else if let Some(name) = missing {
+        // serde points at the last key it read in the mapping missing the field.
+        let last_key = crate::locate::field_at(text, line, column);
+        let parent = crate::locate::parent(&last_key);
+        if parent.is_empty() {
+            name
+        } else {
+            format!("{parent}.{name}")
+        }
+    } else {
+        crate::locate::field_at(text, line, column)
+    };
     Problem {
-        line: loc.map_or(0, |l| l.line() as u32),
-        column: loc.map_or(0, |l| l.column() as u32),
-        field: String::new(),
+        line,
+        column,
+        field,
         message,
     }
 }
@@ -302,9 +341,28 @@ struct Owner {
 }
 
 /// A node while resolving, with the locations needed by later checks.
-struct NodeDraft {
+struct NodeDraft<'r> {
     node: Node,
+    /// Location of the node's name.
     at: Location,
+    raw: &'r RawNode,
+}
+
+impl NodeDraft<'_> {
+    /// Where the SID / address / routed prefix was written (the node name when derived).
+    fn sid_at(&self) -> Location {
+        self.raw.sid.as_ref().map_or(self.at, |s| s.referenced)
+    }
+    fn address_at(&self) -> Location {
+        self.raw.address.as_ref().map_or(self.at, |s| s.referenced)
+    }
+    fn prefix_at(&self) -> Option<Location> {
+        self.raw
+            .locator
+            .as_ref()
+            .or(self.raw.prefix.as_ref())
+            .map(|s| s.referenced)
+    }
 }
 
 fn resolve(raw: &RawTopology, cx: &mut Cx) -> Topology {
@@ -376,6 +434,7 @@ fn resolve(raw: &RawTopology, cx: &mut Cx) -> Topology {
             NodeDraft {
                 node,
                 at: key.referenced,
+                raw: rn,
             },
         );
     }
@@ -858,10 +917,8 @@ fn check_links(
                 ),
             );
         }
+        // (Written names were checked where they were read; derived ones are valid.)
         for ep in [&l.a, &l.b] {
-            if let Err(m) = check_ifname(&ep.ifname) {
-                cx.err(at, format!("{f}.endpoints"), m);
-            }
             if let Some((first, node)) =
                 ifnames.insert(ep.ifname.as_str(), (l.id, ep.node.as_str()))
             {
@@ -869,6 +926,12 @@ fn check_links(
             }
         }
     }
+    let at_of: HashMap<usize, Location> = links
+        .iter()
+        .map(|l| l.id)
+        .zip(link_at.iter().copied())
+        .collect();
+    let mut reported: BTreeSet<usize> = BTreeSet::new();
     for (name, d) in drafts {
         if d.node.kind == NodeKind::Router {
             continue;
@@ -882,8 +945,10 @@ fn check_links(
             [] => cx.err(&d.at, format!("nodes.{name}"), format!("{kind} node {name} has no link: attach it to a router")),
             [l] => {
                 let peer = l.peer(name).map(|p| p.node.as_str()).unwrap_or_default();
-                if drafts.get(peer).is_some_and(|p| p.node.kind != NodeKind::Router) {
-                    cx.err(&link_at[l.id.min(link_at.len() - 1)], format!("links[{}]", l.id), format!("{kind} node {name} is linked to {peer}, which is not a router (only routers forward)"));
+                let peer_kind = drafts.get(peer).map(|p| p.node.kind);
+                if peer_kind.is_some_and(|k| k != NodeKind::Router) && reported.insert(l.id) {
+                    let at = at_of.get(&l.id).copied().unwrap_or(d.at);
+                    cx.err(&at, format!("links[{}]", l.id), format!("{kind} node {name} is linked to {peer}, which is not a router (only routers forward)"));
                 }
             }
             many => cx.err(&d.at, format!("nodes.{name}"), format!("{kind} node {name} has {} links (links[{}]); it must attach to exactly one router", many.len(), many.iter().map(|l| l.id.to_string()).collect::<Vec<_>>().join("], links["))),
@@ -906,13 +971,15 @@ fn check_links(
 /// Unique SIDs and addresses; routed prefixes and link subnets do not overlap.
 fn check_addresses(
     cx: &mut Cx,
-    drafts: &BTreeMap<String, NodeDraft>,
+    drafts: &BTreeMap<String, NodeDraft<'_>>,
     links: &[Link],
     link_at: &[Location],
 ) {
     let mut seen: HashMap<Ipv6Addr, Owner> = HashMap::new();
+    let mut duplicated: BTreeSet<String> = BTreeSet::new();
     let mut claim = |cx: &mut Cx, addr: Ipv6Addr, owner: Owner| {
         if let Some(first) = seen.get(&addr) {
+            duplicated.insert(owner.field.clone());
             cx.err(
                 &owner.at,
                 &owner.field,
@@ -934,7 +1001,7 @@ fn check_addresses(
                 s,
                 Owner {
                     what: format!("SID of {name}"),
-                    at: d.at,
+                    at: d.sid_at(),
                     field: format!("nodes.{name}.sid"),
                 },
             );
@@ -945,7 +1012,7 @@ fn check_addresses(
                 a,
                 Owner {
                     what: format!("address of {name}"),
-                    at: d.at,
+                    at: d.address_at(),
                     field: format!("nodes.{name}.address"),
                 },
             );
@@ -969,6 +1036,16 @@ fn check_addresses(
     // a SID or host address inside someone else's prefix would be routed to the wrong node.
     let mut nets: Vec<(Ipv6Net, String, Location, String)> = Vec::new();
     for (name, d) in drafts {
+        // A derived prefix of a duplicated SID/address overlaps by construction:
+        // the duplicate is already reported.
+        let own = if d.node.kind.has_sid() {
+            "sid"
+        } else {
+            "address"
+        };
+        if d.prefix_at().is_none() && duplicated.contains(&format!("nodes.{name}.{own}")) {
+            continue;
+        }
         if let Some(p) = d.node.routed_prefix() {
             let field = if d.node.kind.has_sid() {
                 "locator"
@@ -978,7 +1055,7 @@ fn check_addresses(
             nets.push((
                 p,
                 format!("{field} of {name}"),
-                d.at,
+                d.prefix_at().unwrap_or(d.at),
                 format!("nodes.{name}.{field}"),
             ));
         }
@@ -1002,10 +1079,8 @@ fn check_addresses(
             }
             open.pop();
         }
-        if let Some(&j) = open
-            .first()
-            .filter(|&&j| nets[j].0.contains(&nets[i].0.network()))
-        {
+        // The stack is a chain of nested prefixes: its top is the innermost one holding i.
+        if let Some(&j) = open.last() {
             let (outer, inner) = (&nets[j], &nets[i]);
             cx.err(
                 &inner.2,
@@ -1027,7 +1102,7 @@ fn check_addresses(
         if let Some(s) = d.node.sid {
             if let Some(l) = links.iter().find(|l| l.subnet.contains(&s)) {
                 cx.err(
-                    &d.at,
+                    &d.sid_at(),
                     format!("nodes.{name}.sid"),
                     format!(
                         "SID {s} lies inside the subnet {} of links[{}]",
