@@ -88,19 +88,19 @@ pub struct RawLinkDefaults {
     #[schemars(with = "Option<u32>")]
     pub igp_metric: Option<Spanned<u32>>,
     /// `1gbit`, `100mbit`, `500kbit`, `2.5gbit` (bit/s with unit).
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub bandwidth: Option<Spanned<Scalar>>,
     /// `4ms`, `250us`, `1s`, `0`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub latency: Option<Spanned<Scalar>>,
     /// `1ms`, `0`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub jitter: Option<Spanned<Scalar>>,
     /// Percent 0..=100 (`0.1` or `"0.1%"`).
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<Scalar>")]
     pub loss: Option<Spanned<Scalar>>,
     /// Percent 0..=100.
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<Scalar>")]
     pub utilization: Option<Spanned<Scalar>>,
 }
 
@@ -186,19 +186,19 @@ pub struct RawLink {
     #[schemars(with = "Option<Vec<u8>>")]
     pub flex_algos: Option<Vec<Spanned<i64>>>,
     /// `1gbit`, `100mbit`, `500kbit`, `2.5gbit` (bit/s with unit).
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub bandwidth: Option<Spanned<Scalar>>,
     /// `4ms`, `250us`, `1s`, `0`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub latency: Option<Spanned<Scalar>>,
     /// `1ms`, `0`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub jitter: Option<Spanned<Scalar>>,
     /// Percent 0..=100 (`0.1` or `"0.1%"`).
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<Scalar>")]
     pub loss: Option<Spanned<Scalar>>,
     /// Percent 0..=100.
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<Scalar>")]
     pub utilization: Option<Spanned<Scalar>>,
     /// Overrides for traffic from the first endpoint to the second.
     pub a_to_b: Option<RawProps>,
@@ -211,19 +211,19 @@ pub struct RawLink {
 #[serde(deny_unknown_fields)]
 pub struct RawProps {
     /// `1gbit`, `100mbit`, `500kbit`, `2.5gbit` (bit/s with unit).
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub bandwidth: Option<Spanned<Scalar>>,
     /// `4ms`, `250us`, `1s`, `0`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub latency: Option<Spanned<Scalar>>,
     /// `1ms`, `0`.
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<Scalar>")]
     pub jitter: Option<Spanned<Scalar>>,
     /// Percent 0..=100 (`0.1` or `"0.1%"`).
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<Scalar>")]
     pub loss: Option<Spanned<Scalar>>,
     /// Percent 0..=100.
-    #[schemars(with = "Option<f64>")]
+    #[schemars(with = "Option<Scalar>")]
     pub utilization: Option<Spanned<Scalar>>,
 }
 
@@ -252,6 +252,18 @@ props_of!(RawLinkDefaults);
 /// with their location instead of aborting the parse.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scalar(pub String);
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number or a number with a unit (see docs/topology.md, Units)",
+            "type": ["string", "number"]
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
