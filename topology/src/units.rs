@@ -154,3 +154,41 @@ mod tests {
         assert!(parse_percent("-1").is_err());
     }
 }
+
+/// kbit/s in the file's notation: `1gbit`, `100mbit`, `1500kbit`.
+pub fn format_bandwidth_kbps(kbps: u64) -> String {
+    match kbps {
+        k if k >= 1_000_000_000 && k % 1_000_000_000 == 0 => format!("{}tbit", k / 1_000_000_000),
+        k if k >= 1_000_000 && k % 1_000_000 == 0 => format!("{}gbit", k / 1_000_000),
+        k if k >= 1_000 && k % 1_000 == 0 => format!("{}mbit", k / 1_000),
+        k => format!("{k}kbit"),
+    }
+}
+
+/// Microseconds in the file's notation: `4ms`, `250us`, `1s`, `0`.
+pub fn format_duration_us(us: u64) -> String {
+    match us {
+        0 => "0".to_owned(),
+        u if u % 1_000_000 == 0 => format!("{}s", u / 1_000_000),
+        u if u % 1_000 == 0 => format!("{}ms", u / 1_000),
+        u => format!("{u}us"),
+    }
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn formats_round_trip() {
+        for text in ["1gbit", "100mbit", "1500kbit", "2tbit"] {
+            assert_eq!(
+                format_bandwidth_kbps(parse_bandwidth_kbps(text).unwrap()),
+                text
+            );
+        }
+        for text in ["4ms", "250us", "1s", "0", "1500us"] {
+            assert_eq!(format_duration_us(parse_duration_us(text).unwrap()), text);
+        }
+    }
+}
