@@ -1,1 +1,0 @@
-//! SRH codec (in progress).
