@@ -1,1 +1,27 @@
-//! labctl (issue: labctl). Placeholder until that issue lands.
+//! labctl: turn a topology file into a running SRv6 lab of network
+//! namespaces, inspect it, and tear it down without leftovers.
+//!
+//! # Layout
+//! - [`plan`]: topology model → deployment plan (pure, no system calls).
+//! - [`apply`]: carry a plan out, one OS thread and one netlink socket per namespace.
+//! - [`nl`]: the netlink messages (veth, addresses, routes, seg6local, tbf).
+//! - [`netns`]: named namespaces under `/run/netns`.
+//! - [`state`]: `/run/labctl/<name>/`, the write-ahead journal `down` works from.
+//! - [`dns`]: the lab DNS server (hickory-server) run as `labctl __dns`.
+//! - one module per verb: [`up`], [`down`], [`status`], [`exec`].
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod apply;
+pub mod dns;
+pub mod down;
+pub mod error;
+pub mod exec;
+pub mod netns;
+pub mod nl;
+pub mod plan;
+pub mod progress;
+pub mod state;
+pub mod status;
+pub mod up;
+
+pub use error::{Error, Result};

@@ -1,0 +1,305 @@
+//! Carry out a [`LabPlan`]: one OS thread per namespace.
+//!
+//! Each thread creates its namespace with `unshare(CLONE_NEWNET)` (so it is
+//! inside it from then on, and never calls `setns` on anyone else's thread),
+//! opens ONE netlink connection there on a current-thread tokio runtime, and
+//! sends its requests in batches (all futures in flight at once). The phases
+//! are separated by a barrier shared with the calling thread, which reports
+//! progress:
+//!
+//! 1. namespace + sysctls (`accept_dad=0` on all/default before any link
+//!    exists, forwarding, `seg6_enabled`), `lo` up;
+//! 2. veth pairs: the namespace of side A creates the pair with the peer
+//!    placed directly in B's namespace (`IFLA_NET_NS_FD`), so no interface
+//!    ever exists in the root namespace;
+//! 3. addresses (nodad), links up, tbf shapers, loopback addresses;
+//! 4. static routes and `seg6local End` SIDs (every link is up by now).
+//!
+//! Every namespace is journalled before it is created; on any error all
+//! threads stop at the next barrier and the caller tears the lab down.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+
+use crate::error::{Error, Result};
+use crate::netns;
+use crate::nl::{self, Nl};
+use crate::plan::{Forwarding, LabPlan, NsPlan};
+use crate::progress::Progress;
+use crate::state::{Entry, Journal};
+
+const PHASES: [&str; 4] = [
+    "namespaces created",
+    "links created",
+    "addresses and links up",
+    "routes and SIDs installed",
+];
+
+/// Number of progress steps [`apply`] reports.
+pub const STEPS: u64 = PHASES.len() as u64;
+
+struct Shared {
+    barrier: Barrier,
+    abort: AtomicBool,
+    errors: Mutex<Vec<Error>>,
+}
+
+impl Shared {
+    fn fail(&self, e: Error) {
+        self.abort.store(true, Ordering::SeqCst);
+        self.errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(e);
+    }
+    fn aborted(&self) -> bool {
+        self.abort.load(Ordering::SeqCst)
+    }
+}
+
+/// Build every namespace, link, address, route and SID of `plan`.
+/// On error, what was built stays (it is journalled): the caller tears down.
+pub fn apply(plan: &Arc<LabPlan>, journal: &Journal, progress: &mut Progress) -> Result<()> {
+    netns::ensure_dir()?;
+    let entries: Vec<Entry> = plan
+        .namespaces
+        .iter()
+        .map(|n| Entry::Netns(n.netns.clone()))
+        .collect();
+    journal.record(&entries)?;
+
+    let n = plan.namespaces.len();
+    let shared = Arc::new(Shared {
+        barrier: Barrier::new(n + 1),
+        abort: AtomicBool::new(false),
+        errors: Mutex::new(Vec::new()),
+    });
+    let mut threads = Vec::with_capacity(n);
+    for i in 0..n {
+        let (plan2, shared2) = (Arc::clone(plan), Arc::clone(&shared));
+        let spawned = thread::Builder::new()
+            .name(format!("ns-{i}"))
+            .stack_size(512 * 1024)
+            .spawn(move || worker(i, &plan2, &shared2));
+        match spawned {
+            Ok(t) => threads.push(t),
+            Err(e) => {
+                // Threads already started wait at the barrier for n+1 parties:
+                // stand in for the missing ones so nobody blocks forever.
+                shared.fail(Error::Sys {
+                    op: "spawn thread",
+                    what: plan.namespaces[i].netns.clone(),
+                    source: e,
+                });
+                for _ in i..n {
+                    let s = Arc::clone(&shared);
+                    threads.push(thread::spawn(move || {
+                        for _ in PHASES {
+                            s.barrier.wait();
+                        }
+                    }));
+                }
+                break;
+            }
+        }
+    }
+    for (phase, pause) in PHASES
+        .iter()
+        .zip(["namespaces", "links", "addresses", "routes"])
+    {
+        shared.barrier.wait();
+        if !shared.aborted() {
+            progress.step(&format!("{phase}: {n} namespaces"));
+            crate::up::pause_point(pause);
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    let mut errors = std::mem::take(&mut *shared.errors.lock().unwrap_or_else(|p| p.into_inner()));
+    match errors.len() {
+        0 => Ok(()),
+        _ => Err(errors.swap_remove(0)),
+    }
+}
+
+fn worker(i: usize, plan: &LabPlan, shared: &Shared) {
+    let ns = &plan.namespaces[i];
+    let mut ctx = None;
+    if !shared.aborted() {
+        match phase_namespace(ns) {
+            Ok(c) => ctx = Some(c),
+            Err(e) => shared.fail(e),
+        }
+    }
+    shared.barrier.wait();
+    type Phase = fn(&Ctx, usize, &LabPlan) -> Result<()>;
+    let rest: [Phase; 3] = [phase_links, phase_addresses, phase_routes];
+    for phase in rest {
+        if let (Some(c), false) = (&ctx, shared.aborted()) {
+            if let Err(e) = phase(c, i, plan) {
+                shared.fail(e);
+            }
+        }
+        shared.barrier.wait();
+    }
+}
+
+struct Ctx {
+    rt: tokio::runtime::Runtime,
+    nl: Nl,
+}
+
+fn phase_namespace(ns: &NsPlan) -> Result<Ctx> {
+    netns::create_on_this_thread(&ns.netns)?;
+    let forwarding = if ns.forwarding == Forwarding::Kernel {
+        "1"
+    } else {
+        "0"
+    };
+    for (key, value) in [
+        // Before any link exists: addresses are never tentative (DESIGN §10).
+        ("net/ipv6/conf/all/accept_dad", "0"),
+        ("net/ipv6/conf/default/accept_dad", "0"),
+        ("net/ipv6/conf/all/forwarding", forwarding),
+        ("net/ipv6/conf/default/forwarding", forwarding),
+        // Inherited by every interface created later (the veths).
+        ("net/ipv6/conf/all/seg6_enabled", "1"),
+        ("net/ipv6/conf/default/seg6_enabled", "1"),
+    ] {
+        netns::sysctl(key, value)?;
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .enable_time()
+        .build()
+        .map_err(|e| Error::Sys {
+            op: "tokio runtime",
+            what: ns.netns.clone(),
+            source: e,
+        })?;
+    let nl = rt.block_on(async {
+        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::Sys {
+            op: "netlink socket",
+            what: ns.netns.clone(),
+            source: e,
+        })?;
+        tokio::spawn(conn);
+        let nl = Nl {
+            handle,
+            netns: ns.netns.clone(),
+        };
+        // A fresh namespace has only `lo`, always ifindex 1.
+        let (msg, flags) = nl::link_up(1);
+        nl.send(msg, flags, "set lo up".to_string()).await?;
+        Ok::<_, Error>(nl)
+    })?;
+    Ok(Ctx { rt, nl })
+}
+
+fn phase_links(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
+    let mine: Vec<_> = plan.veths.iter().filter(|v| v.a_ns == i).collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let mut fds = Vec::with_capacity(mine.len());
+    let mut reqs = Vec::with_capacity(mine.len());
+    for v in mine {
+        let peer_ns = &plan.namespaces[v.b_ns].netns;
+        let fd = netns::open(peer_ns)?;
+        reqs.push((
+            nl::veth(
+                &v.a_if,
+                &v.b_if,
+                v.mtu,
+                std::os::fd::AsRawFd::as_raw_fd(&fd),
+            ),
+            format!("create veth {} <-> {}:{}", v.a_if, peer_ns, v.b_if),
+        ));
+        fds.push(fd); // keep the fd open until the kernel has used it
+    }
+    c.rt.block_on(c.nl.send_all(reqs))
+}
+
+fn phase_addresses(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
+    let ns = &plan.namespaces[i];
+    c.rt.block_on(async {
+        let idx = c.nl.link_indexes().await?;
+        let index_of = |name: &str| {
+            idx.get(name).copied().ok_or_else(|| Error::Netlink {
+                netns: ns.netns.clone(),
+                what: format!("find interface {name}"),
+                message: "no such interface".to_string(),
+            })
+        };
+        let mut reqs = Vec::new();
+        let mut ups = Vec::new();
+        for iface in &ns.ifaces {
+            let index = index_of(&iface.name)?;
+            if ns.forwarding != Forwarding::Vpp {
+                for (a, plen) in &iface.addrs {
+                    reqs.push((
+                        nl::address(index, *a, *plen),
+                        format!("add address {a}/{plen} on {}", iface.name),
+                    ));
+                }
+            }
+            if let Some(t) = &iface.tbf {
+                reqs.push((
+                    nl::tbf(index, t),
+                    format!(
+                        "add tbf qdisc on {} (rate {} B/s)",
+                        iface.name, t.rate_bytes_per_sec
+                    ),
+                ));
+            }
+            if iface.up {
+                ups.push((index, iface.name.clone()));
+            }
+        }
+        for (a, plen) in &ns.lo_addrs {
+            reqs.push((
+                nl::address(1, *a, *plen),
+                format!("add address {a}/{plen} on lo"),
+            ));
+        }
+        let up_futs = ups.iter().map(|(index, name)| {
+            let (msg, flags) = nl::link_up(*index);
+            c.nl.send(msg, flags, format!("set {name} up"))
+        });
+        let (a, b) = futures::join!(c.nl.send_all(reqs), futures::future::try_join_all(up_futs));
+        a?;
+        b.map(|_| ())
+    })
+}
+
+fn phase_routes(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
+    let ns = &plan.namespaces[i];
+    if ns.forwarding == Forwarding::Vpp {
+        return Ok(());
+    }
+    c.rt.block_on(async {
+        let idx = c.nl.link_indexes().await?;
+        let mut reqs = Vec::new();
+        for r in &ns.routes {
+            let oif = idx.get(&r.dev).copied().ok_or_else(|| Error::Netlink {
+                netns: ns.netns.clone(),
+                what: format!("route {} dev {}", r.dst, r.dev),
+                message: "no such interface".to_string(),
+            })?;
+            let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
+            reqs.push((
+                nl::route(r, oif),
+                format!("add route {}{via} dev {}", r.dst, r.dev),
+            ));
+        }
+        for s in &ns.sids {
+            reqs.push((
+                nl::seg6local_end(s, 1),
+                format!("add SID {} ({})", nl::show(s.sid), s.label),
+            ));
+        }
+        c.nl.send_all(reqs).await
+    })
+}

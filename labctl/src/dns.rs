@@ -1,0 +1,188 @@
+//! The lab DNS server: hickory-server answering the topology's AAAA records
+//! (TTL 60) authoritatively, on `[dns address]:53` over UDP and TCP.
+//!
+//! `labctl up` runs it as `labctl __dns --lab NAME --state DIR`, a child
+//! started already inside the dns node's namespace (setns between fork and
+//! exec), in its own session so it outlives `up`. It reads the topology copy
+//! in the state directory, binds, prints `ready` on stdout and serves until
+//! killed by `labctl down`.
+//!
+//! Zones: each record `a.b.c` lives in the zone `b.c` (its parent), with a
+//! synthetic SOA; names in a zone without a record answer NXDOMAIN.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::{Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hickory_proto::rr::rdata::{AAAA, SOA};
+use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use hickory_server::Server;
+use tokio::net::{TcpListener, UdpSocket};
+
+use crate::error::{Error, Result};
+
+/// TTL of every record served.
+pub const TTL: u32 = 60;
+
+/// Group records by zone: the parent of each name (a one-label name is its own zone).
+pub fn zones(records: &BTreeMap<String, Ipv6Addr>) -> BTreeMap<String, Vec<(String, Ipv6Addr)>> {
+    let mut out: BTreeMap<String, Vec<(String, Ipv6Addr)>> = BTreeMap::new();
+    for (name, addr) in records {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let zone = match name.split_once('.') {
+            Some((_, parent)) => parent.to_string(),
+            None => name.clone(),
+        };
+        out.entry(zone).or_default().push((name, *addr));
+    }
+    out
+}
+
+fn name(s: &str) -> Result<Name> {
+    Name::from_ascii(format!("{s}.")).map_err(|e| Error::Dns(format!("invalid name {s:?}: {e}")))
+}
+
+/// A catalog with one authoritative in-memory zone per [`zones`] entry.
+pub fn catalog(records: &BTreeMap<String, Ipv6Addr>) -> Result<Catalog> {
+    let mut catalog = Catalog::new();
+    for (zone, recs) in zones(records) {
+        let origin = name(&zone)?;
+        let mut handler: InMemoryZoneHandler =
+            InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+        let soa = SOA::new(
+            name(&format!("ns.{zone}"))?,
+            name(&format!("hostmaster.{zone}"))?,
+            1,
+            3600,
+            600,
+            86400,
+            TTL,
+        );
+        handler.upsert_mut(Record::from_rdata(origin.clone(), TTL, RData::SOA(soa)), 1);
+        for (n, addr) in recs {
+            handler.upsert_mut(
+                Record::from_rdata(name(&n)?, TTL, RData::AAAA(AAAA(addr))),
+                1,
+            );
+        }
+        let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
+        catalog.upsert(LowerName::new(&origin), handlers);
+    }
+    Ok(catalog)
+}
+
+/// Serve `records` on an already bound UDP socket and TCP listener until the task is dropped.
+pub async fn serve(
+    records: &BTreeMap<String, Ipv6Addr>,
+    udp: UdpSocket,
+    tcp: TcpListener,
+) -> Result<()> {
+    let mut server = Server::new(catalog(records)?);
+    server.register_socket(udp);
+    server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
+    server
+        .block_until_done()
+        .await
+        .map_err(|e| Error::Dns(e.to_string()))
+}
+
+/// Entry point of `labctl __dns`: serve the lab's records on the dns node's
+/// address (the process already runs in that node's namespace).
+pub fn run_child(state_dir: &Path) -> Result<()> {
+    let meta = crate::state::read_meta(state_dir)?;
+    let topo_path = state_dir.join("topology.yaml");
+    let text = std::fs::read_to_string(&topo_path).map_err(Error::io("read", &topo_path))?;
+    let topo = topology::parse_str(&text, &meta.source.display().to_string())
+        .map_err(|e| Error::Topology(e.to_string()))?;
+    let addr = topo
+        .nodes_of_kind(topology::NodeKind::Dns)
+        .find_map(|n| n.address)
+        .ok_or_else(|| Error::Dns("the topology has no dns node with an address".to_string()))?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Dns(format!("runtime: {e}")))?;
+    rt.block_on(async {
+        let sa = SocketAddr::from((addr, 53));
+        let udp = UdpSocket::bind(sa)
+            .await
+            .map_err(|e| Error::Dns(format!("bind udp {sa}: {e}")))?;
+        let tcp = TcpListener::bind(sa)
+            .await
+            .map_err(|e| Error::Dns(format!("bind tcp {sa}: {e}")))?;
+        tracing::info!("serving {} records on {sa}", topo.dns_records.len());
+        let mut out = std::io::stdout();
+        let _ = writeln!(out, "ready");
+        let _ = out.flush();
+        serve(&topo.dns_records, udp, tcp).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::{Message, Query, ResponseCode};
+    use hickory_proto::rr::RecordType;
+
+    fn records() -> BTreeMap<String, Ipv6Addr> {
+        [
+            ("wb.hawk.net".to_string(), "fcbb:cc00:2::a".parse().unwrap()),
+            ("wc.hawk.net".to_string(), "fcbb:cc00:3::a".parse().unwrap()),
+            (
+                "other.example".to_string(),
+                "fcbb:cc00:9::1".parse().unwrap(),
+            ),
+        ]
+        .into()
+    }
+
+    #[test]
+    fn records_are_grouped_by_parent_zone() {
+        let z = zones(&records());
+        assert_eq!(z.keys().collect::<Vec<_>>(), ["example", "hawk.net"]);
+        assert_eq!(z["hawk.net"].len(), 2);
+    }
+
+    async fn ask(server: SocketAddr, q: &str, t: RecordType) -> Message {
+        let mut m = Message::query();
+        m.metadata.id = 4242;
+        m.metadata.recursion_desired = true;
+        m.add_query(Query::query(Name::from_ascii(q).unwrap(), t));
+        let sock = UdpSocket::bind("[::1]:0").await.unwrap();
+        sock.send_to(&m.to_vec().unwrap(), server).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
+            .await
+            .expect("dns answer within 5 s")
+            .unwrap();
+        Message::from_vec(&buf[..n]).unwrap()
+    }
+
+    #[tokio::test]
+    async fn answers_aaaa_with_ttl_60_and_nxdomain_for_unknown_names() {
+        let udp = UdpSocket::bind("[::1]:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let tcp = TcpListener::bind("[::1]:0").await.unwrap();
+        let recs = records();
+        let server = tokio::spawn(async move { serve(&recs, udp, tcp).await });
+
+        let r = ask(addr, "wb.hawk.net.", RecordType::AAAA).await;
+        assert_eq!(r.metadata.id, 4242);
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        assert_eq!(r.answers.len(), 1);
+        assert_eq!(r.answers[0].ttl, TTL);
+        match &r.answers[0].data {
+            RData::AAAA(a) => assert_eq!(a.0, "fcbb:cc00:2::a".parse::<Ipv6Addr>().unwrap()),
+            other => panic!("not AAAA: {other:?}"),
+        }
+        let r = ask(addr, "nope.hawk.net.", RecordType::AAAA).await;
+        assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
+        assert!(r.answers.is_empty());
+        server.abort();
+    }
+}

@@ -1,0 +1,168 @@
+//! `labctl`: thin command-line layer over the labctl library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Build, inspect and tear down SRv6 labs of network namespaces from topology files.
+#[derive(Debug, Parser)]
+#[command(name = "labctl", version, about)]
+struct Cli {
+    /// No progress output.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputArg {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Build the lab of a topology file (namespaces <lab>-<node>, state in /run/labctl/<lab>/).
+    Up {
+        /// Topology file (YAML).
+        file: PathBuf,
+        /// Lab name (default: the file's `name`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Tear down a running lab of the same name first.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Remove a lab: processes, namespaces, links, files, state directory.
+    Down {
+        /// Lab name (default: the only running lab).
+        name: Option<String>,
+        /// Remove every lab.
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+    },
+    /// Show nodes, addresses, SIDs, processes and links (enforced vs declared properties).
+    Status {
+        /// Lab name (default: every running lab).
+        name: Option<String>,
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: OutputArg,
+    },
+    /// Run a command inside a node's namespace (with the lab's resolv.conf).
+    Exec {
+        /// Node name.
+        node: String,
+        /// Lab name (default: the only running lab).
+        #[arg(long)]
+        lab: Option<String>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        cmd: Vec<String>,
+    },
+    /// Draw a topology file.
+    Graph {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormat,
+    },
+    /// Check a topology file and report every problem.
+    Validate { file: PathBuf },
+    /// (internal) The lab DNS server, started by `up` inside the dns namespace.
+    #[command(name = "__dns", hide = true)]
+    Dns {
+        #[arg(long)]
+        lab: String,
+        #[arg(long)]
+        state: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("LABCTL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("labctl: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Up {
+            file,
+            name,
+            replace,
+        } => {
+            let exe = std::env::current_exe().context("locating the labctl binary")?;
+            let opts = labctl::up::UpOptions {
+                file: file.clone(),
+                name,
+                replace,
+                quiet: cli.quiet,
+                exe,
+            };
+            labctl::up::run(&opts).with_context(|| format!("labctl up {}", file.display()))?;
+        }
+        Cmd::Down { name, all } => {
+            let removed = labctl::down::run(&labctl::down::DownOptions { name, all })
+                .context("labctl down")?;
+            if !cli.quiet {
+                for r in removed {
+                    eprintln!(
+                        "labctl: lab {} down ({} namespaces, {} processes removed)",
+                        r.lab, r.namespaces, r.processes
+                    );
+                }
+            }
+        }
+        Cmd::Status { name, output } => {
+            let output = match output {
+                OutputArg::Table => labctl::status::Output::Table,
+                OutputArg::Json => labctl::status::Output::Json,
+            };
+            let text = labctl::status::run(name.as_deref(), output).context("labctl status")?;
+            println!("{}", text.trim_end());
+        }
+        Cmd::Exec { node, lab, cmd } => {
+            let code = labctl::exec::run(&node, lab.as_deref(), &cmd)
+                .with_context(|| format!("labctl exec {node}"))?;
+            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
+        }
+        Cmd::Graph { file, format } => {
+            let topo = topology::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let _ = (topo, format);
+            anyhow::bail!("labctl graph: not wired yet");
+        }
+        Cmd::Validate { file } => {
+            let topo = topology::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "{}: ok ({} nodes, {} links)",
+                file.display(),
+                topo.nodes.len(),
+                topo.links.len()
+            );
+        }
+        Cmd::Dns { lab, state } => {
+            labctl::dns::run_child(&state).with_context(|| format!("dns server of lab {lab}"))?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

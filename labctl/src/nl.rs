@@ -1,0 +1,244 @@
+//! Netlink requests labctl sends, built with rtnetlink's builders and sent
+//! raw through [`rtnetlink::Handle::request`] so many requests can be in
+//! flight on one socket at once (the netlink equivalent of `ip -batch`).
+//!
+//! Encodings rtnetlink has no typed API for (tbf options, seg6local flavors)
+//! are built here as raw attributes, each with the kernel struct it mirrors.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::os::fd::RawFd;
+
+use futures::stream::{StreamExt, TryStreamExt};
+use netlink_packet_core::{
+    DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags};
+use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAttribute, RouteMetric, RouteSeg6LocalTunnel, Seg6LocalAction,
+};
+use netlink_packet_route::tc::{TcAttribute, TcHandle, TcMessage, TcOption};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::{
+    AddressMessageBuilder, Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+
+use crate::error::{Error, Result};
+use crate::plan::{RoutePlan, SidPlan, TbfPlan};
+
+/// A handle bound to one namespace, with the namespace name for errors.
+#[derive(Debug, Clone)]
+pub struct Nl {
+    pub handle: Handle,
+    pub netns: String,
+}
+
+const CREATE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+
+impl Nl {
+    fn err(&self, what: impl Into<String>, message: impl ToString) -> Error {
+        Error::Netlink {
+            netns: self.netns.clone(),
+            what: what.into(),
+            message: message.to_string(),
+        }
+    }
+
+    /// Send one request and wait for its ACK. Many of these futures can be
+    /// awaited together: the requests are written back to back and the kernel
+    /// answers them in order.
+    pub async fn send(&self, msg: RouteNetlinkMessage, flags: u16, what: String) -> Result<()> {
+        let mut req = NetlinkMessage::from(msg);
+        req.header.flags = flags;
+        let mut handle = self.handle.clone();
+        let mut resp = handle.request(req).map_err(|e| self.err(what.clone(), e))?;
+        while let Some(m) = resp.next().await {
+            if let NetlinkPayload::Error(e) = m.payload {
+                if e.code.is_some() {
+                    return Err(self.err(what, e));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Send every request at once and wait for all ACKs; the first error wins.
+    pub async fn send_all(&self, reqs: Vec<(RouteNetlinkMessage, String)>) -> Result<()> {
+        let futs = reqs.into_iter().map(|(m, what)| self.send(m, CREATE, what));
+        futures::future::try_join_all(futs).await.map(|_| ())
+    }
+
+    /// Interface name → index of every link in the namespace.
+    pub async fn link_indexes(&self) -> Result<HashMap<String, u32>> {
+        let mut links = self.handle.link().get().execute();
+        let mut out = HashMap::new();
+        while let Some(msg) = links
+            .try_next()
+            .await
+            .map_err(|e| self.err("list links", e))?
+        {
+            for attr in &msg.attributes {
+                if let LinkAttribute::IfName(name) = attr {
+                    out.insert(name.clone(), msg.header.index);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A veth pair: `name` here, `peer` created directly inside the namespace
+/// `peer_ns_fd` (so no temporary name ever exists in the root namespace).
+pub fn veth(name: &str, peer: &str, mtu: u32, peer_ns_fd: RawFd) -> RouteNetlinkMessage {
+    let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+        .name(peer.to_string())
+        .mtu(mtu)
+        .setns_by_fd(peer_ns_fd)
+        .build();
+    let msg = LinkVeth::new(name, peer)
+        .mtu(mtu)
+        .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+        .build();
+    RouteNetlinkMessage::NewLink(msg)
+}
+
+/// Set a link administratively up.
+pub fn link_up(index: u32) -> (RouteNetlinkMessage, u16) {
+    let msg: LinkMessage = LinkUnspec::new_with_index(index).up().build();
+    (RouteNetlinkMessage::SetLink(msg), NLM_F_REQUEST | NLM_F_ACK)
+}
+
+/// An IPv6 address with `nodad` (usable at once, never tentative).
+pub fn address(index: u32, addr: Ipv6Addr, prefix_len: u8) -> RouteNetlinkMessage {
+    let mut msg = AddressMessageBuilder::<Ipv6Addr>::new()
+        .index(index)
+        .address(addr, prefix_len)
+        .build();
+    msg.attributes
+        .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    RouteNetlinkMessage::NewAddress(msg)
+}
+
+/// A static route (gateway optional: without one the prefix is on-link).
+pub fn route(r: &RoutePlan, oif: u32) -> RouteNetlinkMessage {
+    let mut b = RouteMessageBuilder::<Ipv6Addr>::new()
+        .destination_prefix(r.dst.addr(), r.dst.prefix_len())
+        .output_interface(oif);
+    if let Some(via) = r.via {
+        b = b.gateway(via);
+    }
+    if let Some(src) = r.src {
+        b = b.pref_source(src);
+    }
+    let mut msg = b.build();
+    if let Some(mtu) = r.mtu {
+        msg.attributes
+            .push(RouteAttribute::Metrics(vec![RouteMetric::Mtu(mtu)]));
+    }
+    RouteNetlinkMessage::NewRoute(msg)
+}
+
+/// `SEG6_LOCAL_FLAVORS` (include/uapi/linux/seg6_local.h): a nested attribute
+/// whose `SEG6_LOCAL_FLV_OPERATION` (1) is a u32 bitmask of `1 << SEG6_LOCAL_FLV_OP_*`
+/// (PSP 1, USP 2, USD 3, NEXT_CSID 4).
+const SEG6_LOCAL_FLAVORS: u16 = 9;
+const NLA_F_NESTED: u16 = 1 << 15;
+
+/// `ip -6 route add SID/128 encap seg6local action End [flavors ...] dev lo`.
+pub fn seg6local_end(sid: &SidPlan, lo_index: u32) -> RouteNetlinkMessage {
+    let mut tunnel = vec![RouteSeg6LocalTunnel::Action(Seg6LocalAction::End)];
+    if sid.flavor_ops != 0 {
+        let mut inner = Vec::with_capacity(8);
+        inner.extend_from_slice(&8u16.to_ne_bytes()); // nla_len
+        inner.extend_from_slice(&1u16.to_ne_bytes()); // SEG6_LOCAL_FLV_OPERATION
+        inner.extend_from_slice(&sid.flavor_ops.to_ne_bytes());
+        tunnel.push(RouteSeg6LocalTunnel::Other(DefaultNla::new(
+            SEG6_LOCAL_FLAVORS | NLA_F_NESTED,
+            inner,
+        )));
+    }
+    let msg = RouteMessageBuilder::<Ipv6Addr>::new()
+        .destination_prefix(sid.sid, 128)
+        .output_interface(lo_index)
+        .encap_seg6local(tunnel)
+        .build();
+    RouteNetlinkMessage::NewRoute(msg)
+}
+
+/// `TCA_TBF_PARMS`, `TCA_TBF_RATE64`, `TCA_TBF_BURST` (include/uapi/linux/pkt_sched.h).
+const TCA_TBF_PARMS: u16 = 1;
+const TCA_TBF_RATE64: u16 = 4;
+const TCA_TBF_BURST: u16 = 6;
+/// `TC_LINKLAYER_ETHERNET`: tells the kernel no rate table follows.
+const TC_LINKLAYER_ETHERNET: u8 = 1;
+
+/// `struct tc_tbf_qopt` = `tc_ratespec rate, peakrate; u32 limit, buffer, mtu`
+/// where `tc_ratespec` = `u8 cell_log, u8 linklayer, u16 overhead, i16 cell_align,
+/// u16 mpu, u32 rate` (bytes/s, saturated; the 64-bit rate goes in RATE64).
+/// The buffer is given as bytes in `TCA_TBF_BURST`, which makes the kernel
+/// compute the token time itself (no psched tick arithmetic here).
+pub fn tbf_qopt(t: &TbfPlan) -> Vec<u8> {
+    let mut b = Vec::with_capacity(36);
+    let rate32 = u32::try_from(t.rate_bytes_per_sec).unwrap_or(u32::MAX);
+    // rate
+    b.push(0);
+    b.push(TC_LINKLAYER_ETHERNET);
+    b.extend_from_slice(&0u16.to_ne_bytes());
+    b.extend_from_slice(&(-1i16).to_ne_bytes());
+    b.extend_from_slice(&0u16.to_ne_bytes());
+    b.extend_from_slice(&rate32.to_ne_bytes());
+    // peakrate: unused
+    b.push(0);
+    b.push(TC_LINKLAYER_ETHERNET);
+    b.extend_from_slice(&[0u8; 10]);
+    b.extend_from_slice(&t.limit_bytes.to_ne_bytes());
+    b.extend_from_slice(&0u32.to_ne_bytes()); // buffer: from TCA_TBF_BURST
+    b.extend_from_slice(&0u32.to_ne_bytes()); // mtu: peakrate unused
+    b
+}
+
+/// `tc qdisc add dev IF root handle 1: tbf rate R burst B limit L`.
+pub fn tbf(index: u32, t: &TbfPlan) -> RouteNetlinkMessage {
+    let mut msg = TcMessage::with_index(index as i32);
+    msg.header.parent = TcHandle::ROOT;
+    msg.header.handle = TcHandle { major: 1, minor: 0 };
+    msg.attributes.push(TcAttribute::Kind("tbf".to_string()));
+    let mut opts = vec![TcOption::Other(DefaultNla::new(TCA_TBF_PARMS, tbf_qopt(t)))];
+    if t.rate_bytes_per_sec >= u64::from(u32::MAX) {
+        opts.push(TcOption::Other(DefaultNla::new(
+            TCA_TBF_RATE64,
+            t.rate_bytes_per_sec.to_ne_bytes().to_vec(),
+        )));
+    }
+    opts.push(TcOption::Other(DefaultNla::new(
+        TCA_TBF_BURST,
+        t.burst_bytes.to_ne_bytes().to_vec(),
+    )));
+    msg.attributes.push(TcAttribute::Options(opts));
+    RouteNetlinkMessage::NewQueueDiscipline(msg)
+}
+
+/// The address text used in error messages.
+pub fn show(addr: impl Into<IpAddr>) -> String {
+    addr.into().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tbf_qopt_layout() {
+        let t = TbfPlan {
+            rate_bytes_per_sec: 125_000_000,
+            burst_bytes: 65536,
+            limit_bytes: 1 << 20,
+        };
+        let b = tbf_qopt(&t);
+        assert_eq!(b.len(), 36, "sizeof(struct tc_tbf_qopt)");
+        assert_eq!(b[1], TC_LINKLAYER_ETHERNET);
+        assert_eq!(&b[8..12], &125_000_000u32.to_ne_bytes());
+        assert_eq!(&b[24..28], &(1u32 << 20).to_ne_bytes());
+    }
+}

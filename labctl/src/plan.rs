@@ -1,0 +1,334 @@
+//! The deployment plan: every namespace, veth, address, route and SID a lab
+//! needs, computed from the topology model without touching the system
+//! (pure, unit-tested). [`crate::apply`] carries it out.
+
+use std::collections::HashMap;
+use std::net::Ipv6Addr;
+
+use ipnet::Ipv6Net;
+use serde::Serialize;
+use topology::{routes, EndFlavor, NodeKind, RouterBackend, Topology};
+
+/// How a namespace's node forwards packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Forwarding {
+    /// The kernel forwards and runs the SIDs (routers, service functions).
+    Kernel,
+    /// A host: no forwarding, accepts SRH addressed to it (`seg6_enabled`).
+    Host,
+    /// VPP owns the interfaces: the kernel only creates and raises them.
+    Vpp,
+}
+
+/// One namespace (one node).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NsPlan {
+    /// Node name in the topology.
+    pub node: String,
+    /// Namespace name, `<lab>-<node>`.
+    pub netns: String,
+    pub forwarding: Forwarding,
+    /// Interfaces of this node (created by whichever side creates the pair).
+    pub ifaces: Vec<IfacePlan>,
+    /// Addresses put on `lo` (router loopbacks).
+    pub lo_addrs: Vec<(Ipv6Addr, u8)>,
+    /// Kernel `seg6local End` routes.
+    pub sids: Vec<SidPlan>,
+    /// Static routes (underlay + default routes).
+    pub routes: Vec<RoutePlan>,
+    /// Write `/etc/netns/<ns>/resolv.conf` pointing at this DNS server.
+    pub resolver: Option<Ipv6Addr>,
+}
+
+/// One interface inside a namespace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct IfacePlan {
+    pub name: String,
+    pub mtu: u32,
+    pub addrs: Vec<(Ipv6Addr, u8)>,
+    /// Declared state of the link: a link declared down is created but left down.
+    pub up: bool,
+    /// Egress shaping on this interface (the link's bandwidth in this direction).
+    pub tbf: Option<TbfPlan>,
+}
+
+/// A veth pair between two namespaces (indexes into [`LabPlan::namespaces`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VethPlan {
+    pub link_id: usize,
+    pub a_ns: usize,
+    pub a_if: String,
+    pub b_ns: usize,
+    pub b_if: String,
+    pub mtu: u32,
+}
+
+/// A static route.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoutePlan {
+    pub dst: Ipv6Net,
+    pub via: Option<Ipv6Addr>,
+    pub dev: String,
+    /// Route MTU (end systems leave room for an inserted SRH).
+    pub mtu: Option<u32>,
+    /// Preferred source (end systems: their service address, so replies
+    /// come back to a routed prefix, never to a link subnet).
+    pub src: Option<Ipv6Addr>,
+}
+
+/// A local SID: `seg6local action End` with optional flavors.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SidPlan {
+    pub sid: Ipv6Addr,
+    /// Bitmask of `1 << SEG6_LOCAL_FLV_OP_*` (0: plain End).
+    pub flavor_ops: u32,
+    /// Human form for status, e.g. `End` or `End (PSP)`.
+    pub label: String,
+}
+
+/// Token bucket parameters of one direction of a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TbfPlan {
+    pub rate_bytes_per_sec: u64,
+    pub burst_bytes: u32,
+    pub limit_bytes: u32,
+}
+
+impl TbfPlan {
+    /// Shaper for `kbps` kbit/s on an interface of MTU `mtu`: the bucket
+    /// holds at least two full frames (tbf drops a packet bigger than its
+    /// bucket) or 4 ms of traffic; the queue holds 50 ms more.
+    pub fn for_rate(kbps: u64, mtu: u32) -> TbfPlan {
+        let rate = kbps.saturating_mul(1000) / 8;
+        let burst = (rate / 250)
+            .max(u64::from(mtu) * 2 + 64)
+            .min(u64::from(u32::MAX / 2));
+        let limit = (rate / 20)
+            .saturating_add(burst)
+            .min(u64::from(u32::MAX / 2));
+        TbfPlan {
+            rate_bytes_per_sec: rate.max(1),
+            burst_bytes: burst as u32,
+            limit_bytes: limit as u32,
+        }
+    }
+}
+
+/// A process labctl runs in a namespace.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DnsPlan {
+    /// Index into [`LabPlan::namespaces`].
+    pub ns: usize,
+    pub listen: Ipv6Addr,
+}
+
+/// Everything `up` builds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabPlan {
+    pub lab: String,
+    pub namespaces: Vec<NsPlan>,
+    pub veths: Vec<VethPlan>,
+    pub dns: Option<DnsPlan>,
+}
+
+/// The namespace name of `node` in `lab`.
+pub fn netns_name(lab: &str, node: &str) -> String {
+    format!("{lab}-{node}")
+}
+
+/// `SEG6_LOCAL_FLV_OP_*` of include/uapi/linux/seg6_local.h.
+fn flavor_op(f: EndFlavor) -> u32 {
+    match f {
+        EndFlavor::Psp => 1,
+        EndFlavor::Usp => 2,
+        EndFlavor::Usd => 3,
+        EndFlavor::NextCsid => 4,
+    }
+}
+
+/// The plan of `topo` deployed under the lab name `lab`.
+pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
+    let index: HashMap<&str, usize> = topo
+        .nodes
+        .keys()
+        .enumerate()
+        .map(|(i, n)| (n.as_str(), i))
+        .collect();
+    let mut routes = routes::compute(topo);
+    let dns_node = topo
+        .nodes_of_kind(NodeKind::Dns)
+        .find(|n| n.address.is_some());
+    let resolver = dns_node.and_then(|n| n.address);
+
+    let mut namespaces = Vec::with_capacity(topo.nodes.len());
+    for (name, node) in &topo.nodes {
+        let forwarding = match (node.kind, node.backend) {
+            (NodeKind::Router, RouterBackend::Vpp) => Forwarding::Vpp,
+            (k, _) if k.has_sid() => Forwarding::Kernel,
+            _ => Forwarding::Host,
+        };
+        let end_system = node.kind.is_end_system();
+        let mut ifaces = Vec::new();
+        for link in &topo.links {
+            let Some(ep) = link.endpoint(name) else {
+                continue;
+            };
+            let mut addrs = vec![(ep.addr, ep.prefix_len)];
+            // The service address of an end system sits on its (first) link
+            // as a /128; routers put their loopback address on `lo`.
+            if end_system && ifaces.is_empty() {
+                if let Some(a) = node.address {
+                    addrs.push((a, 128));
+                }
+            }
+            let tbf = link
+                .props_from(name)
+                .and_then(|p| p.bandwidth_kbps)
+                .map(|kbps| TbfPlan::for_rate(kbps, link.mtu));
+            ifaces.push(IfacePlan {
+                name: ep.ifname.clone(),
+                mtu: link.mtu,
+                addrs,
+                up: link.up,
+                tbf,
+            });
+        }
+        let lo_addrs = match node.address {
+            Some(a) if !end_system => vec![(a, 128)],
+            _ => Vec::new(),
+        };
+        let sids = node
+            .sid
+            .filter(|_| node.kind.has_sid())
+            .map(|sid| SidPlan {
+                sid,
+                flavor_ops: node
+                    .sid_behavior
+                    .flavors
+                    .iter()
+                    .fold(0, |m, f| m | (1 << flavor_op(*f))),
+                label: node.sid_behavior.to_string(),
+            })
+            .into_iter()
+            .collect();
+        let src = if end_system { node.address } else { None };
+        let node_routes = routes
+            .remove(name)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| RoutePlan {
+                dst: r.prefix,
+                via: Some(r.via),
+                dev: r.dev,
+                mtu: r.mtu,
+                src,
+            })
+            .collect();
+        namespaces.push(NsPlan {
+            node: name.clone(),
+            netns: netns_name(lab, name),
+            forwarding,
+            ifaces,
+            lo_addrs,
+            sids,
+            routes: node_routes,
+            resolver: resolver.filter(|_| node.kind != NodeKind::Dns),
+        });
+    }
+    let veths = topo
+        .links
+        .iter()
+        .filter_map(|l| {
+            Some(VethPlan {
+                link_id: l.id,
+                a_ns: *index.get(l.a.node.as_str())?,
+                a_if: l.a.ifname.clone(),
+                b_ns: *index.get(l.b.node.as_str())?,
+                b_if: l.b.ifname.clone(),
+                mtu: l.mtu,
+            })
+        })
+        .collect();
+    let dns = dns_node.and_then(|n| {
+        Some(DnsPlan {
+            ns: *index.get(n.name.as_str())?,
+            listen: n.address?,
+        })
+    });
+    LabPlan {
+        lab: lab.to_string(),
+        namespaces,
+        veths,
+        dns,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hawk() -> Topology {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../topologies/hawk.yaml");
+        topology::load(std::path::Path::new(path)).unwrap()
+    }
+
+    #[test]
+    fn hawk_plan_has_a_namespace_per_node_and_a_veth_per_link() {
+        let t = hawk();
+        let p = from_topology(&t, "x");
+        assert_eq!(p.namespaces.len(), t.nodes.len());
+        assert_eq!(p.veths.len(), t.links.len());
+        let vpp1 = p.namespaces.iter().find(|n| n.node == "vpp1").unwrap();
+        assert_eq!(vpp1.netns, "x-vpp1");
+        assert_eq!(vpp1.forwarding, Forwarding::Kernel);
+        assert_eq!(
+            vpp1.sids[0].sid,
+            "fcbb:bb00:1::2".parse::<Ipv6Addr>().unwrap()
+        );
+        assert_eq!(vpp1.sids[0].flavor_ops, 0);
+        assert_eq!(
+            vpp1.lo_addrs,
+            vec![("fcbb:bb00:1::1".parse().unwrap(), 128)]
+        );
+        let host_a = p.namespaces.iter().find(|n| n.node == "host-a").unwrap();
+        assert_eq!(host_a.forwarding, Forwarding::Host);
+        assert!(host_a.ifaces[0]
+            .addrs
+            .contains(&("fcbb:cc00:1::a".parse().unwrap(), 128)));
+        assert_eq!(host_a.routes.len(), 1, "one default route");
+        assert_eq!(host_a.routes[0].dst.prefix_len(), 0);
+        assert_eq!(
+            host_a.routes[0].src,
+            Some("fcbb:cc00:1::a".parse().unwrap())
+        );
+        assert_eq!(host_a.resolver, Some("fcbb:cc00:4::f".parse().unwrap()));
+        let dns = p.dns.as_ref().unwrap();
+        assert_eq!(p.namespaces[dns.ns].node, "dns");
+        assert_eq!(p.namespaces[dns.ns].resolver, None);
+        // Every router reaches every other locator and every end-system prefix.
+        let routers = t.nodes_of_kind(NodeKind::Router).count();
+        let ends = t.nodes.values().filter(|n| n.kind.is_end_system()).count();
+        assert_eq!(vpp1.routes.len(), routers - 1 + ends);
+    }
+
+    #[test]
+    fn bandwidth_becomes_a_tbf_on_the_sending_side() {
+        let t = hawk();
+        let p = from_topology(&t, "x");
+        let link = t.link_between("vpp1", "vpp2").unwrap();
+        let kbps = link.a_to_b.bandwidth_kbps.unwrap();
+        let a = p.namespaces.iter().find(|n| n.node == link.a.node).unwrap();
+        let iface = a.ifaces.iter().find(|i| i.name == link.a.ifname).unwrap();
+        assert_eq!(
+            iface.tbf.as_ref().unwrap().rate_bytes_per_sec,
+            kbps * 1000 / 8
+        );
+        assert!(iface.tbf.as_ref().unwrap().burst_bytes > link.mtu);
+    }
+
+    #[test]
+    fn flavors_become_the_kernel_bitmask() {
+        assert_eq!(1u32 << flavor_op(EndFlavor::Psp), 2);
+        assert_eq!(1u32 << flavor_op(EndFlavor::NextCsid), 16);
+    }
+}

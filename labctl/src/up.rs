@@ -1,0 +1,296 @@
+//! `labctl up FILE [--name NAME] [--replace]`: build a lab.
+//!
+//! Order: load and validate the file; refuse before creating anything if a
+//! `backend: vpp` router has no `vpp` binary, or a namespace name is taken;
+//! create the state directory (atomically: two `up`s of one name cannot both
+//! win); journal the owner; apply the plan ([`crate::apply`]); write the
+//! resolv.conf files; start the DNS server; mark the journal complete. Any
+//! failure tears down what was made.
+
+use std::fs;
+use std::io::{self, BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::apply;
+use crate::down;
+use crate::error::{Error, Result};
+use crate::netns;
+use crate::plan::{self, Forwarding, LabPlan};
+use crate::progress::Progress;
+use crate::state::{self, Entry, Journal, LabMeta};
+
+/// Options of `labctl up`.
+#[derive(Debug, Clone)]
+pub struct UpOptions {
+    /// Topology file.
+    pub file: PathBuf,
+    /// Lab name (default: the file's `name`).
+    pub name: Option<String>,
+    /// Tear down a running lab of that name first.
+    pub replace: bool,
+    /// No progress output.
+    pub quiet: bool,
+    /// The labctl binary, re-executed as `labctl __dns` for the DNS server.
+    pub exe: PathBuf,
+}
+
+/// What `up` built.
+#[derive(Debug, Clone)]
+pub struct UpReport {
+    pub lab: String,
+    pub namespaces: usize,
+    pub links: usize,
+    pub routes: usize,
+    pub sids: usize,
+    pub elapsed: Duration,
+}
+
+/// Hidden test hook: `LABCTL_PAUSE_AT=<step>` makes `up` stop after that
+/// step (`namespaces`, `links`, `addresses`, `routes`, `dns`) and wait to be
+/// killed, so tests can SIGKILL `up` at a known point.
+pub const PAUSE_ENV: &str = "LABCTL_PAUSE_AT";
+
+pub(crate) fn pause_point(step: &str) {
+    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == step) {
+        eprintln!("labctl: paused at {step}");
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
+/// Build the lab described by `opts.file`.
+pub fn run(opts: &UpOptions) -> Result<UpReport> {
+    let start = Instant::now();
+    let text = fs::read_to_string(&opts.file).map_err(Error::io("read", &opts.file))?;
+    let topo = topology::parse_str(&text, &opts.file.display().to_string())
+        .map_err(|e| Error::Topology(e.to_string()))?;
+    let lab = opts.name.clone().unwrap_or_else(|| topo.name.clone());
+    state::validate_name(&lab)?;
+    let plan = Arc::new(plan::from_topology(&topo, &lab));
+
+    check_vpp(&plan)?;
+    let dir = state::lab_dir(&lab);
+    if dir.exists() {
+        if !opts.replace {
+            return Err(Error::AlreadyUp {
+                name: lab,
+                state: dir,
+            });
+        }
+        down::teardown(&lab)?;
+    }
+    for ns in &plan.namespaces {
+        if netns::exists(&ns.netns) {
+            return Err(Error::Unsupported(format!(
+                "namespace {} already exists and does not belong to a labctl lab named {lab}; \
+                 remove it (ip netns del {}) or choose another --name",
+                ns.netns, ns.netns
+            )));
+        }
+    }
+    fs::create_dir_all(state::STATE_ROOT).map_err(Error::io("create", state::STATE_ROOT))?;
+    match fs::create_dir(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            return Err(Error::AlreadyUp {
+                name: lab,
+                state: dir,
+            })
+        }
+        Err(e) => {
+            return Err(Error::Io {
+                op: "create state directory",
+                path: dir,
+                source: e,
+            })
+        }
+    }
+    let built = build(opts, &lab, &dir, &text, &plan);
+    match built {
+        Ok(()) => Ok(UpReport {
+            lab,
+            namespaces: plan.namespaces.len(),
+            links: plan.veths.len(),
+            routes: plan.namespaces.iter().map(|n| n.routes.len()).sum(),
+            sids: plan.namespaces.iter().map(|n| n.sids.len()).sum(),
+            elapsed: start.elapsed(),
+        }),
+        Err(e) => {
+            if let Err(cleanup) = down::teardown(&lab) {
+                tracing::error!("cleanup after failed up of {lab}: {cleanup}");
+            }
+            Err(e)
+        }
+    }
+}
+
+fn build(opts: &UpOptions, lab: &str, dir: &Path, text: &str, plan: &Arc<LabPlan>) -> Result<()> {
+    let journal = Journal::open(dir)?;
+    let me = std::process::id() as i32;
+    journal.record(&[Entry::Owner {
+        pid: me,
+        start: state::proc_start_time(me).unwrap_or(0),
+    }])?;
+    let created_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    state::write_meta(
+        dir,
+        &LabMeta {
+            name: lab.to_string(),
+            source: opts.file.clone(),
+            created_unix,
+        },
+    )?;
+    let topo_copy = dir.join("topology.yaml");
+    fs::write(&topo_copy, text).map_err(Error::io("write", &topo_copy))?;
+
+    let steps = apply::STEPS + 1 + u64::from(plan.dns.is_some());
+    let mut progress = Progress::new(steps, &format!("up {lab}"), opts.quiet);
+    if let Err(e) = apply::apply(plan, &journal, &mut progress) {
+        progress.abandon();
+        return Err(e);
+    }
+    write_resolvers(plan, &journal)?;
+    progress.step("resolv.conf written");
+    if let Some(dns) = &plan.dns {
+        let ns = &plan.namespaces[dns.ns].netns;
+        let (pid, start) = spawn_dns(&opts.exe, lab, dir, ns)?;
+        journal.record(&[Entry::Proc {
+            name: "dns".to_string(),
+            pid,
+            start,
+        }])?;
+        progress.step(&format!("dns server on [{}]:53 (pid {pid})", dns.listen));
+        pause_point("dns");
+    }
+    journal.record(&[Entry::Complete])?;
+    progress.finish(&format!(
+        "lab {lab} up: {} namespaces, {} links",
+        plan.namespaces.len(),
+        plan.veths.len()
+    ));
+    Ok(())
+}
+
+/// `backend: vpp` needs the `vpp` binary; say so before creating anything.
+fn check_vpp(plan: &LabPlan) -> Result<()> {
+    let vpp_nodes: Vec<&str> = plan
+        .namespaces
+        .iter()
+        .filter(|n| n.forwarding == Forwarding::Vpp)
+        .map(|n| n.node.as_str())
+        .collect();
+    if vpp_nodes.is_empty() {
+        return Ok(());
+    }
+    if find_in_path("vpp").is_none() {
+        return Err(Error::Unsupported(format!(
+            "routers {} use `backend: vpp` but no `vpp` binary is installed on this machine \
+             (not found in PATH); install FD.io VPP or set `backend: linux`. Nothing was created.",
+            vpp_nodes.join(", ")
+        )));
+    }
+    Err(Error::Unsupported(format!(
+        "routers {} use `backend: vpp`: running VPP routers is not implemented by this labctl yet; \
+         set `backend: linux`. Nothing was created.",
+        vpp_nodes.join(", ")
+    )))
+}
+
+fn find_in_path(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+/// `/etc/netns/<ns>/resolv.conf` (what `ip netns exec` and `labctl exec`
+/// bind-mount over `/etc/resolv.conf`). Journalled before creation.
+fn write_resolvers(plan: &LabPlan, journal: &Journal) -> Result<()> {
+    let with: Vec<_> = plan
+        .namespaces
+        .iter()
+        .filter_map(|n| Some((Path::new("/etc/netns").join(&n.netns), n.resolver?)))
+        .collect();
+    let entries: Vec<Entry> = with.iter().map(|(d, _)| Entry::Etc(d.clone())).collect();
+    journal.record(&entries)?;
+    for (d, server) in with {
+        fs::create_dir_all(&d).map_err(Error::io("create", &d))?;
+        let f = d.join("resolv.conf");
+        let text = format!("# written by labctl: the lab DNS server\nnameserver {server}\noptions timeout:1 attempts:2\n");
+        fs::write(&f, text).map_err(Error::io("write", &f))?;
+    }
+    Ok(())
+}
+
+/// Start `labctl __dns` inside the dns node's namespace, detached (own
+/// session), and wait until it reports that its sockets are bound.
+fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str) -> Result<(i32, u64)> {
+    let ns_fd = netns::open(ns)?;
+    let raw_ns = ns_fd.as_raw_fd();
+    let log = dir.join("dns.log");
+    let log_file = fs::File::create(&log).map_err(Error::io("create", &log))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("__dns")
+        .arg("--lab")
+        .arg(lab)
+        .arg("--state")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file));
+    // SAFETY: between fork and exec only async-signal-safe system calls run:
+    // setns on an fd inherited from the parent, and setsid.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(raw_ns, libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().map_err(|e| Error::Sys {
+        op: "spawn dns server",
+        what: exe.display().to_string(),
+        source: e,
+    })?;
+    drop(ns_fd);
+    let pid = child.id() as i32;
+    let start = state::proc_start_time(pid).unwrap_or(0);
+    let Some(stdout) = child.stdout.take() else {
+        return Err(Error::Dns("no stdout pipe".to_string()));
+    };
+    // Wait for "ready" with a deadline: read on a helper thread.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = tx.send(r);
+    });
+    match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(Ok(line)) if line.trim() == "ready" => Ok((pid, start)),
+        other => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let log_text = fs::read_to_string(&log).unwrap_or_default();
+            Err(Error::Dns(format!(
+                "server did not start ({}): {}",
+                match other {
+                    Err(_) => "no answer in 10 s".to_string(),
+                    Ok(Ok(l)) => format!("said {:?}", l.trim()),
+                    Ok(Err(e)) => e.to_string(),
+                },
+                log_text.trim()
+            )))
+        }
+    }
+}
