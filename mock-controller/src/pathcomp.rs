@@ -229,10 +229,13 @@ impl Constraints {
 
     /// Whether accumulated criteria still meet every limit.
     pub fn met_by(&self, c: &Criteria) -> bool {
-        self.min_bandwidth_kbps.is_none_or(|m| c.bottleneck_kbps >= m)
+        self.min_bandwidth_kbps
+            .is_none_or(|m| c.bottleneck_kbps >= m)
             && self.max_latency_us.is_none_or(|m| c.latency_us <= m)
             && self.max_jitter_us.is_none_or(|m| c.jitter_us <= m)
-            && self.max_loss_pct.is_none_or(|m| c.loss_cost <= loss_cost(m))
+            && self
+                .max_loss_pct
+                .is_none_or(|m| c.loss_cost <= loss_cost(m))
     }
 }
 
@@ -577,7 +580,11 @@ impl Graph {
     /// Whether an existing path is still usable for `query` (links up, nodes
     /// allowed, waypoints in order, constraints met) and its criteria now.
     pub fn evaluate(&self, path: &Path, query: &Query) -> Option<Criteria> {
-        if path.edges.iter().any(|&e| !self.edge_usable(e, query.flex_algo)) {
+        if path
+            .edges
+            .iter()
+            .any(|&e| !self.edge_usable(e, query.flex_algo))
+        {
             return None;
         }
         let crit = self.measure(&path.edges);
@@ -659,7 +666,11 @@ impl Graph {
         // isotone: one label per state suffices (plain Dijkstra).
         let total_order = query.constraints.is_empty() && key.iter().all(|m| m.additive());
 
-        let start_stage = if query.waypoints.first().is_some_and(|w| w.nodes.contains(&src)) {
+        let start_stage = if query
+            .waypoints
+            .first()
+            .is_some_and(|w| w.nodes.contains(&src))
+        {
             1
         } else {
             0
@@ -951,7 +962,10 @@ mod tests {
         g.add_node(Node::host("a", "2001:db8:1::a".parse().unwrap()));
         g.add_node(Node::host("b", "2001:db8:2::a".parse().unwrap()));
         for (i, r) in ["r1", "r2", "r3", "r4"].iter().enumerate() {
-            g.add_node(Node::router(r, Some(format!("fc00:{}::2", i + 1).parse().unwrap())));
+            g.add_node(Node::router(
+                r,
+                Some(format!("fc00:{}::2", i + 1).parse().unwrap()),
+            ));
         }
         g.connect("a", "r1", p(10_000_000, 10)).unwrap();
         g.connect("r1", "r2", p(1_000_000, 5000)).unwrap();
@@ -963,7 +977,10 @@ mod tests {
     }
 
     fn names(g: &Graph, path: &Path) -> Vec<String> {
-        path.nodes.iter().map(|&n| g.nodes[n].name.clone()).collect()
+        path.nodes
+            .iter()
+            .map(|&n| g.nodes[n].name.clone())
+            .collect()
     }
 
     fn solve(g: &Graph, q: &Query) -> Result<Path, NoPath> {
@@ -1130,9 +1147,15 @@ mod tests {
         g.add_link(r4, b, 1, d.clone(), d, algos(&[]));
         let mut q = Query::new(&[Metric::Igp]);
         q.flex_algo = Some(129);
-        assert_eq!(names(&g, &solve(&g, &q).unwrap()), ["a", "r1", "r3", "r4", "b"]);
+        assert_eq!(
+            names(&g, &solve(&g, &q).unwrap()),
+            ["a", "r1", "r3", "r4", "b"]
+        );
         q.flex_algo = Some(128);
-        assert_eq!(names(&g, &solve(&g, &q).unwrap()), ["a", "r1", "r2", "r4", "b"]);
+        assert_eq!(
+            names(&g, &solve(&g, &q).unwrap()),
+            ["a", "r1", "r2", "r4", "b"]
+        );
         q.flex_algo = Some(130);
         assert!(matches!(solve(&g, &q), Err(NoPath::Disconnected { .. })));
     }

@@ -101,7 +101,11 @@ fn build(spec: &Spec) -> Graph {
         g.add_node(Node::router(&format!("r{r}"), None).with_algos(algos));
     }
     for (a, b, ab, ba, up, igp, in_algo) in &spec.links {
-        let algos: BTreeSet<u8> = if *in_algo { [128].into() } else { BTreeSet::new() };
+        let algos: BTreeSet<u8> = if *in_algo {
+            [128].into()
+        } else {
+            BTreeSet::new()
+        };
         let l = g.add_link(*a, *b, *igp, ab.clone(), ba.clone(), algos);
         g.links[l].up = *up;
     }
@@ -113,12 +117,15 @@ fn edge_allowed(g: &Graph, e: usize, q: &Query) -> bool {
     let link = &g.links[edge.link];
     let access = g.nodes[edge.from].kind == NodeKind::EndSystem
         || g.nodes[edge.to].kind == NodeKind::EndSystem;
-    link.up && q.flex_algo.is_none_or(|a| access || link.flex_algos.contains(&a))
+    link.up
+        && q.flex_algo
+            .is_none_or(|a| access || link.flex_algos.contains(&a))
 }
 
 fn node_allowed_transit(g: &Graph, n: NodeId, q: &Query) -> bool {
     g.nodes[n].kind == NodeKind::Router
-        && q.flex_algo.is_none_or(|a| g.nodes[n].flex_algos.contains(&a))
+        && q.flex_algo
+            .is_none_or(|a| g.nodes[n].flex_algos.contains(&a))
 }
 
 /// Every simple path src -> dst through allowed transit nodes.

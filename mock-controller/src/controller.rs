@@ -1,0 +1,517 @@
+//! The controller's state: the network (or the static table), the open
+//! streams and their sessions, and what happens on a request or a change.
+//!
+//! Every stream has its own sender; a session belongs to exactly one stream
+//! and its results go only there (the original controller shared channels
+//! between streams). All state sits behind one mutex that is never held
+//! across an `.await`, so a request and an admin change never interleave:
+//! each session's result is computed on the network it was answered on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv6Addr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use intent_proto::api;
+use prost::Message;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::intents::{self, Plan, Request};
+use crate::pathcomp::{Graph, Metric, Path, SidMode};
+use crate::static_table::StaticTable;
+
+/// Identifies one GetIntentPath stream.
+pub type StreamId = u64;
+
+/// Where answers come from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// Paths computed on this graph.
+    Computed(Graph),
+    /// Answers looked up in a table.
+    Static(StaticTable),
+}
+
+/// Knobs of the computed mode.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    pub sid_mode: SidMode,
+    /// Keep a session's current path after a change unless the new best path
+    /// improves the objective's first measure by more than this many percent
+    /// (the current path must still be usable and meet every constraint).
+    pub hysteresis_pct: Option<f64>,
+}
+
+/// Errors of admin operations.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    #[error("unknown node {0:?}")]
+    UnknownNode(String),
+    #[error("no link between {0} and {1}")]
+    NoLink(String, String),
+    #[error("link {id} does not join {a} and {b}")]
+    WrongLink { id: u32, a: String, b: String },
+    #[error("{a} and {b} are joined by links {ids:?}: give link_id")]
+    Ambiguous {
+        a: String,
+        b: String,
+        ids: Vec<usize>,
+    },
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("the controller runs in {0} mode")]
+    WrongMode(&'static str),
+}
+
+#[derive(Debug)]
+struct Session {
+    request: api::PathRequest,
+    plan: Option<Plan>,
+    path: Option<Path>,
+    current: api::PathResult,
+}
+
+#[derive(Debug)]
+struct Stream {
+    peer: String,
+    tx: mpsc::UnboundedSender<api::PathResult>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    source: Source,
+    streams: HashMap<StreamId, Stream>,
+    /// (stream, canonical request bytes) -> session.
+    sessions: BTreeMap<(StreamId, Vec<u8>), Session>,
+    next_stream: StreamId,
+}
+
+/// What a computation gives for one request.
+#[derive(Debug, Clone)]
+struct Answer {
+    path: Option<Path>,
+    sids: Vec<Ipv6Addr>,
+    error: Option<String>,
+}
+
+/// The shared controller (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Controller {
+    inner: Arc<Mutex<Inner>>,
+    options: Options,
+}
+
+fn result_for(req: &api::PathRequest, answer: &Answer) -> api::PathResult {
+    api::PathResult {
+        ipv6_source_address: req.ipv6_source_address.clone(),
+        ipv6_destination_address: req.ipv6_destination_address.clone(),
+        intents: req.intents.clone(),
+        ipv6_sid_addresses: answer.sids.iter().map(Ipv6Addr::to_string).collect(),
+        error: answer.error.clone(),
+    }
+}
+
+/// The first measure of the objective, as a number where larger is better
+/// or worse, and whether larger is better.
+fn primary(metric: Metric, c: &crate::pathcomp::Criteria) -> (f64, bool) {
+    match metric {
+        Metric::Latency => (c.latency_us as f64, false),
+        Metric::Jitter => (c.jitter_us as f64, false),
+        Metric::Loss => (c.loss_cost, false),
+        Metric::WidestBottleneck => (c.bottleneck_kbps as f64, true),
+        Metric::NarrowestLink => (c.widest_link_kbps as f64, false),
+        Metric::MaxUtilization => (c.max_utilization_pct, false),
+        Metric::Igp => (c.igp as f64, false),
+        Metric::Hops => (f64::from(c.hops), false),
+    }
+}
+
+impl Controller {
+    /// A controller answering from `source`.
+    pub fn new(source: Source, options: Options) -> Controller {
+        Controller {
+            inner: Arc::new(Mutex::new(Inner {
+                source,
+                streams: HashMap::new(),
+                sessions: BTreeMap::new(),
+                next_stream: 1,
+            })),
+            options,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves consistent data (every update
+        // is a single assignment): keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Register a new stream; results for it arrive on the receiver.
+    pub fn open_stream(
+        &self,
+        peer: String,
+    ) -> (StreamId, mpsc::UnboundedReceiver<api::PathResult>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut inner = self.lock();
+        let id = inner.next_stream;
+        inner.next_stream += 1;
+        debug!(stream = id, %peer, "stream opened");
+        inner.streams.insert(id, Stream { peer, tx });
+        (id, rx)
+    }
+
+    /// Forget a stream and its sessions (idempotent).
+    pub fn close_stream(&self, id: StreamId) {
+        let mut inner = self.lock();
+        if inner.streams.remove(&id).is_some() {
+            inner.sessions.retain(|(s, _), _| *s != id);
+            debug!(stream = id, "stream closed");
+        }
+    }
+
+    /// Close every stream (shutdown): their response streams end.
+    pub fn close_all(&self) {
+        let mut inner = self.lock();
+        inner.streams.clear();
+        inner.sessions.clear();
+    }
+
+    /// Number of open streams and sessions.
+    pub fn counts(&self) -> (usize, usize) {
+        let inner = self.lock();
+        (inner.streams.len(), inner.sessions.len())
+    }
+
+    fn compute(&self, source: &Source, req: &api::PathRequest) -> (Option<Plan>, Answer) {
+        let fail = |e: String| Answer {
+            path: None,
+            sids: Vec::new(),
+            error: Some(e),
+        };
+        let valid: Request = match intents::validate(req) {
+            Ok(v) => v,
+            Err(e) => return (None, fail(e.to_string())),
+        };
+        match source {
+            Source::Static(table) => {
+                let answer = match table.lookup(&valid, req) {
+                    Some(sids) => Answer {
+                        path: None,
+                        sids,
+                        error: None,
+                    },
+                    None => fail(format!(
+                        "no static entry for destination {} with these intents",
+                        valid.dst
+                    )),
+                };
+                (None, answer)
+            }
+            Source::Computed(graph) => match intents::plan(&valid, graph) {
+                Err(e) => (None, fail(e.to_string())),
+                Ok(plan) => {
+                    let answer = self.solve(graph, &plan);
+                    (Some(plan), answer)
+                }
+            },
+        }
+    }
+
+    fn solve(&self, graph: &Graph, plan: &Plan) -> Answer {
+        match graph.best_path(plan.src, plan.dst, &plan.query) {
+            Err(e) => Answer {
+                path: None,
+                sids: Vec::new(),
+                error: Some(e.to_string()),
+            },
+            Ok(path) => self.write(graph, path),
+        }
+    }
+
+    fn write(&self, graph: &Graph, path: Path) -> Answer {
+        match graph.sid_list(&path, self.options.sid_mode) {
+            Ok(sids) => Answer {
+                path: Some(path),
+                sids,
+                error: None,
+            },
+            Err(e) => Answer {
+                path: None,
+                sids: Vec::new(),
+                error: Some(e.to_string()),
+            },
+        }
+    }
+
+    /// Answer one request of a stream: the result goes to that stream only;
+    /// a valid request becomes (or replaces) a session that follows changes.
+    pub fn handle_request(&self, stream: StreamId, req: api::PathRequest) {
+        let mut inner = self.lock();
+        let (plan, answer) = self.compute(&inner.source, &req);
+        let result = result_for(&req, &answer);
+        match &answer.error {
+            Some(e) => {
+                info!(stream, src = %req.ipv6_source_address, dst = %req.ipv6_destination_address, reason = %e, "no path")
+            }
+            None => debug!(stream, sids = ?result.ipv6_sid_addresses, "path"),
+        }
+        let Some(s) = inner.streams.get(&stream) else {
+            return;
+        };
+        if s.tx.send(result.clone()).is_err() {
+            debug!(stream, "receiver gone");
+        }
+        let valid = intents::validate(&req).is_ok();
+        if valid {
+            let key = (stream, req.encode_to_vec());
+            inner.sessions.insert(
+                key,
+                Session {
+                    request: req,
+                    plan,
+                    path: answer.path,
+                    current: result,
+                },
+            );
+        }
+    }
+
+    /// Recompute every open session on the current source and push the
+    /// results that changed. Returns (recomputed, pushed).
+    fn recompute(&self, inner: &mut Inner) -> (u32, u32) {
+        let Inner {
+            source,
+            streams,
+            sessions,
+            ..
+        } = inner;
+        let mut memo: HashMap<Vec<u8>, (Option<Plan>, Answer)> = HashMap::new();
+        let (mut recomputed, mut pushed) = (0u32, 0u32);
+        for ((stream, key), session) in sessions.iter_mut() {
+            recomputed += 1;
+            let (plan, mut answer) = memo
+                .entry(key.clone())
+                .or_insert_with(|| self.compute(source, &session.request))
+                .clone();
+            if let (Source::Computed(graph), Some(pct), Some(old), Some(new), Some(plan)) = (
+                &*source,
+                self.options.hysteresis_pct,
+                &session.path,
+                &answer.path,
+                &plan,
+            ) {
+                if let Some(old_crit) = graph.evaluate(old, &plan.query) {
+                    let metric = plan.query.key()[0];
+                    let (o, larger_better) = primary(metric, &old_crit);
+                    let (n, _) = primary(metric, &new.criteria);
+                    let gain = if larger_better { n - o } else { o - n };
+                    let gain_pct = if o == 0.0 {
+                        f64::INFINITY
+                    } else {
+                        gain / o.abs() * 100.0
+                    };
+                    // Stay unless the new path is better by more than the margin.
+                    if gain_pct <= pct {
+                        answer = self.write(graph, old.clone());
+                    }
+                }
+            }
+            let result = result_for(&session.request, &answer);
+            session.plan = plan;
+            session.path = answer.path;
+            if result != session.current {
+                session.current = result.clone();
+                if let Some(s) = streams.get(stream) {
+                    if s.tx.send(result).is_ok() {
+                        pushed += 1;
+                    }
+                }
+            }
+        }
+        (recomputed, pushed)
+    }
+
+    /// Change a link (state and/or metrics) and push what changed.
+    pub fn set_link(&self, req: &api::SetLinkRequest) -> Result<api::SetLinkReply, AdminError> {
+        let mut inner = self.lock();
+        let Source::Computed(graph) = &mut inner.source else {
+            return Err(AdminError::WrongMode("static"));
+        };
+        let a = graph
+            .node_id(&req.a)
+            .ok_or_else(|| AdminError::UnknownNode(req.a.clone()))?;
+        let b = graph
+            .node_id(&req.b)
+            .ok_or_else(|| AdminError::UnknownNode(req.b.clone()))?;
+        let links = graph.links_between(a, b);
+        let link = match req.link_id {
+            Some(id) => {
+                if !links.contains(&(id as usize)) {
+                    return Err(AdminError::WrongLink {
+                        id,
+                        a: req.a.clone(),
+                        b: req.b.clone(),
+                    });
+                }
+                id as usize
+            }
+            None => match links.as_slice() {
+                [] => return Err(AdminError::NoLink(req.a.clone(), req.b.clone())),
+                [one] => *one,
+                _ => {
+                    return Err(AdminError::Ambiguous {
+                        a: req.a.clone(),
+                        b: req.b.clone(),
+                        ids: links,
+                    })
+                }
+            },
+        };
+        for (field, v) in [
+            ("loss_pct", req.loss_pct),
+            ("utilization_pct", req.utilization_pct),
+        ] {
+            if let Some(v) = v {
+                if !(0.0..=100.0).contains(&v) {
+                    return Err(AdminError::Invalid {
+                        field: field.into(),
+                        message: format!("a percentage is within 0..=100, got {v}"),
+                    });
+                }
+            }
+        }
+        let direction =
+            api::LinkDirection::try_from(req.direction).map_err(|_| AdminError::Invalid {
+                field: "direction".into(),
+                message: format!("unknown direction {}", req.direction),
+            })?;
+        let (ab, ba) = match (graph.link_edge_from(link, a), graph.link_edge_from(link, b)) {
+            (Some(ab), Some(ba)) => (ab, ba),
+            _ => return Err(AdminError::NoLink(req.a.clone(), req.b.clone())),
+        };
+        let edges: Vec<usize> = match direction {
+            api::LinkDirection::Both => vec![ab, ba],
+            api::LinkDirection::AToB => vec![ab],
+            api::LinkDirection::BToA => vec![ba],
+        };
+        for e in edges {
+            let p = &mut graph.edges[e].props;
+            if let Some(v) = req.bandwidth_kbps {
+                p.bandwidth_kbps = Some(v);
+            }
+            if let Some(v) = req.latency_us {
+                p.latency_us = Some(v);
+            }
+            if let Some(v) = req.jitter_us {
+                p.jitter_us = Some(v);
+            }
+            if let Some(v) = req.loss_pct {
+                p.loss_pct = Some(v);
+            }
+            if let Some(v) = req.utilization_pct {
+                p.utilization_pct = Some(v);
+            }
+        }
+        if let Some(up) = req.up {
+            graph.links[link].up = up;
+        }
+        if let Some(m) = req.igp_metric {
+            graph.links[link].igp_metric = m;
+        }
+        let state = link_state(graph, link);
+        info!(link, a = %req.a, b = %req.b, up = state.up, "link changed");
+        let (sessions_recomputed, results_pushed) = self.recompute(&mut inner);
+        info!(sessions_recomputed, results_pushed, "sessions recomputed");
+        Ok(api::SetLinkReply {
+            link: Some(state),
+            sessions_recomputed,
+            results_pushed,
+        })
+    }
+
+    /// Every link with its state.
+    pub fn list_links(&self) -> Result<Vec<api::LinkState>, AdminError> {
+        let inner = self.lock();
+        let Source::Computed(graph) = &inner.source else {
+            return Err(AdminError::WrongMode("static"));
+        };
+        Ok((0..graph.links.len())
+            .map(|l| link_state(graph, l))
+            .collect())
+    }
+
+    /// Every open session with its current result and path.
+    pub fn list_sessions(&self) -> Vec<api::Session> {
+        let inner = self.lock();
+        let names = |p: &Option<Path>| match (&inner.source, p) {
+            (Source::Computed(g), Some(p)) => {
+                p.nodes.iter().map(|&n| g.nodes[n].name.clone()).collect()
+            }
+            _ => Vec::new(),
+        };
+        inner
+            .sessions
+            .iter()
+            .map(|((stream, _), s)| api::Session {
+                stream_id: *stream,
+                peer: inner
+                    .streams
+                    .get(stream)
+                    .map(|s| s.peer.clone())
+                    .unwrap_or_default(),
+                request: Some(s.request.clone()),
+                current: Some(s.current.clone()),
+                path_nodes: names(&s.path),
+            })
+            .collect()
+    }
+
+    /// Static mode: set one table entry and push to the sessions it answers.
+    pub fn set_static_path(&self, req: &api::SetStaticPathRequest) -> Result<u32, AdminError> {
+        let mut inner = self.lock();
+        let Source::Static(table) = &mut inner.source else {
+            return Err(AdminError::WrongMode("computed"));
+        };
+        table.set(req).map_err(|e| AdminError::Invalid {
+            field: e.field,
+            message: e.message,
+        })?;
+        let (_, pushed) = self.recompute(&mut inner);
+        Ok(pushed)
+    }
+
+    /// Recompute everything now (e.g. after replacing the source).
+    pub fn replace_source(&self, source: Source) -> (u32, u32) {
+        let mut inner = self.lock();
+        inner.source = source;
+        let r = self.recompute(&mut inner);
+        if r.1 > 0 {
+            warn!(pushed = r.1, "source replaced");
+        }
+        r
+    }
+}
+
+fn link_state(graph: &Graph, link: usize) -> api::LinkState {
+    let l = &graph.links[link];
+    let dir = |e: usize| {
+        let p = &graph.edges[e].props;
+        api::LinkDirectionState {
+            bandwidth_kbps: p.bandwidth_kbps,
+            latency_us: p.latency_us,
+            jitter_us: p.jitter_us,
+            loss_pct: p.loss_pct,
+            utilization_pct: p.utilization_pct,
+        }
+    };
+    let fwd = &graph.edges[l.forward];
+    api::LinkState {
+        link_id: u32::try_from(link).unwrap_or(u32::MAX),
+        a: graph.nodes[fwd.from].name.clone(),
+        b: graph.nodes[fwd.to].name.clone(),
+        up: l.up,
+        igp_metric: l.igp_metric,
+        a_to_b: Some(dir(l.forward)),
+        b_to_a: Some(dir(l.forward + 1)),
+    }
+}
