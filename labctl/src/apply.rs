@@ -295,8 +295,13 @@ fn phase_routes(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
             ));
         }
         for s in &ns.sids {
+            let oif = idx.get(&s.dev).copied().ok_or_else(|| Error::Netlink {
+                netns: ns.netns.clone(),
+                what: format!("SID {} dev {}", s.sid, s.dev),
+                message: "no such interface".to_string(),
+            })?;
             reqs.push((
-                nl::seg6local_end(s, 1),
+                nl::seg6local_end(s, oif),
                 format!("add SID {} ({})", nl::show(s.sid), s.label),
             ));
         }

@@ -8,7 +8,8 @@
 //! - [`netns`]: named namespaces under `/run/netns`.
 //! - [`state`]: `/run/labctl/<name>/`, the write-ahead journal `down` works from.
 //! - [`dns`]: the lab DNS server (hickory-server) run as `labctl __dns`.
-//! - one module per verb: [`up`], [`down`], [`status`], [`exec`].
+//! - one module per verb: [`up`], [`down`], [`status`], [`exec`], [`graph`], [`validate`];
+//!   [`vpp`]: configuration of `backend: vpp` routers.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod apply;
@@ -16,6 +17,7 @@ pub mod dns;
 pub mod down;
 pub mod error;
 pub mod exec;
+pub mod graph;
 pub mod netns;
 pub mod nl;
 pub mod plan;
@@ -23,5 +25,7 @@ pub mod progress;
 pub mod state;
 pub mod status;
 pub mod up;
+pub mod validate;
+pub mod vpp;
 
 pub use error::{Error, Result};

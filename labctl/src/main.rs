@@ -147,19 +147,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
         Cmd::Graph { file, format } => {
-            let topo = topology::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let _ = (topo, format);
-            anyhow::bail!("labctl graph: not wired yet");
+            let format = match format {
+                GraphFormat::Mermaid => labctl::graph::GraphFormat::Mermaid,
+                GraphFormat::Dot => labctl::graph::GraphFormat::Dot,
+            };
+            match labctl::graph::graph(&file, format) {
+                Ok(text) => println!("{}", text.trim_end()),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
         }
-        Cmd::Validate { file } => {
-            let topo = topology::load(&file).map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!(
-                "{}: ok ({} nodes, {} links)",
-                file.display(),
-                topo.nodes.len(),
-                topo.links.len()
-            );
-        }
+        Cmd::Validate { file } => match labctl::validate::validate(&file) {
+            Ok(summary) => println!("{summary}"),
+            Err(e) => {
+                // Every problem, one per line, each naming file:line:column and field.
+                eprintln!("{e}");
+                return Ok(ExitCode::FAILURE);
+            }
+        },
         Cmd::Dns { lab, state } => {
             labctl::dns::run_child(&state).with_context(|| format!("dns server of lab {lab}"))?;
         }

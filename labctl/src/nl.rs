@@ -145,8 +145,8 @@ pub fn route(r: &RoutePlan, oif: u32) -> RouteNetlinkMessage {
 const SEG6_LOCAL_FLAVORS: u16 = 9;
 const NLA_F_NESTED: u16 = 1 << 15;
 
-/// `ip -6 route add SID/128 encap seg6local action End [flavors ...] dev lo`.
-pub fn seg6local_end(sid: &SidPlan, lo_index: u32) -> RouteNetlinkMessage {
+/// `ip -6 route add SID/128 encap seg6local action End [flavors ...] dev IF`.
+pub fn seg6local_end(sid: &SidPlan, oif: u32) -> RouteNetlinkMessage {
     let mut tunnel = vec![RouteSeg6LocalTunnel::Action(Seg6LocalAction::End)];
     if sid.flavor_ops != 0 {
         let mut inner = Vec::with_capacity(8);
@@ -160,7 +160,7 @@ pub fn seg6local_end(sid: &SidPlan, lo_index: u32) -> RouteNetlinkMessage {
     }
     let msg = RouteMessageBuilder::<Ipv6Addr>::new()
         .destination_prefix(sid.sid, 128)
-        .output_interface(lo_index)
+        .output_interface(oif)
         .encap_seg6local(tunnel)
         .build();
     RouteNetlinkMessage::NewRoute(msg)

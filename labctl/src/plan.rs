@@ -82,8 +82,11 @@ pub struct SidPlan {
     pub sid: Ipv6Addr,
     /// Bitmask of `1 << SEG6_LOCAL_FLV_OP_*` (0: plain End).
     pub flavor_ops: u32,
-    /// Human form for status, e.g. `End` or `End (PSP)`.
+    /// Human form for status, e.g. `End` or `End.PSP`.
     pub label: String,
+    /// Device of the route: a real interface, because the kernel turns a
+    /// route via `lo` into a reject route before seg6local can see it.
+    pub dev: String,
 }
 
 /// Token bucket parameters of one direction of a link.
@@ -197,10 +200,13 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
             Some(a) if !end_system => vec![(a, 128)],
             _ => Vec::new(),
         };
+        let sid_dev = ifaces.first().map(|i: &IfacePlan| i.name.clone());
         let sids = node
             .sid
             .filter(|_| node.kind.has_sid())
-            .map(|sid| SidPlan {
+            .zip(sid_dev)
+            .map(|(sid, dev)| SidPlan {
+                dev,
                 sid,
                 flavor_ops: node
                     .sid_behavior
@@ -286,6 +292,10 @@ mod tests {
             "fcbb:bb00:1::2".parse::<Ipv6Addr>().unwrap()
         );
         assert_eq!(vpp1.sids[0].flavor_ops, 0);
+        assert_ne!(
+            vpp1.sids[0].dev, "lo",
+            "a seg6local route via lo is a reject route"
+        );
         assert_eq!(
             vpp1.lo_addrs,
             vec![("fcbb:bb00:1::1".parse().unwrap(), 128)]

@@ -74,7 +74,8 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
     state::validate_name(&lab)?;
     let plan = Arc::new(plan::from_topology(&topo, &lab));
 
-    check_vpp(&plan)?;
+    let vpp_bin = crate::vpp::require_vpp(&topo)
+        .map_err(|e| Error::Unsupported(format!("{e}. Nothing was created.")))?;
     let dir = state::lab_dir(&lab);
     if dir.exists() {
         if !opts.replace {
@@ -111,7 +112,7 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
             })
         }
     }
-    let built = build(opts, &lab, &dir, &text, &plan);
+    let built = build(opts, &lab, &dir, &text, &plan, &topo, vpp_bin.as_deref());
     match built {
         Ok(()) => Ok(UpReport {
             lab,
@@ -130,7 +131,15 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
     }
 }
 
-fn build(opts: &UpOptions, lab: &str, dir: &Path, text: &str, plan: &Arc<LabPlan>) -> Result<()> {
+fn build(
+    opts: &UpOptions,
+    lab: &str,
+    dir: &Path,
+    text: &str,
+    plan: &Arc<LabPlan>,
+    topo: &topology::Topology,
+    vpp_bin: Option<&Path>,
+) -> Result<()> {
     let journal = Journal::open(dir)?;
     let me = std::process::id() as i32;
     journal.record(&[Entry::Owner {
@@ -152,7 +161,12 @@ fn build(opts: &UpOptions, lab: &str, dir: &Path, text: &str, plan: &Arc<LabPlan
     let topo_copy = dir.join("topology.yaml");
     fs::write(&topo_copy, text).map_err(Error::io("write", &topo_copy))?;
 
-    let steps = apply::STEPS + 1 + u64::from(plan.dns.is_some());
+    let vpp_nodes: Vec<&plan::NsPlan> = plan
+        .namespaces
+        .iter()
+        .filter(|n| n.forwarding == Forwarding::Vpp)
+        .collect();
+    let steps = apply::STEPS + 1 + u64::from(plan.dns.is_some()) + vpp_nodes.len() as u64;
     let mut progress = Progress::new(steps, &format!("up {lab}"), opts.quiet);
     if let Err(e) = apply::apply(plan, &journal, &mut progress) {
         progress.abandon();
@@ -160,6 +174,17 @@ fn build(opts: &UpOptions, lab: &str, dir: &Path, text: &str, plan: &Arc<LabPlan
     }
     write_resolvers(plan, &journal)?;
     progress.step("resolv.conf written");
+    if let Some(vpp) = vpp_bin {
+        for ns in vpp_nodes {
+            let (pid, start) = start_vpp(vpp, topo, dir, ns)?;
+            journal.record(&[Entry::Proc {
+                name: format!("vpp-{}", ns.node),
+                pid,
+                start,
+            }])?;
+            progress.step(&format!("vpp on {} (pid {pid})", ns.node));
+        }
+    }
     if let Some(dns) = &plan.dns {
         let ns = &plan.namespaces[dns.ns].netns;
         let (pid, start) = spawn_dns(&opts.exe, lab, dir, ns)?;
@@ -178,38 +203,6 @@ fn build(opts: &UpOptions, lab: &str, dir: &Path, text: &str, plan: &Arc<LabPlan
         plan.veths.len()
     ));
     Ok(())
-}
-
-/// `backend: vpp` needs the `vpp` binary; say so before creating anything.
-fn check_vpp(plan: &LabPlan) -> Result<()> {
-    let vpp_nodes: Vec<&str> = plan
-        .namespaces
-        .iter()
-        .filter(|n| n.forwarding == Forwarding::Vpp)
-        .map(|n| n.node.as_str())
-        .collect();
-    if vpp_nodes.is_empty() {
-        return Ok(());
-    }
-    if find_in_path("vpp").is_none() {
-        return Err(Error::Unsupported(format!(
-            "routers {} use `backend: vpp` but no `vpp` binary is installed on this machine \
-             (not found in PATH); install FD.io VPP or set `backend: linux`. Nothing was created.",
-            vpp_nodes.join(", ")
-        )));
-    }
-    Err(Error::Unsupported(format!(
-        "routers {} use `backend: vpp`: running VPP routers is not implemented by this labctl yet; \
-         set `backend: linux`. Nothing was created.",
-        vpp_nodes.join(", ")
-    )))
-}
-
-fn find_in_path(bin: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(bin))
-        .find(|p| p.is_file())
 }
 
 /// `/etc/netns/<ns>/resolv.conf` (what `ip netns exec` and `labctl exec`
@@ -231,21 +224,46 @@ fn write_resolvers(plan: &LabPlan, journal: &Journal) -> Result<()> {
     Ok(())
 }
 
-/// Start `labctl __dns` inside the dns node's namespace, detached (own
-/// session), and wait until it reports that its sockets are bound.
-fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str) -> Result<(i32, u64)> {
+/// Generate a VPP router's configuration (crate::vpp) into the state
+/// directory and start `vpp -c startup.conf` inside its namespace. The
+/// kernel only created and raised the interfaces; VPP takes them over as
+/// af_packet host interfaces and configures addresses, routes and the SID.
+fn start_vpp(
+    vpp: &Path,
+    topo: &topology::Topology,
+    dir: &Path,
+    ns: &plan::NsPlan,
+) -> Result<(i32, u64)> {
+    let opts = crate::vpp::VppOptions {
+        run_dir: dir.join("vpp").join(&ns.node),
+        main_core: None,
+    };
+    let cfg = crate::vpp::generate_with(topo, &ns.node, &opts)
+        .map_err(|e| Error::Unsupported(format!("vpp config of {}: {e}", ns.node)))?;
+    crate::vpp::write_config(&cfg).map_err(Error::io("write vpp config", &cfg.run_dir))?;
+    let log = cfg.run_dir.join("vpp.stdout.log");
+    let mut cmd = Command::new(vpp);
+    cmd.arg("-c").arg(cfg.startup_conf_path());
+    let child = spawn_in_netns(cmd, &ns.netns, &log, Stdio::null())?;
+    let pid = child.id() as i32;
+    Ok((pid, state::proc_start_time(pid).unwrap_or(0)))
+}
+
+/// Spawn `cmd` inside namespace `ns`, in its own session (it outlives
+/// `up`), stderr to `log`. The process is in the namespace from its first
+/// instruction, so `down` finds it by namespace even if it was never
+/// journalled (a kill between spawn and journal write).
+fn spawn_in_netns(
+    mut cmd: Command,
+    ns: &str,
+    log: &Path,
+    stdout: Stdio,
+) -> Result<std::process::Child> {
     let ns_fd = netns::open(ns)?;
     let raw_ns = ns_fd.as_raw_fd();
-    let log = dir.join("dns.log");
-    let log_file = fs::File::create(&log).map_err(Error::io("create", &log))?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("__dns")
-        .arg("--lab")
-        .arg(lab)
-        .arg("--state")
-        .arg(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+    let log_file = fs::File::create(log).map_err(Error::io("create", log))?;
+    cmd.stdin(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::from(log_file));
     // SAFETY: between fork and exec only async-signal-safe system calls run:
     // setns on an fd inherited from the parent, and setsid.
@@ -258,12 +276,26 @@ fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str) -> Result<(i32, u64)> 
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| Error::Sys {
-        op: "spawn dns server",
-        what: exe.display().to_string(),
+    let child = cmd.spawn().map_err(|e| Error::Sys {
+        op: "spawn",
+        what: format!("{:?} in {ns}", cmd.get_program()),
         source: e,
     })?;
     drop(ns_fd);
+    Ok(child)
+}
+
+/// Start `labctl __dns` inside the dns node's namespace, detached (own
+/// session), and wait until it reports that its sockets are bound.
+fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str) -> Result<(i32, u64)> {
+    let log = dir.join("dns.log");
+    let mut cmd = Command::new(exe);
+    cmd.arg("__dns")
+        .arg("--lab")
+        .arg(lab)
+        .arg("--state")
+        .arg(dir);
+    let mut child = spawn_in_netns(cmd, ns, &log, Stdio::piped())?;
     let pid = child.id() as i32;
     let start = state::proc_start_time(pid).unwrap_or(0);
     let Some(stdout) = child.stdout.take() else {

@@ -1,0 +1,269 @@
+//! Shared helpers of the privileged lab tests: unique lab names, an RAII
+//! guard that always runs `labctl down`, a raw-socket ICMPv6 ping run from
+//! inside a namespace, and deadline-based waiting.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::net::Ipv6Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+pub const LABCTL: &str = env!("CARGO_BIN_EXE_labctl");
+
+pub fn topo(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../topologies")
+        .join(name)
+}
+
+/// A lab name unique across processes and tests: `t<pid>-<counter>`.
+pub fn unique_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "t{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+pub fn labctl(args: &[&str]) -> Output {
+    Command::new(LABCTL).args(args).output().unwrap()
+}
+
+/// A running lab; `down` on drop, whatever happened.
+pub struct Lab {
+    pub name: String,
+    pub file: PathBuf,
+}
+
+impl Lab {
+    pub fn up(file: &str) -> Lab {
+        let name = unique_name();
+        let file = topo(file);
+        let lab = Lab {
+            name: name.clone(),
+            file: file.clone(),
+        };
+        let out = labctl(&["up", "-q", file.to_str().unwrap(), "--name", &name]);
+        assert!(
+            out.status.success(),
+            "labctl up {name} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        lab
+    }
+
+    pub fn ns(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
+    }
+
+    pub fn topology(&self) -> topology::Topology {
+        topology::load(&self.file).unwrap()
+    }
+
+    pub fn exec(&self, node: &str, cmd: &[&str]) -> Output {
+        let mut args = vec!["exec", node, "--lab", &self.name, "--"];
+        args.extend_from_slice(cmd);
+        labctl(&args)
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if Path::new("/run/labctl").join(&self.name).exists() {
+            let out = labctl(&["down", "-q", &self.name]);
+            if !out.status.success() && !std::thread::panicking() {
+                panic!(
+                    "labctl down {}: {}",
+                    self.name,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+        }
+    }
+}
+
+/// Poll `cond` until it holds or `limit` passes.
+pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// ICMPv6 echo from inside namespace `ns` to `dst`: true once a reply
+/// arrives (retrying until `limit`). Runs on its own thread: `setns` never
+/// touches the test harness's threads.
+pub fn ping(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
+    let ns = ns.to_string();
+    std::thread::spawn(move || ping_here(&ns, dst, limit))
+        .join()
+        .unwrap()
+}
+
+fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
+    let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    unsafe {
+        assert_eq!(
+            libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET),
+            0,
+            "setns {ns}"
+        );
+        let s = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6);
+        assert!(s >= 0, "raw socket");
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 200_000,
+        };
+        libc::setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+        sa.sin6_family = libc::AF_INET6 as u16;
+        sa.sin6_addr.s6_addr = dst.octets();
+        let id = (std::process::id() & 0xffff) as u16;
+        let deadline = Instant::now() + limit;
+        let mut seq: u16 = 0;
+        let mut ok = false;
+        'outer: while Instant::now() < deadline {
+            seq = seq.wrapping_add(1);
+            // type 128 echo request, code 0, checksum (kernel fills it), id, seq
+            let mut pkt = vec![128u8, 0, 0, 0];
+            pkt.extend_from_slice(&id.to_be_bytes());
+            pkt.extend_from_slice(&seq.to_be_bytes());
+            pkt.extend_from_slice(b"labctl-test");
+            libc::sendto(
+                s,
+                pkt.as_ptr() as *const libc::c_void,
+                pkt.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in6>() as u32,
+            );
+            let until = Instant::now() + Duration::from_millis(500);
+            while Instant::now() < until {
+                let mut buf = [0u8; 2048];
+                let mut from: libc::sockaddr_in6 = std::mem::zeroed();
+                let mut len = std::mem::size_of::<libc::sockaddr_in6>() as u32;
+                let n = libc::recvfrom(
+                    s,
+                    buf.as_mut_ptr() as *mut libc::c_void,
+                    buf.len(),
+                    0,
+                    &mut from as *mut _ as *mut libc::sockaddr,
+                    &mut len,
+                );
+                if n >= 8
+                    && buf[0] == 129
+                    && buf[4..6] == id.to_be_bytes()
+                    && buf[6..8] == seq.to_be_bytes()
+                    && from.sin6_addr.s6_addr == dst.octets()
+                {
+                    ok = true;
+                    break 'outer;
+                }
+            }
+        }
+        libc::close(s);
+        ok
+    }
+}
+
+/// tx packets of interface `ifname` in namespace `ns` (from `ip -s -j link`).
+pub fn tx_packets(ns: &str, ifname: &str) -> u64 {
+    let out = Command::new("ip")
+        .args(["-n", ns, "-s", "-j", "link", "show", "dev", ifname])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v[0]["stats64"]["tx"]["packets"].as_u64().unwrap()
+}
+
+/// Names under /run/netns that start with `<lab>-`.
+pub fn namespaces_of(lab: &str) -> Vec<String> {
+    let prefix = format!("{lab}-");
+    std::fs::read_dir("/run/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| n.starts_with(&prefix))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Assert that nothing of lab `lab` is left on the machine.
+pub fn assert_nothing_left(lab: &str, pids: &[i32], ifnames: &[String]) {
+    assert!(
+        namespaces_of(lab).is_empty(),
+        "namespaces left: {:?}",
+        namespaces_of(lab)
+    );
+    assert!(
+        !Path::new("/run/labctl").join(lab).exists(),
+        "state dir left"
+    );
+    let etc: Vec<String> = std::fs::read_dir("/etc/netns")
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                .filter(|n| n.starts_with(&format!("{lab}-")))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(etc.is_empty(), "/etc/netns dirs left: {etc:?}");
+    for pid in pids {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| {
+                let st = s[s.rfind(')').unwrap() + 1..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .to_string();
+                st != "Z" && st != "X"
+            })
+            .unwrap_or(false);
+        assert!(!alive, "process {pid} still alive");
+    }
+    let root_links = Command::new("ip")
+        .args(["-j", "link", "show"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&root_links.stdout).unwrap();
+    for l in v.as_array().unwrap() {
+        let name = l["ifname"].as_str().unwrap_or_default();
+        assert!(
+            !ifnames.iter().any(|i| i == name),
+            "interface {name} in the root namespace"
+        );
+    }
+}
+
+/// Pids of the lab's processes from its journal.
+pub fn journal_pids(lab: &str) -> Vec<i32> {
+    std::fs::read_to_string(Path::new("/run/labctl").join(lab).join("journal"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w.first() == Some(&"proc")).then(|| w[2].parse().unwrap())
+        })
+        .collect()
+}

@@ -1,0 +1,323 @@
+//! Privileged end-to-end tests of `labctl up/down/status/exec` (run as root).
+//! Every lab has a unique name and is torn down by an RAII guard.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::Ipv6Addr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+fn ip6(s: &str) -> Ipv6Addr {
+    s.parse().unwrap()
+}
+
+#[test]
+fn hawk_hosts_reach_each_other_dns_resolves_and_seg6_steers_the_lower_path() {
+    let lab = Lab::up("hawk.yaml");
+    let topo = lab.topology();
+
+    // Every end system pings every other end system (service addresses).
+    let ends: Vec<_> = topo
+        .nodes
+        .values()
+        .filter(|n| n.kind.is_end_system())
+        .collect();
+    assert!(ends.len() >= 5);
+    for a in &ends {
+        for b in &ends {
+            if a.name != b.name {
+                let dst = b.address.unwrap();
+                assert!(
+                    ping(&lab.ns(&a.name), dst, Duration::from_secs(3)),
+                    "{} cannot reach {} ({dst})",
+                    a.name,
+                    b.name
+                );
+            }
+        }
+    }
+
+    // The lab DNS answers host-a (through site-a) with the model's record.
+    let out = lab.exec("host-a", &["getent", "ahosts", "wb.hawk.net"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "getent failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("fcbb:cc00:2::a"), "getent said: {text}");
+
+    // Kernel seg6 inline encap on host-a along the lower path.
+    let l35 = topo.link_between("vpp3", "vpp5").unwrap();
+    let (ns3, if35) = (lab.ns(&l35.a.node), l35.a.ifname.clone());
+    assert_eq!(l35.a.node, "vpp3");
+    let host_b = ip6("fcbb:cc00:2::a");
+    const N: u64 = 20;
+
+    // Without steering the underlay takes the upper path: the lower link stays quiet.
+    let before = tx_packets(&ns3, &if35);
+    for _ in 0..N {
+        assert!(ping(&lab.ns("host-a"), host_b, Duration::from_secs(3)));
+    }
+    let plain = tx_packets(&ns3, &if35) - before;
+    assert!(
+        plain < N,
+        "underlay already used the lower path ({plain} packets)"
+    );
+
+    let host_a_if = &topo
+        .link_between("site-a", "host-a")
+        .unwrap()
+        .endpoint("host-a")
+        .unwrap()
+        .ifname;
+    let st = Command::new("ip")
+        .args([
+            "-n",
+            &lab.ns("host-a"),
+            "-6",
+            "route",
+            "add",
+            "fcbb:cc00:2::a/128",
+            "encap",
+            "seg6",
+            "mode",
+            "inline",
+            "segs",
+            "fcbb:bb00:1::2,fcbb:bb00:3::2,fcbb:bb00:5::2,fcbb:bb00:6::2",
+            "dev",
+            host_a_if,
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let before = tx_packets(&ns3, &if35);
+    for _ in 0..N {
+        assert!(
+            ping(&lab.ns("host-a"), host_b, Duration::from_secs(3)),
+            "steered echo did not come back"
+        );
+    }
+    let steered = tx_packets(&ns3, &if35) - before;
+    assert!(steered >= N, "only {steered} packets crossed vpp3 -> vpp5");
+}
+
+#[test]
+fn status_reports_nodes_processes_and_enforcement() {
+    let lab = Lab::up("hawk.yaml");
+    let out = labctl(&["status", &lab.name, "--output", "json"]);
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["name"], lab.name.as_str());
+    assert_eq!(v["complete"], true);
+    let nodes = v["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 14);
+    assert!(nodes.iter().all(|n| n["netns_present"] == true));
+    let vpp1 = nodes.iter().find(|n| n["name"] == "vpp1").unwrap();
+    assert_eq!(vpp1["sid"], "fcbb:bb00:1::2");
+    let procs = v["processes"].as_array().unwrap();
+    assert!(procs
+        .iter()
+        .any(|p| p["name"] == "dns" && p["alive"] == true));
+    let props: Vec<&serde_json::Value> = v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|l| l["properties"].as_array().unwrap())
+        .collect();
+    assert!(props
+        .iter()
+        .any(|p| p["property"] == "bandwidth" && p["enforcement"] == "enforced"));
+    assert!(props
+        .iter()
+        .any(|p| p["property"] == "latency" && p["enforcement"] == "declared"));
+
+    // The enforced bandwidth really is a tbf qdisc on the sending side.
+    let topo = lab.topology();
+    let l12 = topo.link_between("vpp1", "vpp2").unwrap();
+    let q = Command::new("tc")
+        .args([
+            "-n",
+            &lab.ns(&l12.a.node),
+            "-j",
+            "qdisc",
+            "show",
+            "dev",
+            &l12.a.ifname,
+        ])
+        .output()
+        .unwrap();
+    let q: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
+    assert_eq!(q[0]["kind"], "tbf", "{q}");
+
+    let table = labctl(&["status", &lab.name]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(text.contains("fcbb:bb00:1::2 End"), "{text}");
+    assert!(text.contains("[enforced]") && text.contains("[declared]"));
+}
+
+#[test]
+fn down_removes_everything() {
+    let lab = Lab::up("hawk.yaml");
+    let pids = journal_pids(&lab.name);
+    assert_eq!(pids.len(), 1, "the dns server is journalled");
+    let ifnames: Vec<String> = lab
+        .topology()
+        .links
+        .iter()
+        .flat_map(|l| [l.a.ifname.clone(), l.b.ifname.clone()])
+        .collect();
+    assert_eq!(namespaces_of(&lab.name).len(), 14);
+    let out = labctl(&["down", &lab.name]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_nothing_left(&lab.name, &pids, &ifnames);
+}
+
+#[test]
+fn exec_propagates_exit_codes_and_runs_in_the_namespace() {
+    let lab = Lab::up("line.yaml");
+    let out = lab.exec("h1", &["sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    let out = lab.exec("h1", &["ip", "-6", "-o", "addr", "show"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("fcbb:cc00:1::a"), "{text}");
+    let out = lab.exec("nosuchnode", &["true"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node nosuchnode"));
+}
+
+#[test]
+fn up_of_a_running_name_fails_unless_replace() {
+    let lab = Lab::up("line.yaml");
+    let file = lab.file.to_str().unwrap().to_string();
+    let again = labctl(&["up", "-q", &file, "--name", &lab.name]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("already up"), "{err}");
+    // The running lab is untouched by the refused attempt.
+    assert!(ping(
+        &lab.ns("h1"),
+        ip6("fcbb:cc00:2::a"),
+        Duration::from_secs(3)
+    ));
+    let replaced = labctl(&["up", "-q", &file, "--name", &lab.name, "--replace"]);
+    assert!(
+        replaced.status.success(),
+        "{}",
+        String::from_utf8_lossy(&replaced.stderr)
+    );
+    assert!(ping(
+        &lab.ns("h1"),
+        ip6("fcbb:cc00:2::a"),
+        Duration::from_secs(3)
+    ));
+}
+
+#[test]
+fn two_labs_side_by_side_tear_down_independently() {
+    let a = Lab::up("line.yaml");
+    let b = Lab::up("line.yaml");
+    let h2 = ip6("fcbb:cc00:2::a");
+    assert!(ping(&a.ns("h1"), h2, Duration::from_secs(3)));
+    assert!(ping(&b.ns("h1"), h2, Duration::from_secs(3)));
+    let out = labctl(&["down", &a.name]);
+    assert!(out.status.success());
+    assert!(namespaces_of(&a.name).is_empty());
+    assert_eq!(namespaces_of(&b.name).len(), 4);
+    assert!(
+        ping(&b.ns("h1"), h2, Duration::from_secs(3)),
+        "b broke when a went down"
+    );
+}
+
+/// Start `up` with the pause hook, wait for it to reach `step`, SIGKILL it.
+fn kill_up_at(file: &str, step: &str) -> String {
+    let name = unique_name();
+    let path = topo(file);
+    let mut child = Command::new(LABCTL)
+        .args(["up", path.to_str().unwrap(), "--name", &name])
+        .env("LABCTL_PAUSE_AT", step)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("paused at") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let reached = rx.recv_timeout(Duration::from_secs(30)).is_ok();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert!(reached, "up never reached {step}");
+    name
+}
+
+#[test]
+fn sigkill_during_up_then_down_leaves_nothing() {
+    for (file, step) in [("line.yaml", "links"), ("hawk.yaml", "dns")] {
+        let name = kill_up_at(file, step);
+        assert!(
+            !namespaces_of(&name).is_empty(),
+            "{step}: nothing was built before the kill"
+        );
+        let pids = journal_pids(&name);
+        if step == "dns" {
+            assert_eq!(pids.len(), 1, "dns server was journalled");
+        }
+        let status = labctl(&["status", &name, "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+        assert_eq!(v["complete"], false);
+        let out = labctl(&["down", &name]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_nothing_left(&name, &pids, &[]);
+    }
+}
+
+#[test]
+fn bad_input_creates_nothing() {
+    let name = unique_name();
+    let dir = std::env::temp_dir().join(format!("labctl-bad-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.yaml");
+    std::fs::write(
+        &f,
+        "name: x\nnodes:\n  r1: {kind: router, sid: notanaddress}\nlinks: []\n",
+    )
+    .unwrap();
+    let out = labctl(&["up", f.to_str().unwrap(), "--name", &name]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.yaml"));
+    assert!(namespaces_of(&name).is_empty());
+    assert!(!std::path::Path::new("/run/labctl").join(&name).exists());
+    let out = labctl(&[
+        "up",
+        topo("line.yaml").to_str().unwrap(),
+        "--name",
+        "bad/name",
+    ]);
+    assert!(!out.status.success());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn which_vpp() -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("vpp").is_file()))
+        .unwrap_or(false)
+}
