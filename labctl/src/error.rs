@@ -7,7 +7,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file or directory operation failed.
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path}")]
     Io {
         op: &'static str,
         path: PathBuf,
@@ -15,7 +15,7 @@ pub enum Error {
         source: io::Error,
     },
     /// A system call (setns, unshare, mount ...) failed.
-    #[error("{op} ({what}): {source}")]
+    #[error("{op} ({what})")]
     Sys {
         op: &'static str,
         what: String,

@@ -313,6 +313,28 @@ fn bad_input_creates_nothing() {
         "bad/name",
     ]);
     assert!(!out.status.success());
+
+    // A VPP router on a machine without `vpp`: refused before anything exists.
+    let line = std::fs::read_to_string(topo("line.yaml")).unwrap();
+    let vpp = line.replace(
+        r#"r1: {kind: router, sid: "fcbb:bb00:1::2"}"#,
+        r#"r1: {kind: router, sid: "fcbb:bb00:1::2", backend: vpp}"#,
+    );
+    assert_ne!(vpp, line, "line.yaml changed: update this test");
+    let f = dir.join("vpp.yaml");
+    std::fs::write(&f, vpp).unwrap();
+    let out = labctl(&["up", f.to_str().unwrap(), "--name", &name]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if which_vpp() {
+        // With VPP installed the lab must come up instead.
+        assert!(out.status.success(), "{err}");
+        assert!(labctl(&["down", &name]).status.success());
+    } else {
+        assert!(!out.status.success());
+        assert!(err.contains("vpp") && err.contains("r1"), "{err}");
+        assert!(namespaces_of(&name).is_empty());
+        assert!(!std::path::Path::new("/run/labctl").join(&name).exists());
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
