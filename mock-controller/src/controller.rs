@@ -243,6 +243,13 @@ impl Controller {
         }
     }
 
+    /// Answer a request without opening a session (tests, benchmarks).
+    pub fn answer(&self, req: &api::PathRequest) -> api::PathResult {
+        let inner = self.lock();
+        let (_, answer) = self.compute(&inner.source, req);
+        result_for(req, &answer)
+    }
+
     /// Answer one request of a stream: the result goes to that stream only;
     /// a valid request becomes (or replaces) a session that follows changes.
     pub fn handle_request(&self, stream: StreamId, req: api::PathRequest) {
