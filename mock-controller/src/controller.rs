@@ -99,6 +99,8 @@ struct Answer {
 pub struct Controller {
     inner: Arc<Mutex<Inner>>,
     options: Options,
+    /// Set once at shutdown: stream readers stop reading.
+    stopping: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 fn result_for(req: &api::PathRequest, answer: &Answer) -> api::PathResult {
@@ -137,6 +139,15 @@ impl Controller {
                 next_stream: 1,
             })),
             options,
+            stopping: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// Completes once the controller is shutting down.
+    pub fn stopping(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stop| *stop).await;
         }
     }
 
@@ -171,6 +182,7 @@ impl Controller {
 
     /// Close every stream (shutdown): their response streams end.
     pub fn close_all(&self) {
+        self.stopping.send_replace(true);
         let mut inner = self.lock();
         inner.streams.clear();
         inner.sessions.clear();

@@ -60,9 +60,16 @@ impl IntentController for IntentService {
         let mut inbound = request.into_inner();
         let (id, rx) = self.ctrl.open_stream(peer);
         let ctrl = self.ctrl.clone();
+        let stopping = self.ctrl.stopping();
         tokio::spawn(async move {
+            tokio::pin!(stopping);
             loop {
-                match inbound.message().await {
+                let msg = tokio::select! {
+                    m = inbound.message() => m,
+                    // Shutdown: stop reading so the HTTP/2 stream can end.
+                    () = &mut stopping => break,
+                };
+                match msg {
                     Ok(Some(req)) => ctrl.handle_request(id, req),
                     // The client finished sending: its sessions stay and
                     // keep receiving pushes until the call ends.
