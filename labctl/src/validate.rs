@@ -1,0 +1,65 @@
+//! `labctl validate FILE`: load a topology and summarise it, or list every problem.
+//!
+//! # Public API
+//! - `pub fn validate(path: &Path) -> Result<String, topology::LoadError>`:
+//!   `Ok` holds a one-line summary for stdout; the error's `Display` lists every
+//!   problem as `file:line:column: field: message`, one per line (print it
+//!   and exit non-zero).
+//! - `pub fn summary(path: &Path, topo: &Topology) -> String`
+//!
+//! All checks live in the `topology` crate (docs/topology.md, "Validation").
+
+use std::path::Path;
+
+use topology::{NodeKind, Topology};
+
+/// Validate the topology file at `path`.
+pub fn validate(path: &Path) -> Result<String, topology::LoadError> {
+    let topo = topology::load(path)?;
+    Ok(summary(path, &topo))
+}
+
+/// `hawk.yaml: ok: lab hawk, 14 nodes (9 routers, 3 hosts, 1 dns, 1 controller), 14 links, 2 DNS records, 122 underlay routes`
+pub fn summary(path: &Path, topo: &Topology) -> String {
+    let kinds: Vec<String> = [
+        (NodeKind::Router, "router", "routers"),
+        (NodeKind::Host, "host", "hosts"),
+        (NodeKind::Dns, "dns", "dns"),
+        (NodeKind::Controller, "controller", "controllers"),
+        (
+            NodeKind::ServiceFunction,
+            "service function",
+            "service functions",
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(kind, one, many)| match topo.nodes_of_kind(kind).count() {
+        0 => None,
+        1 => Some(format!("1 {one}")),
+        n => Some(format!("{n} {many}")),
+    })
+    .collect();
+    let routes: usize = topology::routes::compute(topo).values().map(Vec::len).sum();
+    format!(
+        "{}: ok: lab {}, {} nodes ({}), {} links, {} DNS records, {routes} underlay routes",
+        path.display(),
+        topo.name,
+        topo.nodes.len(),
+        kinds.join(", "),
+        topo.links.len(),
+        topo.dns_records.len(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn summarises_hawk() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/hawk.yaml");
+        let text = validate(&path).unwrap();
+        assert!(text.ends_with("ok: lab hawk, 14 nodes (9 routers, 3 hosts, 1 dns, 1 controller), 14 links, 2 DNS records, 122 underlay routes"), "{text}");
+    }
+}

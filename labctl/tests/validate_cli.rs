@@ -1,0 +1,67 @@
+//! `labctl validate` end to end: the shipped topologies pass, every malformed
+//! file of the corpus (`topology/tests/fixtures/invalid/`) fails with each of
+//! its problems printed as `file:line:column: field: message`.
+#![allow(clippy::unwrap_used)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn validate(file: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .arg("validate")
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn shipped_topologies_are_valid() {
+    for name in ["hawk.yaml", "hawkv6-8.yaml", "line.yaml"] {
+        let out = validate(&repo().join("topologies").join(name));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("ok"), "{name}: {stdout}");
+    }
+}
+
+#[test]
+fn every_malformed_file_fails_with_located_problems() {
+    let dir = repo().join("topology/tests/fixtures/invalid");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20, "only {} fixtures", files.len());
+    for file in files {
+        let out = validate(&file);
+        assert!(!out.status.success(), "{} was accepted", file.display());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected = topology::load(&file).unwrap_err();
+        for p in expected.problems() {
+            let place = format!("{}:{}:{}: ", file.display(), p.line, p.column);
+            assert!(stderr.contains(&place), "{place} missing from:\n{stderr}");
+            assert!(
+                stderr.contains(&p.message),
+                "{} missing from:\n{stderr}",
+                p.message
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_file_is_reported() {
+    let out = validate(Path::new("/nonexistent/topology.yaml"));
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("/nonexistent/topology.yaml: cannot read")
+    );
+}
