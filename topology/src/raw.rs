@@ -77,6 +77,47 @@ pub struct RawHostDefaults {
     pub route_mtu: Option<Spanned<u32>>,
 }
 
+/// Declares a struct with its own fields plus the five link properties, and
+/// `props()` to read those as one [`RawProps`]. (Not `#[serde(flatten)]`:
+/// flatten loses locations and unknown-field errors.)
+macro_rules! with_link_props {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$fmeta])* pub $field: $ty,)*
+            /// `1gbit`, `100mbit`, `500kbit`, `2.5gbit` (bit/s with unit).
+            #[schemars(with = "Option<Scalar>")]
+            pub bandwidth: Option<Spanned<Scalar>>,
+            /// `4ms`, `250us`, `1s`, `0`.
+            #[schemars(with = "Option<Scalar>")]
+            pub latency: Option<Spanned<Scalar>>,
+            /// `1ms`, `0`.
+            #[schemars(with = "Option<Scalar>")]
+            pub jitter: Option<Spanned<Scalar>>,
+            /// Percent 0..=100 (`0.1` or `"0.1%"`).
+            #[schemars(with = "Option<Scalar>")]
+            pub loss: Option<Spanned<Scalar>>,
+            /// Percent 0..=100.
+            #[schemars(with = "Option<Scalar>")]
+            pub utilization: Option<Spanned<Scalar>>,
+        }
+
+        impl $name {
+            /// The five link properties written on this item.
+            pub fn props(&self) -> RawProps {
+                RawProps {
+                    bandwidth: self.bandwidth.clone(),
+                    latency: self.latency.clone(),
+                    jitter: self.jitter.clone(),
+                    loss: self.loss.clone(),
+                    utilization: self.utilization.clone(),
+                }
+            }
+        }
+    };
+}
+
+with_link_props! {
 /// `defaults.link`: any link property.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,21 +128,7 @@ pub struct RawLinkDefaults {
     /// IGP metric for underlay shortest paths (default 10).
     #[schemars(with = "Option<u32>")]
     pub igp_metric: Option<Spanned<u32>>,
-    /// `1gbit`, `100mbit`, `500kbit`, `2.5gbit` (bit/s with unit).
-    #[schemars(with = "Option<Scalar>")]
-    pub bandwidth: Option<Spanned<Scalar>>,
-    /// `4ms`, `250us`, `1s`, `0`.
-    #[schemars(with = "Option<Scalar>")]
-    pub latency: Option<Spanned<Scalar>>,
-    /// `1ms`, `0`.
-    #[schemars(with = "Option<Scalar>")]
-    pub jitter: Option<Spanned<Scalar>>,
-    /// Percent 0..=100 (`0.1` or `"0.1%"`).
-    #[schemars(with = "Option<Scalar>")]
-    pub loss: Option<Spanned<Scalar>>,
-    /// Percent 0..=100.
-    #[schemars(with = "Option<Scalar>")]
-    pub utilization: Option<Spanned<Scalar>>,
+}
 }
 
 /// `addressing:` section.
@@ -162,6 +189,7 @@ pub struct RawNode {
     pub route_mtu: Option<Spanned<u32>>,
 }
 
+with_link_props! {
 /// One link.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -185,68 +213,20 @@ pub struct RawLink {
     /// Flex-algo numbers 128..=255 (default: those both router ends share).
     #[schemars(with = "Option<Vec<u8>>")]
     pub flex_algos: Option<Vec<Spanned<i64>>>,
-    /// `1gbit`, `100mbit`, `500kbit`, `2.5gbit` (bit/s with unit).
-    #[schemars(with = "Option<Scalar>")]
-    pub bandwidth: Option<Spanned<Scalar>>,
-    /// `4ms`, `250us`, `1s`, `0`.
-    #[schemars(with = "Option<Scalar>")]
-    pub latency: Option<Spanned<Scalar>>,
-    /// `1ms`, `0`.
-    #[schemars(with = "Option<Scalar>")]
-    pub jitter: Option<Spanned<Scalar>>,
-    /// Percent 0..=100 (`0.1` or `"0.1%"`).
-    #[schemars(with = "Option<Scalar>")]
-    pub loss: Option<Spanned<Scalar>>,
-    /// Percent 0..=100.
-    #[schemars(with = "Option<Scalar>")]
-    pub utilization: Option<Spanned<Scalar>>,
     /// Overrides for traffic from the first endpoint to the second.
     pub a_to_b: Option<RawProps>,
     /// Overrides for traffic from the second endpoint to the first.
     pub b_to_a: Option<RawProps>,
 }
+}
 
-/// Link properties in human units.
+with_link_props! {
+/// Link properties in human units (`a_to_b`, `b_to_a`).
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawProps {
-    /// `1gbit`, `100mbit`, `500kbit`, `2.5gbit` (bit/s with unit).
-    #[schemars(with = "Option<Scalar>")]
-    pub bandwidth: Option<Spanned<Scalar>>,
-    /// `4ms`, `250us`, `1s`, `0`.
-    #[schemars(with = "Option<Scalar>")]
-    pub latency: Option<Spanned<Scalar>>,
-    /// `1ms`, `0`.
-    #[schemars(with = "Option<Scalar>")]
-    pub jitter: Option<Spanned<Scalar>>,
-    /// Percent 0..=100 (`0.1` or `"0.1%"`).
-    #[schemars(with = "Option<Scalar>")]
-    pub loss: Option<Spanned<Scalar>>,
-    /// Percent 0..=100.
-    #[schemars(with = "Option<Scalar>")]
-    pub utilization: Option<Spanned<Scalar>>,
 }
-
-/// The five property fields of a link or of `defaults.link`, as one value.
-/// (Not `#[serde(flatten)]`: flatten loses locations and unknown-field errors.)
-macro_rules! props_of {
-    ($t:ty) => {
-        impl $t {
-            /// The symmetric properties written on this item.
-            pub fn props(&self) -> RawProps {
-                RawProps {
-                    bandwidth: self.bandwidth.clone(),
-                    latency: self.latency.clone(),
-                    jitter: self.jitter.clone(),
-                    loss: self.loss.clone(),
-                    utilization: self.utilization.clone(),
-                }
-            }
-        }
-    };
 }
-props_of!(RawLink);
-props_of!(RawLinkDefaults);
 
 /// Any YAML scalar kept as its text, so unit errors are reported by `resolve`
 /// with their location instead of aborting the parse.

@@ -2,11 +2,10 @@
 #![allow(clippy::unwrap_used)]
 use topology::graph::{render, GraphFormat};
 
+mod common;
+
 fn hawk() -> topology::Topology {
-    topology::load(
-        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/hawk.yaml"),
-    )
-    .unwrap()
+    common::load("hawk.yaml")
 }
 
 #[test]

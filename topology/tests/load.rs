@@ -1,9 +1,7 @@
 #![allow(clippy::unwrap_used)]
-use std::path::PathBuf;
 
-fn topologies() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../topologies")
-}
+mod common;
+use common::topologies;
 
 #[test]
 fn hawk_loads() {

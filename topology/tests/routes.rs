@@ -1,17 +1,12 @@
 //! Underlay route computation on the shipped topologies.
 #![allow(clippy::unwrap_used)]
 use std::net::Ipv6Addr;
-use std::path::PathBuf;
 
 use topology::routes::{compute, Route, RouteKind};
 use topology::{NodeKind, Topology};
 
-fn load(name: &str) -> Topology {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../topologies")
-        .join(name);
-    topology::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
+mod common;
+use common::load;
 
 fn route_to<'a>(routes: &'a [Route], target: &str) -> &'a Route {
     routes
