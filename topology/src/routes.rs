@@ -26,7 +26,7 @@ use std::net::Ipv6Addr;
 use ipnet::Ipv6Net;
 use serde::Serialize;
 
-use crate::model::{NodeKind, Topology};
+use crate::model::{Node, NodeKind, Topology};
 
 /// Why a route exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -59,22 +59,47 @@ pub struct Route {
 
 /// The underlay routes of every node, key = node name (every node has an entry).
 pub fn compute(topo: &Topology) -> BTreeMap<String, Vec<Route>> {
-    // Adjacency over links that are up: node -> [(link id, peer)].
-    let mut adj: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
-    for l in topo.links.iter().filter(|l| l.up) {
-        adj.entry(&l.a.node).or_default().push((l.id, &l.b.node));
-        adj.entry(&l.b.node).or_default().push((l.id, &l.a.node));
-    }
+    let g = Index::new(topo);
     let mut out = BTreeMap::new();
-    for (name, node) in &topo.nodes {
+    for (i, (name, node)) in topo.nodes.iter().enumerate() {
         let routes = if node.kind == NodeKind::Router {
-            router_routes(topo, &adj, name)
+            router_routes(topo, &g, i)
         } else {
             default_route(topo, name).into_iter().collect()
         };
         out.insert(name.clone(), routes);
     }
     out
+}
+
+/// The graph by integer ids (node index = position in `topo.nodes`), so the
+/// per-router searches neither hash nor compare names.
+struct Index<'t> {
+    nodes: Vec<&'t Node>,
+    /// node -> [(link id, peer node)] over links that are up.
+    adj: Vec<Vec<(usize, usize)>>,
+}
+
+impl<'t> Index<'t> {
+    fn new(topo: &'t Topology) -> Self {
+        let id: HashMap<&str, usize> = topo
+            .nodes
+            .keys()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let mut adj = vec![Vec::new(); topo.nodes.len()];
+        for l in topo.links.iter().filter(|l| l.up) {
+            if let (Some(&a), Some(&b)) = (id.get(l.a.node.as_str()), id.get(l.b.node.as_str())) {
+                adj[a].push((l.id, b));
+                adj[b].push((l.id, a));
+            }
+        }
+        Index {
+            nodes: topo.nodes.values().collect(),
+            adj,
+        }
+    }
 }
 
 fn default_route(topo: &Topology, name: &str) -> Option<Route> {
@@ -95,51 +120,47 @@ fn default_route(topo: &Topology, name: &str) -> Option<Route> {
 
 /// Dijkstra from `src` with labels (cost, first link id): lexicographic
 /// order keeps the result independent of map and heap iteration order.
-fn router_routes(
-    topo: &Topology,
-    adj: &HashMap<&str, Vec<(usize, &str)>>,
-    src: &str,
-) -> Vec<Route> {
-    let mut best: HashMap<&str, (u64, usize)> = HashMap::new();
+fn router_routes(topo: &Topology, g: &Index<'_>, src: usize) -> Vec<Route> {
+    const UNSEEN: (u64, usize) = (u64::MAX, usize::MAX);
+    let mut best = vec![UNSEEN; g.nodes.len()];
     let mut heap = BinaryHeap::new();
-    for &(link_id, peer) in adj.get(src).into_iter().flatten() {
-        let cost = u64::from(topo.links[link_id].igp_metric);
-        heap.push(Reverse((cost, link_id, peer)));
+    for &(link_id, peer) in &g.adj[src] {
+        heap.push(Reverse((
+            u64::from(topo.links[link_id].igp_metric),
+            link_id,
+            peer,
+        )));
     }
     while let Some(Reverse((cost, first, node))) = heap.pop() {
-        if node == src || best.contains_key(node) {
+        if node == src || best[node] != UNSEEN {
             continue;
         }
-        best.insert(node, (cost, first));
+        best[node] = (cost, first);
         // Only routers forward: end systems and service functions are leaves.
-        if topo
-            .nodes
-            .get(node)
-            .is_some_and(|n| n.kind == NodeKind::Router)
-        {
-            for &(link_id, peer) in adj.get(node).into_iter().flatten() {
-                if !best.contains_key(peer) {
+        if g.nodes[node].kind == NodeKind::Router {
+            for &(link_id, peer) in &g.adj[node] {
+                if best[peer] == UNSEEN {
                     let next = cost + u64::from(topo.links[link_id].igp_metric);
                     heap.push(Reverse((next, first, peer)));
                 }
             }
         }
     }
+    let src_name = g.nodes[src].name.as_str();
     let mut routes = Vec::new();
-    for (name, node) in &topo.nodes {
-        let (Some(prefix), Some(&(cost, first))) = (node.routed_prefix(), best.get(name.as_str()))
-        else {
+    for (node, &(cost, first)) in g.nodes.iter().zip(&best) {
+        let Some(prefix) = node.routed_prefix().filter(|_| cost != u64::MAX) else {
             continue;
         };
         let link = &topo.links[first];
-        let (Some(here), Some(peer)) = (link.endpoint(src), link.peer(src)) else {
+        let (Some(here), Some(peer)) = (link.endpoint(src_name), link.peer(src_name)) else {
             continue;
         };
         routes.push(Route {
             prefix,
             via: peer.addr,
             dev: here.ifname.clone(),
-            target: name.clone(),
+            target: node.name.clone(),
             kind: if node.kind.has_sid() {
                 RouteKind::Locator
             } else {
@@ -149,6 +170,6 @@ fn router_routes(
             mtu: None,
         });
     }
-    routes.sort_by_key(|r| (r.prefix.network(), r.prefix.prefix_len()));
+    routes.sort_unstable_by_key(|r| (r.prefix.network(), r.prefix.prefix_len()));
     routes
 }
