@@ -65,3 +65,31 @@ fn a_missing_file_is_reported() {
         String::from_utf8_lossy(&out.stderr).contains("/nonexistent/topology.yaml: cannot read")
     );
 }
+
+#[test]
+fn graph_draws_hawk_and_refuses_invalid_files() {
+    let hawk = repo().join("topologies/hawk.yaml");
+    for (format, start) in [("mermaid", "---\ntitle: hawk"), ("dot", "graph \"hawk\" {")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
+            .args(["graph", "--format", format])
+            .arg(&hawk)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with(start), "{stdout}");
+        assert!(stdout.contains("vpp6"), "{stdout}");
+    }
+    let bad = repo().join("topology/tests/fixtures/invalid/duplicate-sid.yaml");
+    let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
+        .arg("graph")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is used twice"));
+}
