@@ -279,6 +279,35 @@ fn check_name(cx: &mut Cx, s: &Spanned<String>, field: &str, what: &str) {
     }
 }
 
+/// The one name within edit distance 2 of `word` that is closer than all others.
+fn suggest<'a>(word: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a str> {
+    let mut scored: Vec<(usize, &str)> = names
+        .map(|n| (edit_distance(word, n), n.as_str()))
+        .filter(|&(d, _)| d <= 2)
+        .collect();
+    scored.sort();
+    match scored.as_slice() {
+        [(d, n), rest @ ..] if rest.first().is_none_or(|(d2, _)| d2 > d) => Some(n),
+        _ => None,
+    }
+}
+
+/// Levenshtein distance (names are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
 fn check_ifname(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > MAX_IFNAME_LEN {
         return Err(format!(
@@ -472,7 +501,10 @@ fn resolve(raw: &RawTopology, cx: &mut Cx) -> Topology {
                 cx.err(
                     &ep.referenced,
                     format!("{f}.endpoints[{i}]"),
-                    format!("unknown node {node:?} (nodes: {known_names})"),
+                    match suggest(&node, drafts.keys()) {
+                        Some(near) => format!("unknown node {node:?}; did you mean {near:?}?"),
+                        None => format!("unknown node {node:?} (nodes: {known_names})"),
+                    },
                 );
                 ok = false;
             }
@@ -1208,7 +1240,12 @@ fn resolve_dns(
             cx.err(
                 &value.referenced,
                 &f,
-                format!("{target:?} is neither a node nor an IPv6 address"),
+                match suggest(target, drafts.keys()) {
+                    Some(near) => format!(
+                        "{target:?} is neither a node nor an IPv6 address; did you mean {near:?}?"
+                    ),
+                    None => format!("{target:?} is neither a node nor an IPv6 address"),
+                },
             );
             None
         };
@@ -1235,6 +1272,19 @@ mod tests {
             derived_ifname("a-very-long-router-name", 7, Some("b")),
             "a-very-long--7b"
         );
+    }
+
+    #[test]
+    fn suggestions_only_when_unambiguous() {
+        let names: Vec<String> = ["host-a", "host-b", "vpp1", "vpp2", "dns"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(suggest("hots-a", names.iter()), Some("host-a"));
+        assert_eq!(suggest("host-c", names.iter()), None);
+        assert_eq!(suggest("dsn", names.iter()), Some("dns"));
+        assert_eq!(suggest("vpp9", names.iter()), None);
+        assert_eq!(suggest("completely-else", names.iter()), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]
