@@ -687,7 +687,7 @@ fn resolve(raw: &RawTopology, cx: &mut Cx) -> Topology {
     let valid_links = links.len() == raw.links.len();
 
     check_links(cx, &drafts, &links, &link_at);
-    check_addresses(cx, &drafts, &links, &link_at);
+    check_addresses(cx, &drafts, &links, &link_at, &raw.links);
     if valid_links && !drafts.is_empty() {
         check_connected(cx, &drafts, &links);
     }
@@ -1006,7 +1006,21 @@ fn check_addresses(
     drafts: &BTreeMap<String, NodeDraft<'_>>,
     links: &[Link],
     link_at: &[Location],
+    raw_links: &[Spanned<RawLink>],
 ) {
+    // Where a link's address or subnet was written (the link itself when derived).
+    let raw_of = |l: &Link| raw_links.get(l.id).map(|r| &r.value);
+    let address_at = |l: &Link, i: usize, at: Location| {
+        raw_of(l)
+            .and_then(|r| r.addresses.as_ref())
+            .and_then(|a| a.value.get(i))
+            .map_or(at, |a| a.referenced)
+    };
+    let subnet_at = |l: &Link, at: Location| {
+        raw_of(l)
+            .and_then(|r| r.subnet.as_ref())
+            .map_or(at, |s| s.referenced)
+    };
     let mut seen: HashMap<Ipv6Addr, Owner> = HashMap::new();
     let mut duplicated: BTreeSet<String> = BTreeSet::new();
     let mut claim = |cx: &mut Cx, addr: Ipv6Addr, owner: Owner| {
@@ -1057,7 +1071,7 @@ fn check_addresses(
                 ep.addr,
                 Owner {
                     what: format!("links[{}] address of {}", l.id, ep.node),
-                    at: *at,
+                    at: address_at(l, i, *at),
                     field: format!("links[{}].addresses[{i}]", l.id),
                 },
             );
@@ -1096,7 +1110,7 @@ fn check_addresses(
         nets.push((
             l.subnet,
             format!("subnet of links[{}]", l.id),
-            *at,
+            subnet_at(l, *at),
             format!("links[{}].subnet", l.id),
         ));
     }
