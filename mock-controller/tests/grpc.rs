@@ -9,7 +9,10 @@ use std::time::Duration;
 use intent_proto::api::{
     self, intent_controller_client::IntentControllerClient, IntentType as I, ValueType as V,
 };
-use mock_controller::pathcomp::{Graph, SidMode};
+mod common;
+
+use common::{graph_of, hawk_text, intent, request, sids, HOST_A, HOST_B, LOWER, UPPER};
+use mock_controller::pathcomp::SidMode;
 use mock_controller::static_table::StaticTable;
 use mock_controller::{AdminClient, Controller, Options, Source};
 use tokio::sync::{mpsc, oneshot};
@@ -17,20 +20,6 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::Streaming;
 
 const DEADLINE: Duration = Duration::from_secs(20);
-const HOST_A: &str = "fcbb:cc00:1::a";
-const HOST_B: &str = "fcbb:cc00:2::a";
-const UPPER: [&str; 4] = [
-    "fcbb:bb00:1::2",
-    "fcbb:bb00:2::2",
-    "fcbb:bb00:4::2",
-    "fcbb:bb00:6::2",
-];
-const LOWER: [&str; 4] = [
-    "fcbb:bb00:1::2",
-    "fcbb:bb00:3::2",
-    "fcbb:bb00:5::2",
-    "fcbb:bb00:6::2",
-];
 
 struct Running {
     intent: SocketAddr,
@@ -49,10 +38,7 @@ impl Drop for Running {
 }
 
 fn hawk() -> Source {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../topologies/hawk.yaml");
-    Source::Computed(Graph::from_topology(
-        &topology::load(path.as_ref()).unwrap(),
-    ))
+    Source::Computed(graph_of(&hawk_text()))
 }
 
 async fn start(source: Source) -> Running {
@@ -133,38 +119,12 @@ impl Client {
     }
 }
 
-fn intent(t: I, values: &[(V, Option<i32>, Option<&str>)]) -> api::Intent {
-    api::Intent {
-        r#type: t as i32,
-        values: values
-            .iter()
-            .map(|(vt, n, s)| api::Value {
-                r#type: *vt as i32,
-                number_value: *n,
-                string_value: s.map(str::to_owned),
-            })
-            .collect(),
-    }
-}
-
-fn request(src: &str, dst: &str, intents: Vec<api::Intent>) -> api::PathRequest {
-    api::PathRequest {
-        ipv6_source_address: src.into(),
-        ipv6_destination_address: dst.into(),
-        intents,
-    }
-}
-
 fn hb() -> api::PathRequest {
     request(HOST_A, HOST_B, vec![intent(I::HighBandwidth, &[])])
 }
 
 fn ll() -> api::PathRequest {
     request(HOST_A, HOST_B, vec![intent(I::LowLatency, &[])])
-}
-
-fn sids(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
 }
 
 async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {

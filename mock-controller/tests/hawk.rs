@@ -4,32 +4,11 @@
 #![allow(clippy::unwrap_used)]
 
 use intent_proto::api::{self, IntentType as I, ValueType as V};
-use mock_controller::pathcomp::{Graph, SidMode};
+mod common;
+
+use common::{graph_of, hawk_text, intent, sids, HOST_A, HOST_B, LOWER, UPPER};
+use mock_controller::pathcomp::SidMode;
 use mock_controller::{Controller, Options, Source};
-
-const HOST_A: &str = "fcbb:cc00:1::a";
-const HOST_B: &str = "fcbb:cc00:2::a";
-const UPPER: [&str; 4] = [
-    "fcbb:bb00:1::2",
-    "fcbb:bb00:2::2",
-    "fcbb:bb00:4::2",
-    "fcbb:bb00:6::2",
-];
-const LOWER: [&str; 4] = [
-    "fcbb:bb00:1::2",
-    "fcbb:bb00:3::2",
-    "fcbb:bb00:5::2",
-    "fcbb:bb00:6::2",
-];
-
-fn hawk_text() -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../topologies/hawk.yaml");
-    std::fs::read_to_string(path).unwrap()
-}
-
-fn graph_of(text: &str) -> Graph {
-    Graph::from_topology(&topology::parse_str(text, "hawk.yaml").unwrap())
-}
 
 fn ctrl(text: &str, sid_mode: SidMode) -> Controller {
     Controller::new(
@@ -41,34 +20,12 @@ fn ctrl(text: &str, sid_mode: SidMode) -> Controller {
     )
 }
 
-fn intent(t: I, values: &[(V, Option<i32>, Option<&str>)]) -> api::Intent {
-    api::Intent {
-        r#type: t as i32,
-        values: values
-            .iter()
-            .map(|(vt, n, s)| api::Value {
-                r#type: *vt as i32,
-                number_value: *n,
-                string_value: s.map(str::to_owned),
-            })
-            .collect(),
-    }
-}
-
 fn request(intents: Vec<api::Intent>) -> api::PathRequest {
-    api::PathRequest {
-        ipv6_source_address: HOST_A.into(),
-        ipv6_destination_address: HOST_B.into(),
-        intents,
-    }
+    common::request(HOST_A, HOST_B, intents)
 }
 
 fn ask(c: &Controller, intents: Vec<api::Intent>) -> api::PathResult {
     c.answer(&request(intents))
-}
-
-fn sids(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| s.to_string()).collect()
 }
 
 #[test]
