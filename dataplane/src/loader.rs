@@ -1,0 +1,849 @@
+//! Load the client or server programs, attach them to an interface of the
+//! calling thread's network namespace, and keep their maps.
+//!
+//! Everything attached is detached when the [`ClientDataplane`] or
+//! [`ServerDataplane`] is dropped (TCX and XDP links close with their file
+//! descriptors; a netlink/clsact fallback is removed by aya, by ifindex, so
+//! drop it on the thread that attached it, in the same namespace).
+use std::net::Ipv6Addr;
+use std::time::Duration;
+
+use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
+use aya::maps::{Array, HashMap, MapData, MapError, PerCpuArray};
+use aya::programs::tc::{NlOptions, TcAttachOptions};
+use aya::programs::{
+    ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
+};
+use aya::{Ebpf, EbpfError, EbpfLoader};
+use tracing::{debug, warn};
+
+use crate::maps::{
+    Counter, Counters, DnsName, DnsNameError, FlowKey, Proto, ServerConfig, ServiceKey,
+    ServiceValue, SrhBlob,
+};
+use crate::programs;
+use crate::srh::{self, SrhError};
+
+/// Where the ingress program runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IngressHook {
+    /// TC ingress: keeps GRO, measured faster on veth (the lab's default).
+    #[default]
+    Tc,
+    /// XDP in the driver (best on real NICs; on veth it costs GSO/GRO).
+    XdpNative,
+    /// Generic (skb) XDP: works everywhere, turns GRO off on the device.
+    XdpGeneric,
+}
+
+impl std::str::FromStr for IngressHook {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "tc" => Ok(IngressHook::Tc),
+            "xdp" | "xdp-native" => Ok(IngressHook::XdpNative),
+            "xdp-generic" | "xdp-skb" => Ok(IngressHook::XdpGeneric),
+            other => Err(format!(
+                "unknown ingress hook {other:?}: expected tc, xdp-native or xdp-generic"
+            )),
+        }
+    }
+}
+
+/// What can go wrong in the dataplane API.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataplaneError {
+    #[error("loading the {object} eBPF object: {source}")]
+    Load {
+        object: &'static str,
+        source: Box<EbpfError>,
+    },
+    #[error("program {program}: {source}")]
+    Program {
+        program: &'static str,
+        source: Box<ProgramError>,
+    },
+    #[error("attaching {program} to {interface}: {source}")]
+    Attach {
+        program: &'static str,
+        interface: String,
+        source: Box<ProgramError>,
+    },
+    #[error("map {map}: {source}")]
+    Map {
+        map: &'static str,
+        source: Box<MapError>,
+    },
+    #[error("the object has no {what} named {name}")]
+    Missing {
+        what: &'static str,
+        name: &'static str,
+    },
+    #[error("invalid path: {0}")]
+    Path(#[from] SrhError),
+    #[error("{0}")]
+    DnsName(#[from] DnsNameError),
+    #[error("a path holds at most {max} SIDs, got {got}")]
+    TooManySids { got: usize, max: usize },
+    #[error("prefix length {0} is longer than 128")]
+    PrefixLength(u8),
+    #[error("{program} is already attached to {interface}")]
+    AlreadyAttached {
+        program: &'static str,
+        interface: String,
+    },
+}
+
+type Result<T> = std::result::Result<T, DataplaneError>;
+
+fn map_err(map: &'static str) -> impl Fn(MapError) -> DataplaneError {
+    move |source| DataplaneError::Map {
+        map,
+        source: Box::new(source),
+    }
+}
+
+fn prog_err(program: &'static str) -> impl Fn(ProgramError) -> DataplaneError {
+    move |source| DataplaneError::Program {
+        program,
+        source: Box::new(source),
+    }
+}
+
+/// One run of a program under `BPF_PROG_TEST_RUN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunOutput {
+    /// The program's return value (TC_ACT_* or XDP_*).
+    pub action: u32,
+    /// The packet as the program left it.
+    pub frame: Vec<u8>,
+    /// The kernel's own measurement of the run.
+    pub duration: Duration,
+}
+
+/// TC return codes (`linux/pkt_cls.h`).
+pub const TC_ACT_OK: u32 = 0;
+pub const TC_ACT_SHOT: u32 = 2;
+/// XDP return codes.
+pub const XDP_DROP: u32 = 1;
+pub const XDP_PASS: u32 = 2;
+
+/// Room the kernel may need to grow a packet in a test run (the largest SRH).
+const TEST_RUN_HEADROOM: usize = crate::maps::MAX_SRH_LEN + 64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Tc,
+    Xdp,
+}
+
+#[derive(Debug)]
+enum Attachment {
+    Tc {
+        program: &'static str,
+        link: aya::programs::tc::SchedClassifierLinkId,
+    },
+    Xdp {
+        program: &'static str,
+        link: aya::programs::xdp::XdpLinkId,
+    },
+}
+
+/// A loaded object with the programs it loaded and the links it holds.
+#[derive(Debug)]
+struct Loaded {
+    object: &'static str,
+    ebpf: Ebpf,
+    attachments: Vec<Attachment>,
+    interface: Option<String>,
+}
+
+impl Loaded {
+    fn new(
+        object: &'static str,
+        bytes: &[u8],
+        max_entries: &[(&'static str, u32)],
+    ) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        for (map, entries) in max_entries {
+            loader.map_max_entries(map, *entries);
+        }
+        let ebpf = loader.load(bytes).map_err(|source| DataplaneError::Load {
+            object,
+            source: Box::new(source),
+        })?;
+        Ok(Loaded {
+            object,
+            ebpf,
+            attachments: Vec::new(),
+            interface: None,
+        })
+    }
+
+    fn load_program(&mut self, name: &'static str, kind: Kind) -> Result<()> {
+        let program = self.ebpf.program_mut(name).ok_or(DataplaneError::Missing {
+            what: "program",
+            name,
+        })?;
+        match kind {
+            Kind::Tc => {
+                let p: &mut SchedClassifier = program.try_into().map_err(prog_err(name))?;
+                p.load().map_err(prog_err(name))?;
+            }
+            Kind::Xdp => {
+                let p: &mut Xdp = program.try_into().map_err(prog_err(name))?;
+                p.load().map_err(prog_err(name))?;
+            }
+        }
+        debug!(object = self.object, program = name, "loaded");
+        Ok(())
+    }
+
+    fn attach_tc(
+        &mut self,
+        name: &'static str,
+        interface: &str,
+        direction: TcAttachType,
+    ) -> Result<()> {
+        let program = self.ebpf.program_mut(name).ok_or(DataplaneError::Missing {
+            what: "program",
+            name,
+        })?;
+        let p: &mut SchedClassifier = program.try_into().map_err(prog_err(name))?;
+        // TCX on kernels that have it; aya falls back to netlink by itself
+        // only on old kernels, so fall back here when TCX is refused.
+        let link = match p.attach(interface, direction) {
+            Ok(link) => link,
+            Err(tcx_err) => {
+                warn!(program = name, interface, error = %tcx_err, "TCX attach failed; trying clsact");
+                if let Err(err) = aya::programs::tc::qdisc_add_clsact(interface) {
+                    // An existing clsact qdisc is fine.
+                    debug!(interface, error = %err, "clsact qdisc not added");
+                }
+                p.attach_with_options(
+                    interface,
+                    direction,
+                    TcAttachOptions::Netlink(NlOptions::default()),
+                )
+                .map_err(|source| DataplaneError::Attach {
+                    program: name,
+                    interface: interface.to_string(),
+                    source: Box::new(source),
+                })?
+            }
+        };
+        self.attachments.push(Attachment::Tc {
+            program: name,
+            link,
+        });
+        Ok(())
+    }
+
+    fn attach_xdp(&mut self, name: &'static str, interface: &str, mode: XdpMode) -> Result<()> {
+        let program = self.ebpf.program_mut(name).ok_or(DataplaneError::Missing {
+            what: "program",
+            name,
+        })?;
+        let p: &mut Xdp = program.try_into().map_err(prog_err(name))?;
+        let link = p
+            .attach(interface, mode)
+            .map_err(|source| DataplaneError::Attach {
+                program: name,
+                interface: interface.to_string(),
+                source: Box::new(source),
+            })?;
+        self.attachments.push(Attachment::Xdp {
+            program: name,
+            link,
+        });
+        Ok(())
+    }
+
+    /// Attach egress + the chosen ingress program; on any failure detach
+    /// what was attached (nothing half-built stays on the interface).
+    fn attach(
+        &mut self,
+        interface: &str,
+        egress: &'static str,
+        ingress_tc: &'static str,
+        ingress_xdp: &'static str,
+        hook: IngressHook,
+    ) -> Result<()> {
+        if let Some(current) = &self.interface {
+            return Err(DataplaneError::AlreadyAttached {
+                program: egress,
+                interface: current.clone(),
+            });
+        }
+        let result = (|| {
+            self.attach_tc(egress, interface, TcAttachType::Egress)?;
+            match hook {
+                IngressHook::Tc => self.attach_tc(ingress_tc, interface, TcAttachType::Ingress),
+                IngressHook::XdpNative => self.attach_xdp(ingress_xdp, interface, XdpMode::Driver),
+                IngressHook::XdpGeneric => self.attach_xdp(ingress_xdp, interface, XdpMode::Skb),
+            }
+        })();
+        match result {
+            Ok(()) => {
+                self.interface = Some(interface.to_string());
+                Ok(())
+            }
+            Err(err) => {
+                self.detach();
+                Err(err)
+            }
+        }
+    }
+
+    fn detach(&mut self) {
+        for attachment in std::mem::take(&mut self.attachments) {
+            let (name, result) = match attachment {
+                Attachment::Tc { program, link } => (
+                    program,
+                    self.ebpf
+                        .program_mut(program)
+                        .and_then(|p| <&mut SchedClassifier>::try_from(p).ok())
+                        .map(|p| p.detach(link)),
+                ),
+                Attachment::Xdp { program, link } => (
+                    program,
+                    self.ebpf
+                        .program_mut(program)
+                        .and_then(|p| <&mut Xdp>::try_from(p).ok())
+                        .map(|p| p.detach(link)),
+                ),
+            };
+            if let Some(Err(err)) = result {
+                warn!(program = name, error = %err, "detach failed");
+            }
+        }
+        self.interface = None;
+    }
+
+    fn test_run(&self, name: &'static str, frame: &[u8]) -> Result<RunOutput> {
+        let program = self.ebpf.program(name).ok_or(DataplaneError::Missing {
+            what: "program",
+            name,
+        })?;
+        let mut out = vec![0u8; frame.len() + TEST_RUN_HEADROOM];
+        let result = if let Ok(p) = <&SchedClassifier>::try_from(program) {
+            p.test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..TestRunOptions::new()
+            })
+        } else {
+            let p: &Xdp = program.try_into().map_err(prog_err(name))?;
+            p.test_run(TestRunOptions {
+                data_in: Some(frame),
+                data_out: Some(&mut out),
+                ..TestRunOptions::new()
+            })
+        }
+        .map_err(prog_err(name))?;
+        out.truncate(result.data_size_out as usize);
+        Ok(RunOutput {
+            action: result.return_value,
+            frame: out,
+            duration: result.duration,
+        })
+    }
+
+    fn hash<K: aya::Pod, V: aya::Pod>(
+        &self,
+        name: &'static str,
+    ) -> Result<HashMap<&MapData, K, V>> {
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(DataplaneError::Missing { what: "map", name })?;
+        HashMap::try_from(map).map_err(map_err(name))
+    }
+
+    fn hash_mut<K: aya::Pod, V: aya::Pod>(
+        &mut self,
+        name: &'static str,
+    ) -> Result<HashMap<&mut MapData, K, V>> {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(DataplaneError::Missing { what: "map", name })?;
+        HashMap::try_from(map).map_err(map_err(name))
+    }
+
+    fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
+        let mut map = self.hash_mut::<[u8; 16], u32>("local_addrs")?;
+        map.insert(addr.octets(), 1, 0)
+            .map_err(map_err("local_addrs"))
+    }
+
+    fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
+        let mut map = self.hash_mut::<[u8; 16], u32>("local_addrs")?;
+        remove_if_present(&mut map, &addr.octets(), "local_addrs")
+    }
+
+    fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
+        let map = self.hash::<[u8; 16], u32>("local_addrs")?;
+        let mut out: Vec<Ipv6Addr> = map
+            .keys()
+            .map(|k| k.map(Ipv6Addr::from))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(map_err("local_addrs"))?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn counters(&self) -> Result<Counters> {
+        let name = "counters";
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(DataplaneError::Missing { what: "map", name })?;
+        let array: PerCpuArray<&MapData, u64> =
+            PerCpuArray::try_from(map).map_err(map_err(name))?;
+        let mut counters = Counters::default();
+        for counter in Counter::ALL {
+            let per_cpu = array.get(&(counter as u32), 0).map_err(map_err(name))?;
+            counters.values[counter as usize] = per_cpu.iter().sum();
+        }
+        Ok(counters)
+    }
+}
+
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+fn remove_if_present<K: aya::Pod, V: aya::Pod>(
+    map: &mut HashMap<&mut MapData, K, V>,
+    key: &K,
+    name: &'static str,
+) -> Result<bool> {
+    match map.remove(key) {
+        Ok(()) => Ok(true),
+        Err(MapError::KeyNotFound) => Ok(false),
+        Err(err) => Err(map_err(name)(err)),
+    }
+}
+
+fn check_sids(sids: &[Ipv6Addr]) -> Result<()> {
+    if sids.len() > srh::MAX_SIDS {
+        return Err(DataplaneError::TooManySids {
+            got: sids.len(),
+            max: srh::MAX_SIDS,
+        });
+    }
+    Ok(())
+}
+
+/// A path as stored in the client maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathEntry {
+    pub destination: Ipv6Addr,
+    pub port: u16,
+    pub proto: Proto,
+    /// Travel order.
+    pub sids: Vec<Ipv6Addr>,
+}
+
+/// A flow the server learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnedFlow {
+    pub peer: Ipv6Addr,
+    pub port: u16,
+    pub proto: u8,
+    /// The reversed segment list, wire order: `[0]` is the peer.
+    pub segments: Vec<Ipv6Addr>,
+}
+
+/// Which client program, for [`ClientDataplane::test_run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientProgram {
+    Egress,
+    IngressTc,
+    IngressXdp,
+}
+
+impl ClientProgram {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ClientProgram::Egress => "client_egress",
+            ClientProgram::IngressTc => "client_ingress_tc",
+            ClientProgram::IngressXdp => "client_ingress_xdp",
+        }
+    }
+}
+
+/// Which server program, for [`ServerDataplane::test_run`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerProgram {
+    IngressTc,
+    IngressXdp,
+    Egress,
+}
+
+impl ServerProgram {
+    pub const fn name(self) -> &'static str {
+        match self {
+            ServerProgram::IngressTc => "server_ingress_tc",
+            ServerProgram::IngressXdp => "server_ingress_xdp",
+            ServerProgram::Egress => "server_egress",
+        }
+    }
+}
+
+/// The client programs and maps.
+#[derive(Debug)]
+pub struct ClientDataplane {
+    loaded: Loaded,
+}
+
+impl ClientDataplane {
+    /// Load (verify) every client program; nothing is attached yet.
+    pub fn load() -> Result<Self> {
+        let mut loaded = Loaded::new("client", programs::CLIENT_OBJECT, &[])?;
+        loaded.load_program(ClientProgram::Egress.name(), Kind::Tc)?;
+        loaded.load_program(ClientProgram::IngressTc.name(), Kind::Tc)?;
+        loaded.load_program(ClientProgram::IngressXdp.name(), Kind::Xdp)?;
+        Ok(ClientDataplane { loaded })
+    }
+
+    /// Attach egress and ingress to `interface` in this thread's namespace.
+    pub fn attach(&mut self, interface: &str, hook: IngressHook) -> Result<()> {
+        self.loaded.attach(
+            interface,
+            ClientProgram::Egress.name(),
+            ClientProgram::IngressTc.name(),
+            ClientProgram::IngressXdp.name(),
+            hook,
+        )
+    }
+
+    /// Detach from the interface (also done on drop).
+    pub fn detach(&mut self) {
+        self.loaded.detach();
+    }
+
+    pub fn interface(&self) -> Option<&str> {
+        self.loaded.interface.as_deref()
+    }
+
+    /// Steer (destination, port, proto) along `sids` (travel order), replacing any previous path.
+    pub fn set_path(
+        &mut self,
+        destination: Ipv6Addr,
+        port: u16,
+        proto: Proto,
+        sids: &[Ipv6Addr],
+    ) -> Result<()> {
+        check_sids(sids)?;
+        let blob = SrhBlob::for_path(proto.number(), sids)?;
+        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("client_paths")?;
+        map.insert(FlowKey::new(destination, port, proto), blob, 0)
+            .map_err(map_err("client_paths"))
+    }
+
+    /// Stop steering (destination, port, proto). False if there was no path.
+    pub fn remove_path(&mut self, destination: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
+        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("client_paths")?;
+        remove_if_present(
+            &mut map,
+            &FlowKey::new(destination, port, proto),
+            "client_paths",
+        )
+    }
+
+    /// Every configured path, sorted.
+    pub fn paths(&self) -> Result<Vec<PathEntry>> {
+        let map = self.loaded.hash::<FlowKey, SrhBlob>("client_paths")?;
+        let mut out = Vec::new();
+        for item in map.iter() {
+            let (key, blob) = item.map_err(map_err("client_paths"))?;
+            let Some(proto) = Proto::from_number(key.proto) else {
+                continue;
+            };
+            let srh = blob.to_srh()?;
+            out.push(PathEntry {
+                destination: key.address(),
+                port: key.port,
+                proto,
+                sids: srh.travel_order(),
+            });
+        }
+        out.sort_by_key(|p| (p.destination, p.port, p.proto));
+        Ok(out)
+    }
+
+    /// Standalone mode: the path for every address DNS snooping learns for `service_id`.
+    pub fn set_service_path(
+        &mut self,
+        service_id: u32,
+        port: u16,
+        proto: Proto,
+        sids: &[Ipv6Addr],
+    ) -> Result<()> {
+        check_sids(sids)?;
+        let blob = SrhBlob::for_path(proto.number(), sids)?;
+        let key = ServiceKey {
+            service_id,
+            port,
+            proto: proto.number(),
+            pad: 0,
+        };
+        let mut map = self
+            .loaded
+            .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;
+        map.insert(key, blob, 0)
+            .map_err(map_err("client_service_paths"))
+    }
+
+    pub fn remove_service_path(
+        &mut self,
+        service_id: u32,
+        port: u16,
+        proto: Proto,
+    ) -> Result<bool> {
+        let key = ServiceKey {
+            service_id,
+            port,
+            proto: proto.number(),
+            pad: 0,
+        };
+        let mut map = self
+            .loaded
+            .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;
+        remove_if_present(&mut map, &key, "client_service_paths")
+    }
+
+    /// Snoop DNS replies whose question is `name` and map their AAAA answers to `service_id`.
+    pub fn add_dns_name(&mut self, name: &str, service_id: u32) -> Result<()> {
+        let key = DnsName::new(name)?;
+        let mut map = self
+            .loaded
+            .hash_mut::<DnsName, ServiceValue>("client_names")?;
+        map.insert(key, ServiceValue { service_id, pad: 0 }, 0)
+            .map_err(map_err("client_names"))
+    }
+
+    pub fn remove_dns_name(&mut self, name: &str) -> Result<bool> {
+        let key = DnsName::new(name)?;
+        let mut map = self
+            .loaded
+            .hash_mut::<DnsName, ServiceValue>("client_names")?;
+        remove_if_present(&mut map, &key, "client_names")
+    }
+
+    /// Addresses learned by DNS snooping, with their service, sorted.
+    pub fn dns_addresses(&self) -> Result<Vec<(Ipv6Addr, u32)>> {
+        let map = self.loaded.hash::<[u8; 16], ServiceValue>("client_dns")?;
+        let mut out = Vec::new();
+        for item in map.iter() {
+            let (addr, value) = item.map_err(map_err("client_dns"))?;
+            out.push((Ipv6Addr::from(addr), value.service_id));
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Addresses of this host: SRHs are stripped only when addressed to one.
+    pub fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
+        self.loaded.add_local_address(addr)
+    }
+
+    pub fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
+        self.loaded.remove_local_address(addr)
+    }
+
+    pub fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
+        self.loaded.local_addresses()
+    }
+
+    /// Per-CPU counters, summed.
+    pub fn counters(&self) -> Result<Counters> {
+        self.loaded.counters()
+    }
+
+    /// Run one program on `frame` with `BPF_PROG_TEST_RUN` (repeat 1).
+    pub fn test_run(&self, program: ClientProgram, frame: &[u8]) -> Result<RunOutput> {
+        self.loaded.test_run(program.name(), frame)
+    }
+}
+
+/// Options of the server programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerOptions {
+    /// Capacity of the learned-flow LRU map.
+    pub max_flows: u32,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions { max_flows: 65536 }
+    }
+}
+
+/// The server programs and maps.
+#[derive(Debug)]
+pub struct ServerDataplane {
+    loaded: Loaded,
+}
+
+impl ServerDataplane {
+    /// Load (verify) every server program; nothing is attached yet.
+    pub fn load(options: ServerOptions) -> Result<Self> {
+        let mut loaded = Loaded::new(
+            "server",
+            programs::SERVER_OBJECT,
+            &[("server_flows", options.max_flows)],
+        )?;
+        loaded.load_program(ServerProgram::IngressTc.name(), Kind::Tc)?;
+        loaded.load_program(ServerProgram::IngressXdp.name(), Kind::Xdp)?;
+        loaded.load_program(ServerProgram::Egress.name(), Kind::Tc)?;
+        Ok(ServerDataplane { loaded })
+    }
+
+    pub fn attach(&mut self, interface: &str, hook: IngressHook) -> Result<()> {
+        self.loaded.attach(
+            interface,
+            ServerProgram::Egress.name(),
+            ServerProgram::IngressTc.name(),
+            ServerProgram::IngressXdp.name(),
+            hook,
+        )
+    }
+
+    pub fn detach(&mut self) {
+        self.loaded.detach();
+    }
+
+    pub fn interface(&self) -> Option<&str> {
+        self.loaded.interface.as_deref()
+    }
+
+    pub fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
+        self.loaded.add_local_address(addr)
+    }
+
+    pub fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
+        self.loaded.remove_local_address(addr)
+    }
+
+    pub fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
+        self.loaded.local_addresses()
+    }
+
+    /// Learn only from sources inside `prefixes` (an empty list: learn from anyone).
+    pub fn set_trusted_prefixes(&mut self, prefixes: &[(Ipv6Addr, u8)]) -> Result<()> {
+        let name = "trusted_prefixes";
+        for (_, len) in prefixes {
+            if *len > 128 {
+                return Err(DataplaneError::PrefixLength(*len));
+            }
+        }
+        {
+            let map = self
+                .loaded
+                .ebpf
+                .map_mut(name)
+                .ok_or(DataplaneError::Missing { what: "map", name })?;
+            let mut trie: LpmTrie<&mut MapData, [u8; 16], u32> =
+                LpmTrie::try_from(map).map_err(map_err(name))?;
+            let old: Vec<LpmKey<[u8; 16]>> = trie
+                .keys()
+                .collect::<std::result::Result<_, _>>()
+                .map_err(map_err(name))?;
+            for key in old {
+                trie.remove(&key).map_err(map_err(name))?;
+            }
+            for (addr, len) in prefixes {
+                trie.insert(&LpmKey::new(u32::from(*len), addr.octets()), 1, 0)
+                    .map_err(map_err(name))?;
+            }
+        }
+        let config = ServerConfig {
+            trusted_only: u32::from(!prefixes.is_empty()),
+            pad: 0,
+        };
+        let name = "server_config";
+        let map = self
+            .loaded
+            .ebpf
+            .map_mut(name)
+            .ok_or(DataplaneError::Missing { what: "map", name })?;
+        let mut array: Array<&mut MapData, ServerConfig> =
+            Array::try_from(map).map_err(map_err(name))?;
+        array.set(0, config, 0).map_err(map_err(name))
+    }
+
+    /// Every learned flow, sorted.
+    pub fn flows(&self) -> Result<Vec<LearnedFlow>> {
+        let map = self.loaded.hash::<FlowKey, SrhBlob>("server_flows")?;
+        let mut out = Vec::new();
+        for item in map.iter() {
+            let (key, blob) = item.map_err(map_err("server_flows"))?;
+            let srh = blob.to_srh()?;
+            out.push(LearnedFlow {
+                peer: key.address(),
+                port: key.port,
+                proto: key.proto,
+                segments: srh.segments,
+            });
+        }
+        out.sort_by_key(|f| (f.peer, f.port, f.proto));
+        Ok(out)
+    }
+
+    /// The flow learned for (peer, port, proto), if any.
+    pub fn flow(&self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<Option<LearnedFlow>> {
+        let map = self.loaded.hash::<FlowKey, SrhBlob>("server_flows")?;
+        match map.get(&FlowKey::new(peer, port, proto), 0) {
+            Ok(blob) => Ok(Some(LearnedFlow {
+                peer,
+                port,
+                proto: proto.number(),
+                segments: blob.to_srh()?.segments,
+            })),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(err) => Err(map_err("server_flows")(err)),
+        }
+    }
+
+    pub fn forget_flow(&mut self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
+        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("server_flows")?;
+        remove_if_present(&mut map, &FlowKey::new(peer, port, proto), "server_flows")
+    }
+
+    pub fn counters(&self) -> Result<Counters> {
+        self.loaded.counters()
+    }
+
+    pub fn test_run(&self, program: ServerProgram, frame: &[u8]) -> Result<RunOutput> {
+        self.loaded.test_run(program.name(), frame)
+    }
+}
+
+/// No-op TC and XDP programs: the baseline the benchmarks compare against.
+#[derive(Debug)]
+pub struct NoopPrograms {
+    loaded: Loaded,
+}
+
+impl NoopPrograms {
+    pub fn load() -> Result<Self> {
+        let mut loaded = Loaded::new("noop", programs::NOOP_OBJECT, &[])?;
+        loaded.load_program("noop_tc", Kind::Tc)?;
+        loaded.load_program("noop_xdp", Kind::Xdp)?;
+        Ok(NoopPrograms { loaded })
+    }
+
+    pub fn run_tc(&self, frame: &[u8]) -> Result<RunOutput> {
+        self.loaded.test_run("noop_tc", frame)
+    }
+
+    pub fn run_xdp(&self, frame: &[u8]) -> Result<RunOutput> {
+        self.loaded.test_run("noop_xdp", frame)
+    }
+}

@@ -1,0 +1,417 @@
+//! Rust mirrors of the map layouts and counters in `bpf/include/srv6.h`.
+//!
+//! The C header is the definition; these `#[repr(C)]` types copy it field for
+//! field (no implicit padding: explicit `pad` fields, `u32` rather than
+//! `bool`). Tests check the sizes against the object files' maps and the
+//! counter values against the header text.
+use std::fmt;
+use std::net::Ipv6Addr;
+
+use crate::srh::{self, Srh, SrhError};
+
+/// Mirrors `MAX_SRH_LEN`: an SRH of `MAX_SEGMENTS` segments without TLVs.
+pub const MAX_SRH_LEN: usize = srh::srh_len(srh::MAX_SEGMENTS);
+/// Mirrors `DNS_NAME_LEN`.
+pub const DNS_NAME_LEN: usize = 256;
+
+pub const IPPROTO_TCP: u8 = 6;
+pub const IPPROTO_UDP: u8 = 17;
+
+/// Transport protocols a path can be keyed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub const fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => IPPROTO_TCP,
+            Proto::Udp => IPPROTO_UDP,
+        }
+    }
+
+    pub const fn from_number(n: u8) -> Option<Proto> {
+        match n {
+            IPPROTO_TCP => Some(Proto::Tcp),
+            IPPROTO_UDP => Some(Proto::Udp),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        })
+    }
+}
+
+/// `struct flow_key`: (address, port, protocol). Port in host byte order.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    pub addr: [u8; 16],
+    pub port: u16,
+    pub proto: u8,
+    pub pad: u8,
+}
+
+impl FlowKey {
+    pub fn new(addr: Ipv6Addr, port: u16, proto: Proto) -> Self {
+        FlowKey {
+            addr: addr.octets(),
+            port,
+            proto: proto.number(),
+            pad: 0,
+        }
+    }
+
+    pub fn address(&self) -> Ipv6Addr {
+        Ipv6Addr::from(self.addr)
+    }
+}
+
+/// `struct service_key`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ServiceKey {
+    pub service_id: u32,
+    pub port: u16,
+    pub proto: u8,
+    pub pad: u8,
+}
+
+/// `struct srh_blob`: a ready-to-insert SRH (see the C header for why).
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SrhBlob {
+    pub srh_len: u16,
+    pub n_segments: u8,
+    pub pad: [u8; 5],
+    pub first_hop: [u8; 16],
+    pub srh: [u8; MAX_SRH_LEN],
+}
+
+impl fmt::Debug for SrhBlob {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.to_srh() {
+            Ok(srh) => write!(f, "SrhBlob({srh})"),
+            Err(err) => write!(f, "SrhBlob(invalid: {err})"),
+        }
+    }
+}
+
+impl SrhBlob {
+    /// The blob a source inserts for `sids` (travel order) in front of a
+    /// `next_header` payload. Segment 0 (the final destination) is written
+    /// per packet by the program, so it is left unspecified here.
+    pub fn for_path(next_header: u8, sids: &[Ipv6Addr]) -> Result<Self, SrhError> {
+        let srh = Srh::from_travel_order(next_header, Ipv6Addr::UNSPECIFIED, sids)?;
+        Self::from_srh(&srh)
+    }
+
+    /// The blob for an SRH as the source inserts it (`segments_left ==
+    /// last_entry`; TLVs are not carried).
+    pub fn from_srh(srh: &Srh) -> Result<Self, SrhError> {
+        if srh.segments.len() > srh::MAX_SEGMENTS {
+            return Err(SrhError::TooManySegments {
+                got: srh.segments.len(),
+                max: srh::MAX_SEGMENTS,
+            });
+        }
+        let first_hop = srh.active_segment().ok_or(SrhError::EmptySidList)?;
+        let mut plain = srh.clone();
+        plain.tlvs.clear();
+        let mut blob = SrhBlob {
+            srh_len: 0,
+            n_segments: 0,
+            pad: [0; 5],
+            first_hop: first_hop.octets(),
+            srh: [0; MAX_SRH_LEN],
+        };
+        let len = plain.write_into(&mut blob.srh)?;
+        // Bounded by MAX_SRH_LEN (280) and MAX_SEGMENTS (17) above.
+        blob.srh_len = len as u16;
+        blob.n_segments = plain.segments.len() as u8;
+        Ok(blob)
+    }
+
+    pub fn to_srh(&self) -> Result<Srh, SrhError> {
+        let len = usize::from(self.srh_len).min(MAX_SRH_LEN);
+        Srh::parse(&self.srh[..len]).map(|(srh, _)| srh)
+    }
+}
+
+/// `struct dns_name`: lower-case wire format, zero padded.
+#[repr(C)]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DnsName {
+    pub wire: [u8; DNS_NAME_LEN],
+}
+
+impl fmt::Debug for DnsName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DnsName({})", self.to_text())
+    }
+}
+
+/// A DNS name that cannot be put on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DnsNameError {
+    #[error("DNS name {name:?}: empty label")]
+    EmptyLabel { name: String },
+    #[error("DNS name {name:?}: label {label:?} is longer than 63 bytes")]
+    LabelTooLong { name: String, label: String },
+    #[error("DNS name {name:?} is longer than 255 bytes in wire format")]
+    TooLong { name: String },
+}
+
+impl DnsName {
+    /// Encode `name` ("wb.hawk.net" or "wb.hawk.net.") in lower-case wire format.
+    pub fn new(name: &str) -> Result<Self, DnsNameError> {
+        let trimmed = name.strip_suffix('.').unwrap_or(name);
+        let mut wire = [0u8; DNS_NAME_LEN];
+        let mut pos = 0usize;
+        for label in trimmed.split('.') {
+            if label.is_empty() {
+                return Err(DnsNameError::EmptyLabel {
+                    name: name.to_string(),
+                });
+            }
+            if label.len() > 63 {
+                return Err(DnsNameError::LabelTooLong {
+                    name: name.to_string(),
+                    label: label.to_string(),
+                });
+            }
+            // Room for this label and the final zero byte (255 bytes at most).
+            if pos + 1 + label.len() + 1 > DNS_NAME_LEN - 1 {
+                return Err(DnsNameError::TooLong {
+                    name: name.to_string(),
+                });
+            }
+            wire[pos] = label.len() as u8;
+            for (i, b) in label.bytes().enumerate() {
+                wire[pos + 1 + i] = b.to_ascii_lowercase();
+            }
+            pos += 1 + label.len();
+        }
+        Ok(DnsName { wire })
+    }
+
+    /// The dotted text form (for status output).
+    pub fn to_text(&self) -> String {
+        let mut labels = Vec::new();
+        let mut pos = 0usize;
+        while pos < DNS_NAME_LEN {
+            let len = usize::from(self.wire[pos]);
+            if len == 0 || pos + 1 + len > DNS_NAME_LEN {
+                break;
+            }
+            labels.push(String::from_utf8_lossy(&self.wire[pos + 1..pos + 1 + len]).into_owned());
+            pos += 1 + len;
+        }
+        labels.join(".")
+    }
+}
+
+/// `struct service_value`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServiceValue {
+    pub service_id: u32,
+    pub pad: u32,
+}
+
+/// `struct server_config`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ServerConfig {
+    /// u32, not bool, to match the C layout exactly.
+    pub trusted_only: u32,
+    pub pad: u32,
+}
+
+// SAFETY: all of these are `#[repr(C)]`, made only of integers and byte
+// arrays, with every padding byte spelled out as a field.
+unsafe impl aya::Pod for FlowKey {}
+unsafe impl aya::Pod for ServiceKey {}
+unsafe impl aya::Pod for SrhBlob {}
+unsafe impl aya::Pod for DnsName {}
+unsafe impl aya::Pod for ServiceValue {}
+unsafe impl aya::Pod for ServerConfig {}
+
+/// Decision counters, `enum counter` in the C header. Values never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u32)]
+pub enum Counter {
+    Passed = 0,
+    Encapsulated = 1,
+    Decapsulated = 2,
+    Learned = 3,
+    Malformed = 4,
+    TooBig = 5,
+    Fragment = 6,
+    NotLocal = 7,
+    Untrusted = 8,
+    DnsLearned = 9,
+    DnsIgnored = 10,
+    Error = 11,
+    MssClamped = 12,
+    LearnUnchanged = 13,
+}
+
+impl Counter {
+    pub const ALL: [Counter; 14] = [
+        Counter::Passed,
+        Counter::Encapsulated,
+        Counter::Decapsulated,
+        Counter::Learned,
+        Counter::Malformed,
+        Counter::TooBig,
+        Counter::Fragment,
+        Counter::NotLocal,
+        Counter::Untrusted,
+        Counter::DnsLearned,
+        Counter::DnsIgnored,
+        Counter::Error,
+        Counter::MssClamped,
+        Counter::LearnUnchanged,
+    ];
+
+    /// The C enumerator's name, e.g. `CNT_TOO_BIG`.
+    pub const fn c_name(self) -> &'static str {
+        match self {
+            Counter::Passed => "CNT_PASSED",
+            Counter::Encapsulated => "CNT_ENCAPSULATED",
+            Counter::Decapsulated => "CNT_DECAPSULATED",
+            Counter::Learned => "CNT_LEARNED",
+            Counter::Malformed => "CNT_MALFORMED",
+            Counter::TooBig => "CNT_TOO_BIG",
+            Counter::Fragment => "CNT_FRAGMENT",
+            Counter::NotLocal => "CNT_NOT_LOCAL",
+            Counter::Untrusted => "CNT_UNTRUSTED",
+            Counter::DnsLearned => "CNT_DNS_LEARNED",
+            Counter::DnsIgnored => "CNT_DNS_IGNORED",
+            Counter::Error => "CNT_ERROR",
+            Counter::MssClamped => "CNT_MSS_CLAMPED",
+            Counter::LearnUnchanged => "CNT_LEARN_UNCHANGED",
+        }
+    }
+
+    /// A short name for status output, e.g. `too_big`.
+    pub fn name(self) -> String {
+        self.c_name()
+            .trim_start_matches("CNT_")
+            .to_ascii_lowercase()
+    }
+}
+
+/// Counter values summed over all CPUs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counters {
+    pub values: [u64; Counter::ALL.len()],
+}
+
+impl Counters {
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.values[counter as usize]
+    }
+
+    /// Counters that changed from `before` to `self` (for tests and status).
+    pub fn delta(&self, before: &Counters) -> Counters {
+        let mut values = [0u64; Counter::ALL.len()];
+        for (i, v) in values.iter_mut().enumerate() {
+            *v = self.values[i].saturating_sub(before.values[i]);
+        }
+        Counters { values }
+    }
+
+    /// (name, value) of the non-zero counters.
+    pub fn non_zero(&self) -> Vec<(Counter, u64)> {
+        Counter::ALL
+            .iter()
+            .map(|c| (*c, self.get(*c)))
+            .filter(|(_, v)| *v != 0)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn layouts_match_the_c_header() {
+        assert_eq!(std::mem::size_of::<FlowKey>(), 20);
+        assert_eq!(std::mem::size_of::<ServiceKey>(), 8);
+        assert_eq!(std::mem::size_of::<SrhBlob>(), 2 + 1 + 5 + 16 + 280);
+        assert_eq!(std::mem::size_of::<DnsName>(), 256);
+        assert_eq!(std::mem::size_of::<ServiceValue>(), 8);
+        assert_eq!(std::mem::size_of::<ServerConfig>(), 8);
+    }
+
+    #[test]
+    fn counter_values_match_the_c_header() {
+        let header = include_str!("../bpf/include/srv6.h");
+        for counter in Counter::ALL {
+            let needle = format!("{} = {},", counter.c_name(), counter as u32);
+            assert!(header.contains(&needle), "srv6.h lacks `{needle}`");
+        }
+        assert!(header.contains("COUNTER_MAX"));
+        // Exactly as many enumerators as Rust knows about.
+        let c_count = header
+            .lines()
+            .filter(|l| l.trim_start().starts_with("CNT_"))
+            .count();
+        assert_eq!(c_count, Counter::ALL.len());
+    }
+
+    #[test]
+    fn dns_names_encode_in_lower_case_wire_format() {
+        let name = DnsName::new("WB.Hawk.net.").unwrap();
+        assert_eq!(&name.wire[..13], b"\x02wb\x04hawk\x03net\x00");
+        assert!(name.wire[13..].iter().all(|b| *b == 0));
+        assert_eq!(name.to_text(), "wb.hawk.net");
+        assert!(matches!(
+            DnsName::new("a..b"),
+            Err(DnsNameError::EmptyLabel { .. })
+        ));
+        assert!(matches!(
+            DnsName::new(&"x".repeat(64)),
+            Err(DnsNameError::LabelTooLong { .. })
+        ));
+        let long = vec!["abcdefghi"; 26].join(".");
+        assert!(matches!(
+            DnsName::new(&long),
+            Err(DnsNameError::TooLong { .. })
+        ));
+        let just_fits = vec!["abcdefghi"; 25].join("."); // 250 + 1 = 251 bytes
+        assert!(DnsName::new(&just_fits).is_ok());
+    }
+
+    #[test]
+    fn blob_round_trips_the_reference_srh() {
+        let sids: Vec<Ipv6Addr> = [
+            "fcbb:bb00:1::2",
+            "fcbb:bb00:2::2",
+            "fcbb:bb00:4::2",
+            "fcbb:bb00:6::2",
+        ]
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+        let srh =
+            Srh::from_travel_order(IPPROTO_TCP, "fcbb:cc00:2::a".parse().unwrap(), &sids).unwrap();
+        let blob = SrhBlob::from_srh(&srh).unwrap();
+        assert_eq!(blob.srh_len, 8 + 16 * 5);
+        assert_eq!(blob.n_segments, 5);
+        assert_eq!(Ipv6Addr::from(blob.first_hop), sids[0]);
+        assert_eq!(blob.to_srh().unwrap(), srh);
+    }
+}
