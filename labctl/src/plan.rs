@@ -238,7 +238,11 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
             lo_addrs,
             sids,
             routes: node_routes,
-            resolver: resolver.filter(|_| node.kind != NodeKind::Dns),
+            // Hosts and the controller resolve through the lab DNS. Routers
+            // do not get one: every /etc/netns directory costs ~4 ms to
+            // create and to remove on this machine's /etc.
+            resolver: resolver
+                .filter(|_| matches!(node.kind, NodeKind::Host | NodeKind::Controller)),
         });
     }
     let veths = topo
@@ -315,6 +319,7 @@ mod tests {
         let dns = p.dns.as_ref().unwrap();
         assert_eq!(p.namespaces[dns.ns].node, "dns");
         assert_eq!(p.namespaces[dns.ns].resolver, None);
+        assert_eq!(vpp1.resolver, None, "routers keep the host's resolv.conf");
         // Every router reaches every other locator and every end-system prefix.
         let routers = t.nodes_of_kind(NodeKind::Router).count();
         let ends = t.nodes.values().filter(|n| n.kind.is_end_system()).count();

@@ -215,12 +215,28 @@ fn write_resolvers(plan: &LabPlan, journal: &Journal) -> Result<()> {
         .collect();
     let entries: Vec<Entry> = with.iter().map(|(d, _)| Entry::Etc(d.clone())).collect();
     journal.record(&entries)?;
-    for (d, server) in with {
-        fs::create_dir_all(&d).map_err(Error::io("create", &d))?;
-        let f = d.join("resolv.conf");
-        let text = format!("# written by labctl: the lab DNS server\nnameserver {server}\noptions timeout:1 attempts:2\n");
-        fs::write(&f, text).map_err(Error::io("write", &f))?;
-    }
+    // In parallel: each directory costs milliseconds on /etc.
+    std::thread::scope(|scope| {
+        let jobs: Vec<_> = with
+            .iter()
+            .map(|(d, server)| {
+                scope.spawn(move || {
+                    fs::create_dir_all(d).map_err(Error::io("create", d))?;
+                    let f = d.join("resolv.conf");
+                    let text = format!(
+                        "# written by labctl: the lab DNS server\nnameserver {server}\noptions timeout:1 attempts:2\n"
+                    );
+                    fs::write(&f, text).map_err(Error::io("write", &f))
+                })
+            })
+            .collect();
+        jobs.into_iter()
+            .map(|j| {
+                j.join()
+                    .unwrap_or_else(|_| Err(Error::Dns("resolv.conf writer panicked".into())))
+            })
+            .collect::<Result<Vec<()>>>()
+    })?;
     Ok(())
 }
 
