@@ -294,11 +294,13 @@ fn summary() {
             );
             rxs.push(rx);
         }
+        // Break the second link of the high-bandwidth sessions' path.
+        let nodes = ctrl.list_sessions()[0].path_nodes.clone();
         let start = Instant::now();
         let reply = ctrl
             .set_link(&api::SetLinkRequest {
-                a: "r0".into(),
-                b: "r1".into(),
+                a: nodes[1].clone(),
+                b: nodes[2].clone(),
                 up: Some(false),
                 ..Default::default()
             })

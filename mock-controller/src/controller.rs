@@ -534,3 +534,113 @@ fn link_state(graph: &Graph, link: usize) -> api::LinkState {
         b_to_a: Some(dir(l.forward + 1)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pathcomp::{LinkProps, Node};
+    use api::{Intent, IntentType};
+
+    /// a - r1 = { r2 (upper, 2 x 5 ms) | r3 (lower, 2 x 1 ms) } = r4 - b.
+    fn diamond() -> Graph {
+        let mut g = Graph::new();
+        g.add_node(Node::host("a", "2001:db8:1::a".parse().unwrap()));
+        g.add_node(Node::host("b", "2001:db8:2::a".parse().unwrap()));
+        for (i, r) in ["r1", "r2", "r3", "r4"].iter().enumerate() {
+            g.add_node(Node::router(
+                r,
+                Some(format!("fc00:{}::2", i + 1).parse().unwrap()),
+            ));
+        }
+        let lat = |us| LinkProps {
+            latency_us: Some(us),
+            ..Default::default()
+        };
+        for (a, b, us) in [
+            ("a", "r1", 10),
+            ("r1", "r2", 5000),
+            ("r2", "r4", 5000),
+            ("r1", "r3", 1000),
+            ("r3", "r4", 1000),
+            ("r4", "b", 10),
+        ] {
+            g.connect(a, b, lat(us)).unwrap();
+        }
+        g
+    }
+
+    fn latency(a: &str, b: &str, us: u64) -> api::SetLinkRequest {
+        api::SetLinkRequest {
+            a: a.into(),
+            b: b.into(),
+            latency_us: Some(us),
+            ..Default::default()
+        }
+    }
+
+    fn session(
+        hysteresis_pct: Option<f64>,
+    ) -> (Controller, mpsc::UnboundedReceiver<api::PathResult>) {
+        let ctrl = Controller::new(
+            Source::Computed(diamond()),
+            Options {
+                sid_mode: SidMode::AllRouters,
+                hysteresis_pct,
+            },
+        );
+        let (id, mut rx) = ctrl.open_stream("test".into());
+        ctrl.handle_request(
+            id,
+            api::PathRequest {
+                ipv6_source_address: "2001:db8:1::a".into(),
+                ipv6_destination_address: "2001:db8:2::a".into(),
+                intents: vec![Intent {
+                    r#type: IntentType::LowLatency as i32,
+                    values: vec![],
+                }],
+            },
+        );
+        assert_eq!(rx.try_recv().unwrap().ipv6_sid_addresses, ["fc00:3::2"]);
+        (ctrl, rx)
+    }
+
+    #[test]
+    fn without_hysteresis_every_improvement_moves() {
+        let (ctrl, mut rx) = session(None);
+        // Upper becomes 2 x 800 us = 1620 us vs lower 2020 us.
+        ctrl.set_link(&latency("r1", "r2", 800)).unwrap();
+        let r = ctrl.set_link(&latency("r2", "r4", 800)).unwrap();
+        assert_eq!(r.results_pushed, 1);
+        assert_eq!(rx.try_recv().unwrap().ipv6_sid_addresses, ["fc00:2::2"]);
+    }
+
+    #[test]
+    fn hysteresis_keeps_a_usable_path_unless_clearly_better() {
+        let (ctrl, mut rx) = session(Some(50.0));
+        ctrl.set_link(&latency("r1", "r2", 800)).unwrap();
+        let r = ctrl.set_link(&latency("r2", "r4", 800)).unwrap();
+        // 20 % better is within the 50 % margin: stay, push nothing.
+        assert_eq!(r.results_pushed, 0);
+        assert!(rx.try_recv().is_err());
+        // The current path gets much worse: upper is now > 50 % better.
+        let r = ctrl.set_link(&latency("r1", "r3", 10_000)).unwrap();
+        assert_eq!(r.results_pushed, 1);
+        assert_eq!(rx.try_recv().unwrap().ipv6_sid_addresses, ["fc00:2::2"]);
+        // Back to fast lower links: 1620 -> 2020 would be worse anyway; and
+        // making lower only slightly better than upper does not move back.
+        ctrl.set_link(&latency("r1", "r3", 700)).unwrap();
+        let r = ctrl.set_link(&latency("r3", "r4", 700)).unwrap();
+        assert_eq!(r.results_pushed, 0, "1420 vs 1620 us is only 12 % better");
+        // A broken current path is replaced at once, margin or not.
+        let r = ctrl
+            .set_link(&api::SetLinkRequest {
+                a: "r2".into(),
+                b: "r4".into(),
+                up: Some(false),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(r.results_pushed, 1);
+        assert_eq!(rx.try_recv().unwrap().ipv6_sid_addresses, ["fc00:3::2"]);
+    }
+}

@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use mock_controller::pathcomp::{
-    Constraints, Criteria, Graph, LinkProps, Metric, Node, NodeId, NodeKind, Path, Query,
+    Constraints, Criteria, Graph, LinkProps, Metric, Node, NodeId, NodeKind, Path, Query, SidMode,
 };
 use proptest::prelude::*;
 
@@ -98,7 +98,8 @@ fn build(spec: &Spec) -> Graph {
     for r in 0..spec.routers {
         // Every other router takes part in flex-algo 128.
         let algos: &[u8] = if r % 2 == 0 { &[128] } else { &[] };
-        g.add_node(Node::router(&format!("r{r}"), None).with_algos(algos));
+        let sid = format!("fc00:{:x}::2", r + 1).parse().unwrap();
+        g.add_node(Node::router(&format!("r{r}"), Some(sid)).with_algos(algos));
     }
     for (a, b, ab, ba, up, igp, in_algo) in &spec.links {
         let algos: BTreeSet<u8> = if *in_algo {
@@ -208,5 +209,69 @@ proptest! {
             (Ok(path), None) => prop_assert!(false, "solver found {:?}, brute force none", path),
             (Err(e), Some(b)) => prop_assert!(false, "solver: {}, brute force found {:?}", e, b),
         }
+    }
+}
+
+/// Forward like the underlay: from `at` towards `target` along the unique
+/// shortest IGP path (None if it is not unique or does not exist).
+fn underlay(g: &Graph, from: NodeId, target: NodeId) -> Option<Vec<NodeId>> {
+    // Distances to `target` (IGP metric and up state are symmetric).
+    let (dist, _) = g.igp_tree(target);
+    if dist[from] == u64::MAX {
+        return None;
+    }
+    let mut hops = vec![from];
+    let mut at = from;
+    while at != target {
+        let next: Vec<NodeId> = g
+            .out_edges(at)
+            .iter()
+            .filter(|&&e| g.links[g.edges[e].link].up)
+            .filter(|&&e| {
+                let to = g.edges[e].to;
+                dist[to] != u64::MAX
+                    && (to == target || g.nodes[to].kind != NodeKind::EndSystem)
+                    && dist[to] + u64::from(g.links[g.edges[e].link].igp_metric) == dist[at]
+            })
+            .map(|&e| g.edges[e].to)
+            .collect();
+        match next.as_slice() {
+            [one] => {
+                hops.push(*one);
+                at = *one;
+            }
+            _ => return None,
+        }
+    }
+    Some(hops)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// The minimal SID list, forwarded hop by hop on unique shortest IGP
+    /// paths, walks exactly the computed path, and is never longer than the
+    /// default list (plus the access routers it may need).
+    #[test]
+    fn minimal_sids_force_the_path(spec in spec()) {
+        let g = build(&spec);
+        let q = Query { flex_algo: None, ..spec.query.clone() };
+        let Ok(path) = g.best_path(0, 1, &q) else { return Ok(()); };
+        let Ok(sids) = g.sid_list(&path, SidMode::Minimal) else { return Ok(()); };
+        let all = g.sid_list(&path, SidMode::AllRouters).unwrap();
+        prop_assert!(sids.len() <= all.len() + 2);
+        let mut targets: Vec<NodeId> = sids
+            .iter()
+            .map(|s| (0..g.nodes.len()).find(|&n| g.nodes[n].sid == Some(*s)).unwrap())
+            .collect();
+        targets.push(1);
+        let mut walked = vec![0];
+        for t in targets {
+            let at = *walked.last().unwrap();
+            let hops = underlay(&g, at, t);
+            prop_assert!(hops.is_some(), "no unique underlay path {} -> {}", at, t);
+            walked.extend_from_slice(&hops.unwrap()[1..]);
+        }
+        prop_assert_eq!(walked, path.nodes);
     }
 }
