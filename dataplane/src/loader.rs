@@ -424,8 +424,17 @@ fn remove_if_present<K: aya::Pod, V: aya::Pod>(
 ) -> Result<bool> {
     match map.remove(key) {
         Ok(()) => Ok(true),
-        Err(MapError::KeyNotFound) => Ok(false),
+        Err(err) if is_not_found(&err) => Ok(false),
         Err(err) => Err(map_err(name)(err)),
+    }
+}
+
+/// aya reports a missing key on delete as the syscall's ENOENT.
+fn is_not_found(err: &MapError) -> bool {
+    match err {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
     }
 }
 
@@ -806,7 +815,7 @@ impl ServerDataplane {
                 proto: proto.number(),
                 segments: blob.to_srh()?.segments,
             })),
-            Err(MapError::KeyNotFound) => Ok(None),
+            Err(err) if is_not_found(&err) => Ok(None),
             Err(err) => Err(map_err("server_flows")(err)),
         }
     }

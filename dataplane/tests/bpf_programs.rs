@@ -1,0 +1,585 @@
+//! Every program under BPF_PROG_TEST_RUN (repeat 1) on packets built by the
+//! codec: outputs are compared byte for byte with the codec's. Needs root
+//! (loading BPF programs), as CI runs.
+#![allow(clippy::unwrap_used)]
+mod common;
+
+use common::*;
+use dataplane::loader::{TC_ACT_OK, XDP_PASS};
+use dataplane::maps::{IPPROTO_TCP, IPPROTO_UDP};
+use dataplane::srh::{self, Srh};
+use dataplane::{
+    ClientDataplane, ClientProgram, Counter, Proto, ServerDataplane, ServerOptions, ServerProgram,
+};
+
+fn client_with_reference_path() -> ClientDataplane {
+    let mut client = ClientDataplane::load().unwrap();
+    client
+        .set_path(addr(SERVER), 80, Proto::Tcp, &reference_sids())
+        .unwrap();
+    client.add_local_address(addr(CLIENT)).unwrap();
+    client
+}
+
+fn server() -> ServerDataplane {
+    let mut server = ServerDataplane::load(ServerOptions::default()).unwrap();
+    server.add_local_address(addr(SERVER)).unwrap();
+    server
+}
+
+#[test]
+fn client_egress_inserts_exactly_the_reference_srh() {
+    let client = client_with_reference_path();
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
+    assert_eq!(out.action, TC_ACT_OK);
+    let expected = srh::insert(&syn, &reference_srh(IPPROTO_TCP)).unwrap();
+    assert_eq!(
+        out.frame, expected,
+        "BPF output differs from the codec's packet"
+    );
+
+    let (found, offset) = srh::find(&out.frame).unwrap().unwrap();
+    assert_eq!(offset, srh::SRH_OFFSET);
+    assert_eq!(found.segments.len(), 5);
+    assert_eq!(found.segments_left, 4);
+    assert_eq!(found.last_entry, 4);
+    assert_eq!(found.segments[0], addr(SERVER));
+    assert_eq!(
+        &out.frame[38..54],
+        &addr("fcbb:bb00:1::2").octets(),
+        "IPv6 destination is the first SID"
+    );
+    // Segment 0 is the final destination: the TCP checksum stays valid.
+    let stripped = srh::strip(&expected).unwrap().0;
+    let sliced = etherparse::SlicedPacket::from_ethernet(&out.frame).unwrap();
+    assert!(sliced.transport.is_some());
+    assert_eq!(stripped[..38], syn[..38]);
+    assert_eq!(client.counters().unwrap().get(Counter::Encapsulated), 1);
+}
+
+#[test]
+fn client_egress_passes_unmatched_packets_unchanged() {
+    let client = client_with_reference_path();
+    let cases = [
+        (
+            "other port",
+            tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 81, b"x"),
+        ),
+        (
+            "other address",
+            tcp(addr(CLIENT), addr("fcbb:cc00:3::a"), CLIENT_PORT, 80, b"x"),
+        ),
+        (
+            "UDP to the TCP application's port",
+            udp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, b"x"),
+        ),
+        ("ICMPv6", icmpv6_echo(addr(CLIENT), addr(SERVER), b"ping")),
+    ];
+    for (what, frame) in cases {
+        let out = client.test_run(ClientProgram::Egress, &frame).unwrap();
+        assert_eq!(out.action, TC_ACT_OK, "{what}");
+        assert_eq!(out.frame, frame, "{what}: packet changed");
+    }
+    let counters = client.counters().unwrap();
+    assert_eq!(counters.get(Counter::Passed), 4);
+    assert_eq!(counters.get(Counter::Encapsulated), 0);
+}
+
+#[test]
+fn client_egress_matches_udp_paths_and_every_length() {
+    let mut client = ClientDataplane::load().unwrap();
+    for n in [1usize, 5, 10, 16] {
+        let port = 1000 + n as u16;
+        client
+            .set_path(addr(SERVER), port, Proto::Udp, &sids(n))
+            .unwrap();
+        let frame = udp(addr(CLIENT), addr(SERVER), CLIENT_PORT, port, &[0xab; 100]);
+        let out = client.test_run(ClientProgram::Egress, &frame).unwrap();
+        let expected = srh::insert(
+            &frame,
+            &Srh::from_travel_order(IPPROTO_UDP, addr(SERVER), &sids(n)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(out.frame, expected, "{n} SIDs");
+    }
+    let too_many = client.set_path(addr(SERVER), 9, Proto::Udp, &sids(17));
+    assert!(
+        matches!(
+            too_many,
+            Err(dataplane::DataplaneError::TooManySids { got: 17, max: 16 })
+        ),
+        "{too_many:?}"
+    );
+}
+
+#[test]
+fn client_paths_can_be_listed_replaced_and_removed() {
+    let mut client = client_with_reference_path();
+    let paths = client.paths().unwrap();
+    assert_eq!(paths.len(), 1);
+    assert_eq!(paths[0].sids, reference_sids());
+    client
+        .set_path(addr(SERVER), 80, Proto::Tcp, &sids(2))
+        .unwrap();
+    assert_eq!(client.paths().unwrap()[0].sids, sids(2));
+    assert!(client.remove_path(addr(SERVER), 80, Proto::Tcp).unwrap());
+    assert!(!client.remove_path(addr(SERVER), 80, Proto::Tcp).unwrap());
+    let frame = tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, b"x");
+    assert_eq!(
+        client
+            .test_run(ClientProgram::Egress, &frame)
+            .unwrap()
+            .frame,
+        frame
+    );
+}
+
+#[test]
+fn client_egress_clamps_the_syn_mss_to_fit_the_srh() {
+    // Test runs use the loopback device (MTU 65536), so advertise more than fits.
+    let client = client_with_reference_path();
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 65535);
+    let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
+    // Byte for byte: the SYN a stack would have sent with the clamped MSS
+    // (checksum recomputed by etherparse), with the reference SRH inserted.
+    let clamped = dataplane::mtu::clamped_mss(65536, 4) as u16;
+    assert_eq!(clamped, 65388);
+    let expected = srh::insert(
+        &tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, clamped),
+        &reference_srh(IPPROTO_TCP),
+    )
+    .unwrap();
+    assert_eq!(out.frame, expected);
+    // An MSS that already fits is left alone.
+    let small = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let out_small = client.test_run(ClientProgram::Egress, &small).unwrap();
+    assert_eq!(
+        out_small.frame,
+        srh::insert(&small, &reference_srh(IPPROTO_TCP)).unwrap()
+    );
+    assert_eq!(client.counters().unwrap().get(Counter::MssClamped), 1);
+}
+
+fn server_learns_and_strips(program: ServerProgram, pass: u32) {
+    let server = server();
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let arrived = arrived_at_server(&syn, &reference_srh(IPPROTO_TCP));
+    let (found, _) = srh::find(&arrived).unwrap().unwrap();
+    assert_eq!(found.segments_left, 0);
+
+    let out = server.test_run(program, &arrived).unwrap();
+    assert_eq!(out.action, pass);
+    assert_eq!(
+        out.frame,
+        srh::strip(&arrived).unwrap().0,
+        "stripped packet differs from the codec's"
+    );
+    let flow = server
+        .flow(addr(CLIENT), CLIENT_PORT, Proto::Tcp)
+        .unwrap()
+        .expect("flow learned");
+    // DESIGN §1 step 5, exactly.
+    let expected: Vec<_> = [
+        "fcbb:cc00:1::a",
+        "fcbb:bb00:1::2",
+        "fcbb:bb00:2::2",
+        "fcbb:bb00:4::2",
+        "fcbb:bb00:6::2",
+    ]
+    .iter()
+    .map(|s| addr(s))
+    .collect();
+    assert_eq!(flow.segments, expected);
+    assert_eq!(server.flows().unwrap().len(), 1);
+    let counters = server.counters().unwrap();
+    assert_eq!(counters.get(Counter::Learned), 1);
+    assert_eq!(counters.get(Counter::Decapsulated), 1);
+
+    // The same path again does not rewrite the entry.
+    server.test_run(program, &arrived).unwrap();
+    assert_eq!(server.counters().unwrap().get(Counter::LearnUnchanged), 1);
+
+    // The reply leaves with the reversed SRH, first hop vpp6.
+    let reply = tcp(
+        addr(SERVER),
+        addr(CLIENT),
+        80,
+        CLIENT_PORT,
+        b"HTTP/1.1 200 OK\r\n",
+    );
+    let out = server.test_run(ServerProgram::Egress, &reply).unwrap();
+    assert_eq!(out.action, TC_ACT_OK);
+    let reversed = reference_srh(IPPROTO_TCP).reversed(addr(CLIENT));
+    assert_eq!(out.frame, srh::insert(&reply, &reversed).unwrap());
+    assert_eq!(&out.frame[38..54], &addr("fcbb:bb00:6::2").octets());
+}
+
+#[test]
+fn server_tc_ingress_learns_the_reversed_list_strips_and_egress_reinserts() {
+    server_learns_and_strips(ServerProgram::IngressTc, TC_ACT_OK);
+}
+
+#[test]
+fn server_xdp_ingress_learns_the_reversed_list_strips_and_egress_reinserts() {
+    server_learns_and_strips(ServerProgram::IngressXdp, XDP_PASS);
+}
+
+#[test]
+fn server_learns_per_flow_and_follows_path_changes() {
+    let server = server();
+    let udp_req = udp(addr(CLIENT), addr(SERVER), 5000, 53, b"q");
+    let arrived = arrived_at_server(
+        &udp_req,
+        &Srh::from_travel_order(IPPROTO_UDP, addr(SERVER), &sids(3)).unwrap(),
+    );
+    server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    let flow = server
+        .flow(addr(CLIENT), 5000, Proto::Udp)
+        .unwrap()
+        .unwrap();
+    assert_eq!(flow.segments.len(), 4);
+    // The client moves the flow to another path: the server follows.
+    let moved = arrived_at_server(
+        &udp_req,
+        &Srh::from_travel_order(IPPROTO_UDP, addr(SERVER), &sids(1)).unwrap(),
+    );
+    server.test_run(ServerProgram::IngressTc, &moved).unwrap();
+    assert_eq!(
+        server
+            .flow(addr(CLIENT), 5000, Proto::Udp)
+            .unwrap()
+            .unwrap()
+            .segments,
+        vec![addr(CLIENT), sids(1)[0]]
+    );
+    assert_eq!(server.counters().unwrap().get(Counter::Learned), 2);
+    // Another port of the same client is another flow; unlearned flows pass unchanged.
+    let other = udp(addr(SERVER), addr(CLIENT), 53, 5001, b"a");
+    assert_eq!(
+        server
+            .test_run(ServerProgram::Egress, &other)
+            .unwrap()
+            .frame,
+        other
+    );
+}
+
+#[test]
+fn server_does_not_learn_from_untrusted_sources_or_foreign_destinations() {
+    let mut server = server();
+    server
+        .set_trusted_prefixes(&[(addr("fcbb:cc00:9::"), 48)])
+        .unwrap();
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let arrived = arrived_at_server(&syn, &reference_srh(IPPROTO_TCP));
+    let out = server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert_eq!(
+        out.frame,
+        srh::strip(&arrived).unwrap().0,
+        "untrusted: still stripped"
+    );
+    assert!(server.flows().unwrap().is_empty());
+    assert_eq!(server.counters().unwrap().get(Counter::Untrusted), 1);
+
+    server
+        .set_trusted_prefixes(&[(addr("fcbb:cc00::"), 32)])
+        .unwrap();
+    server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert_eq!(server.flows().unwrap().len(), 1, "trusted prefix: learned");
+
+    // SL 0 but not one of our addresses: not ours to strip.
+    let mut foreign = ServerDataplane::load(ServerOptions::default()).unwrap();
+    foreign.add_local_address(addr("fcbb:cc00:3::a")).unwrap();
+    let out = foreign
+        .test_run(ServerProgram::IngressTc, &arrived)
+        .unwrap();
+    assert_eq!(out.frame, arrived);
+    assert!(foreign.flows().unwrap().is_empty());
+    assert_eq!(foreign.counters().unwrap().get(Counter::NotLocal), 1);
+    // SL > 0: in transit, not ours either.
+    let in_transit = srh::insert(&syn, &reference_srh(IPPROTO_TCP)).unwrap();
+    assert_eq!(
+        server
+            .test_run(ServerProgram::IngressTc, &in_transit)
+            .unwrap()
+            .frame,
+        in_transit
+    );
+}
+
+#[test]
+fn client_ingress_strips_replies_whatever_the_upper_layer() {
+    let client = client_with_reference_path();
+    let reversed = |nh| reference_srh(nh).reversed(addr(CLIENT));
+    let replies = [
+        (
+            "TCP",
+            tcp(addr(SERVER), addr(CLIENT), 80, CLIENT_PORT, b"reply"),
+            6u8,
+        ),
+        (
+            "UDP",
+            udp(addr(SERVER), addr(CLIENT), 80, CLIENT_PORT, b"reply"),
+            17,
+        ),
+        (
+            "ICMPv6",
+            icmpv6_echo(addr(SERVER), addr(CLIENT), b"reply"),
+            58,
+        ),
+    ];
+    for (program, pass) in [
+        (ClientProgram::IngressTc, TC_ACT_OK),
+        (ClientProgram::IngressXdp, XDP_PASS),
+    ] {
+        for (what, plain, nh) in &replies {
+            let arrived = arrived_at_server(plain, &reversed(*nh));
+            let out = client.test_run(program, &arrived).unwrap();
+            assert_eq!(out.action, pass, "{what} {program:?}");
+            assert_eq!(
+                &out.frame, plain,
+                "{what} {program:?}: stripped packet must be the original"
+            );
+        }
+    }
+    assert_eq!(client.counters().unwrap().get(Counter::Decapsulated), 6);
+}
+
+#[test]
+fn srh_tlvs_are_tolerated_and_dropped_on_strip() {
+    let server = server();
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let mut srh = reference_srh(IPPROTO_TCP);
+    srh.segments_left = 0;
+    // An 8-byte PadN TLV (type 4, length 6).
+    srh.tlvs = vec![4, 6, 0, 0, 0, 0, 0, 0];
+    let mut frame = srh::insert_raw(&syn, &srh.to_bytes(), addr(SERVER)).unwrap();
+    frame[38..54].copy_from_slice(&addr(SERVER).octets());
+    for program in [ServerProgram::IngressTc, ServerProgram::IngressXdp] {
+        let out = server.test_run(program, &frame).unwrap();
+        assert_eq!(out.frame, syn, "{program:?}");
+    }
+    assert_eq!(server.flows().unwrap().len(), 1);
+}
+
+/// SRHs every ingress program must pass untouched, count, and never learn.
+fn malformed_corpus() -> Vec<(&'static str, Vec<u8>)> {
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let mut good = reference_srh(IPPROTO_TCP);
+    good.segments_left = 0;
+    let bytes = good.to_bytes();
+    let with = |mutate: &dyn Fn(&mut Vec<u8>)| {
+        let mut header = bytes.clone();
+        mutate(&mut header);
+        srh::insert_raw(&syn, &header, addr(SERVER)).unwrap()
+    };
+    let mut corpus = vec![
+        ("routing type 0", with(&|h| h[2] = 0)),
+        ("routing type 3 (RPL)", with(&|h| h[2] = 3)),
+        ("hdr_ext_len too small for last_entry", with(&|h| h[1] = 8)),
+        ("hdr_ext_len zero", with(&|h| h[1] = 0)),
+        ("last_entry beyond hdr_ext_len", with(&|h| h[4] = 6)),
+        (
+            "segments_left > last_entry",
+            with(&|h| {
+                h[3] = 5;
+            }),
+        ),
+        ("last_entry beyond what the maps hold", with(&|h| h[4] = 17)),
+    ];
+    // hdr_ext_len claims more than the packet holds.
+    corpus.push(("hdr_ext_len past the payload", with(&|h| h[1] = 30)));
+    // Truncated: the payload length says the SRH is there, the frame ends early.
+    let full = with(&|_| {});
+    let mut truncated = full.clone();
+    truncated.truncate(54 + 40);
+    corpus.push(("truncated segment list", truncated));
+    let mut cut = full.clone();
+    cut.truncate(54 + 4);
+    corpus.push(("truncated fixed header", cut));
+    // A payload length shorter than the SRH.
+    let mut short_plen = full;
+    short_plen[18..20].copy_from_slice(&40u16.to_be_bytes());
+    corpus.push(("payload length shorter than the SRH", short_plen));
+    corpus
+}
+
+#[test]
+fn malformed_srhs_are_passed_unchanged_counted_and_never_learned() {
+    let corpus = malformed_corpus();
+    // Every case is really rejected by the reference parser (or cannot be learned).
+    for (what, frame) in &corpus {
+        let parsed = srh::find(frame);
+        let acceptable =
+            matches!(&parsed, Ok(Some((s, _))) if s.segments.len() <= srh::MAX_SEGMENTS);
+        assert!(
+            !acceptable,
+            "{what}: the codec accepts it, so it is not a malformed case"
+        );
+    }
+    let server = server();
+    let client = client_with_reference_path();
+    for (what, frame) in &corpus {
+        for program in [ServerProgram::IngressTc, ServerProgram::IngressXdp] {
+            let out = server.test_run(program, frame).unwrap();
+            assert_eq!(&out.frame, frame, "server {program:?} {what}: changed");
+        }
+        for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
+            let out = client.test_run(program, frame).unwrap();
+            assert_eq!(&out.frame, frame, "client {program:?} {what}: changed");
+        }
+    }
+    assert!(
+        server.flows().unwrap().is_empty(),
+        "learned from a malformed SRH"
+    );
+    let n = corpus.len() as u64 * 2;
+    assert_eq!(server.counters().unwrap().get(Counter::Malformed), n);
+    assert_eq!(client.counters().unwrap().get(Counter::Malformed), n);
+    assert_eq!(server.counters().unwrap().get(Counter::Decapsulated), 0);
+}
+
+#[test]
+fn fragments_are_passed_without_insert_and_stripped_without_learning() {
+    let client = client_with_reference_path();
+    // A fragment header (44) instead of TCP right after IPv6: no ports to match.
+    let mut frag = tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, &[0u8; 64]);
+    frag[20] = 44;
+    let out = client.test_run(ClientProgram::Egress, &frag).unwrap();
+    assert_eq!(out.frame, frag);
+    assert_eq!(client.counters().unwrap().get(Counter::Fragment), 1);
+
+    let server = server();
+    let mut srh = Srh::from_travel_order(44, addr(SERVER), &reference_sids()).unwrap();
+    srh.segments_left = 0;
+    let mut plain = frag.clone();
+    plain[38..54].copy_from_slice(&addr(SERVER).octets());
+    let arrived = srh::insert_raw(&plain, &srh.to_bytes(), addr(SERVER)).unwrap();
+    let out = server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert_eq!(out.frame, plain, "fragment stripped");
+    assert!(server.flows().unwrap().is_empty());
+    assert_eq!(server.counters().unwrap().get(Counter::Fragment), 1);
+}
+
+#[test]
+fn dns_snooping_learns_aaaa_answers_of_configured_names() {
+    let mut client = ClientDataplane::load().unwrap();
+    client.add_dns_name("wb.hawk.net", 7).unwrap();
+    client
+        .set_service_path(7, 80, Proto::Tcp, &reference_sids())
+        .unwrap();
+    let b = addr(SERVER).octets();
+    let b2 = addr("fcbb:cc00:2::b").octets();
+    // Question at offset 12; a CNAME chain, compressed owners, two AAAA answers.
+    let reply = Dns::response("WB.hawk.NET", Dns::OK, 4)
+        .answer_ptr(12, TYPE_CNAME, &encode_name("web.hawk.net"))
+        .answer_name("web.hawk.net", TYPE_AAAA, &b)
+        .answer_ptr(12, TYPE_A, &[10, 0, 0, 1])
+        .answer_ptr(12, TYPE_AAAA, &b2);
+    for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
+        let frame = dns_reply(&reply);
+        let out = client.test_run(program, &frame).unwrap();
+        assert_eq!(out.frame, frame, "snooping never changes the packet");
+    }
+    assert_eq!(
+        client.dns_addresses().unwrap(),
+        vec![(addr(SERVER), 7), (addr("fcbb:cc00:2::b"), 7)]
+    );
+    assert_eq!(client.counters().unwrap().get(Counter::DnsLearned), 4);
+
+    // The learned address is now steered by the service's path.
+    let syn = tcp_syn(addr(CLIENT), addr("fcbb:cc00:2::b"), CLIENT_PORT, 80, 1440);
+    let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
+    let expected = srh::insert(
+        &syn,
+        &Srh::from_travel_order(6, addr("fcbb:cc00:2::b"), &reference_sids()).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(out.frame, expected);
+}
+
+#[test]
+fn dns_snooping_ignores_other_names_and_broken_replies() {
+    let mut client = ClientDataplane::load().unwrap();
+    client.add_dns_name("wb.hawk.net", 7).unwrap();
+    let b = addr(SERVER).octets();
+    let good = Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &b);
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "other name",
+            dns_reply(&Dns::response("wc.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &b)),
+        ),
+        (
+            "truncated (TC bit)",
+            dns_reply(
+                &Dns::response("wb.hawk.net", Dns::OK | 0x0200, 1).answer_ptr(12, TYPE_AAAA, &b),
+            ),
+        ),
+        (
+            "NXDOMAIN",
+            dns_reply(&Dns::response("wb.hawk.net", Dns::OK | 3, 1).answer_ptr(12, TYPE_AAAA, &b)),
+        ),
+        (
+            "a query, not a response",
+            dns_reply(&Dns::response("wb.hawk.net", 0x0100, 1).answer_ptr(12, TYPE_AAAA, &b)),
+        ),
+        (
+            "AAAA with 4-byte rdata",
+            dns_reply(&Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(
+                12,
+                TYPE_AAAA,
+                &[1, 2, 3, 4],
+            )),
+        ),
+        (
+            "answer count beyond the data",
+            dns_reply(&Dns::response("wb.hawk.net", Dns::OK, 3)),
+        ),
+        (
+            "not from port 53",
+            udp(addr("fcbb:cc00:4::f"), addr(CLIENT), 5353, 53, &good.bytes),
+        ),
+    ];
+    let mut cut = dns_reply(&good);
+    let new_len = cut.len() - 10;
+    cut.truncate(new_len);
+    cases.push(("packet cut inside the answer", cut));
+    let mut label = good.bytes.clone();
+    label[12] = 0x45; // a label length of 69
+    cases.push(("label longer than 63", dns_reply(&Dns { bytes: label })));
+    for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
+        for (what, frame) in &cases {
+            let out = client.test_run(program, frame).unwrap();
+            assert_eq!(&out.frame, frame, "{what}");
+        }
+    }
+    assert_eq!(
+        client.dns_addresses().unwrap(),
+        vec![],
+        "learned from a reply it must ignore"
+    );
+    // The good reply alone is learned.
+    client
+        .test_run(ClientProgram::IngressTc, &dns_reply(&good))
+        .unwrap();
+    assert_eq!(client.dns_addresses().unwrap(), vec![(addr(SERVER), 7)]);
+}
+
+#[test]
+fn map_layouts_match_the_object_files() {
+    // The typed map accessors check key and value sizes against the loaded
+    // maps: listing each map exercises every layout.
+    let mut client = client_with_reference_path();
+    client.add_dns_name("x.example", 1).unwrap();
+    client.set_service_path(1, 1, Proto::Udp, &sids(1)).unwrap();
+    assert_eq!(client.paths().unwrap().len(), 1);
+    assert_eq!(client.dns_addresses().unwrap().len(), 0);
+    assert_eq!(client.local_addresses().unwrap(), vec![addr(CLIENT)]);
+    let mut server = server();
+    server
+        .set_trusted_prefixes(&[(addr("fcbb::"), 16)])
+        .unwrap();
+    assert!(server.flows().unwrap().is_empty());
+    assert!(server.counters().unwrap().non_zero().is_empty());
+}
