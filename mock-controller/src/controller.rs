@@ -121,7 +121,14 @@ fn primary(metric: Metric, c: &crate::pathcomp::Criteria) -> (f64, bool) {
         Metric::Jitter => (c.jitter_us as f64, false),
         Metric::Loss => (c.loss_cost, false),
         Metric::WidestBottleneck => (c.bottleneck_kbps as f64, true),
-        Metric::NarrowestLink => (c.widest_link_kbps as f64, false),
+        Metric::NarrowestLink => (
+            c.widest_links_kbps
+                .iter()
+                .find(|&&b| b < u64::MAX)
+                .copied()
+                .unwrap_or(0) as f64,
+            false,
+        ),
         Metric::MaxUtilization => (c.max_utilization_pct, false),
         Metric::Igp => (c.igp as f64, false),
         Metric::Hops => (f64::from(c.hops), false),

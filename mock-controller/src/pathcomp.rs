@@ -164,8 +164,11 @@ pub enum Metric {
     Loss,
     /// Bottleneck bandwidth (more is better): widest path.
     WidestBottleneck,
-    /// Bandwidth of the widest link on the path (less is better): the
-    /// narrowest path, leaving fat links to those who need them.
+    /// The path's link bandwidths from the widest down, compared
+    /// lexicographically (less is better; "leximax" over the
+    /// [`WIDEST_LINKS`] widest links): the narrowest path, leaving fat links
+    /// to those who need them. Links every path shares (access links) tie
+    /// and the next widest decides.
     NarrowestLink,
     /// Utilisation of the most utilised link (less is better).
     MaxUtilization,
@@ -190,7 +193,7 @@ impl Metric {
             Metric::Jitter => a.jitter_us.cmp(&b.jitter_us),
             Metric::Loss => a.loss_cost.total_cmp(&b.loss_cost),
             Metric::WidestBottleneck => b.bottleneck_kbps.cmp(&a.bottleneck_kbps),
-            Metric::NarrowestLink => a.widest_link_kbps.cmp(&b.widest_link_kbps),
+            Metric::NarrowestLink => a.widest_links_kbps.cmp(&b.widest_links_kbps),
             Metric::MaxUtilization => a.max_utilization_pct.total_cmp(&b.max_utilization_pct),
             Metric::Igp => a.igp.cmp(&b.igp),
             Metric::Hops => a.hops.cmp(&b.hops),
@@ -327,6 +330,22 @@ fn compare_key(key: &[Metric], a: &Criteria, b: &Criteria) -> Ordering {
     Ordering::Equal
 }
 
+/// How many of a path's widest links the low-bandwidth measure compares.
+/// Keeping the top few (not all) keeps [`Criteria`] `Copy`; the measure is
+/// still monotone and isotone, so the search stays exact for it.
+pub const WIDEST_LINKS: usize = 8;
+
+/// Insert into a widest-first array, dropping the narrowest.
+fn insert_desc(mut top: [u64; WIDEST_LINKS], bw: u64) -> [u64; WIDEST_LINKS] {
+    let mut carry = bw;
+    for slot in top.iter_mut() {
+        if carry > *slot {
+            std::mem::swap(&mut carry, slot);
+        }
+    }
+    top
+}
+
 /// Accumulated measures of a (partial) path.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Criteria {
@@ -336,8 +355,9 @@ pub struct Criteria {
     pub loss_cost: f64,
     /// Smallest link bandwidth (u64::MAX: none declared).
     pub bottleneck_kbps: u64,
-    /// Largest link bandwidth (0 for the empty path).
-    pub widest_link_kbps: u64,
+    /// The widest link bandwidths, widest first, 0-padded (u64::MAX: not
+    /// declared).
+    pub widest_links_kbps: [u64; WIDEST_LINKS],
     pub max_utilization_pct: f64,
     pub igp: u64,
     pub hops: u32,
@@ -350,7 +370,7 @@ impl Criteria {
         jitter_us: 0,
         loss_cost: 0.0,
         bottleneck_kbps: u64::MAX,
-        widest_link_kbps: 0,
+        widest_links_kbps: [0; WIDEST_LINKS],
         max_utilization_pct: 0.0,
         igp: 0,
         hops: 0,
@@ -366,7 +386,7 @@ impl Criteria {
             jitter_us: self.jitter_us.saturating_add(props.jitter_us.unwrap_or(0)),
             loss_cost: self.loss_cost + loss_cost(props.loss_pct.unwrap_or(0.0)),
             bottleneck_kbps: self.bottleneck_kbps.min(bw),
-            widest_link_kbps: self.widest_link_kbps.max(bw),
+            widest_links_kbps: insert_desc(self.widest_links_kbps, bw),
             max_utilization_pct: self
                 .max_utilization_pct
                 .max(props.utilization_pct.unwrap_or(0.0)),
@@ -997,8 +1017,20 @@ mod tests {
         assert_eq!(names(&g, &fast), ["a", "r1", "r3", "r4", "b"]);
         assert_eq!(fast.criteria.latency_us, 2020);
         let narrow = solve(&g, &Query::new(&[Metric::NarrowestLink])).unwrap();
-        // Access links are 10 Gbit/s on both: the widest link is equal, then latency.
+        // Access links are 10 Gbit/s on both and tie; then 100 Mbit/s < 1 Gbit/s.
         assert_eq!(names(&g, &narrow), ["a", "r1", "r3", "r4", "b"]);
+        let mut g2 = g.clone();
+        let fast = g2.links_between(g2.node_id("r1").unwrap(), g2.node_id("r3").unwrap())[0];
+        // Make the lower path slow: the narrowest path still takes it.
+        for e in [g2.links[fast].forward, g2.links[fast].forward + 1] {
+            g2.edges[e].props.latency_us = Some(1_000_000);
+        }
+        let narrow = solve(&g2, &Query::new(&[Metric::NarrowestLink])).unwrap();
+        assert_eq!(names(&g2, &narrow), ["a", "r1", "r3", "r4", "b"]);
+        assert_eq!(
+            narrow.criteria.widest_links_kbps[..3],
+            [10_000_000, 10_000_000, 100_000]
+        );
     }
 
     #[test]

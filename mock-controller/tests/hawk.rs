@@ -53,8 +53,8 @@ fn low_latency_takes_the_lower_path() {
         ask(&c, vec![intent(I::LowJitter, &[])]).ipv6_sid_addresses,
         sids(&LOWER)
     );
-    // Narrowest path: both paths' widest link is a 10 Gbit/s site link, so
-    // the tie falls to latency.
+    // Narrowest path: both paths have four 10 Gbit/s site and access links;
+    // then 100 Mbit/s (lower) beats 1 Gbit/s (upper).
     assert_eq!(
         ask(&c, vec![intent(I::LowBandwidth, &[])]).ipv6_sid_addresses,
         sids(&LOWER)
