@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use mock_controller::pathcomp::{
     Constraints, Criteria, Graph, LinkProps, Metric, Node, NodeId, NodeKind, Path, Query, SidMode,
+    Waypoint,
 };
 use proptest::prelude::*;
 
@@ -273,5 +274,121 @@ proptest! {
             walked.extend_from_slice(&hops.unwrap()[1..]);
         }
         prop_assert_eq!(walked, path.nodes);
+    }
+}
+
+/// Every path src -> dst that is simple in (node, stage) and visits the
+/// waypoints in order; service functions only as the waypoint due.
+fn all_chain_paths(g: &Graph, q: &Query, src: NodeId, dst: NodeId) -> Vec<Vec<usize>> {
+    let wps = &q.waypoints;
+    let stages = wps.len() + 1;
+    #[allow(clippy::too_many_arguments)]
+    fn dfs(
+        g: &Graph,
+        q: &Query,
+        at: NodeId,
+        stage: usize,
+        dst: NodeId,
+        seen: &mut Vec<bool>,
+        edges: &mut Vec<usize>,
+        out: &mut Vec<Vec<usize>>,
+    ) {
+        let stages = q.waypoints.len() + 1;
+        if at == dst && !edges.is_empty() {
+            if stage == q.waypoints.len() {
+                out.push(edges.clone());
+            }
+            return;
+        }
+        for &e in g.out_edges(at) {
+            let to = g.edges[e].to;
+            if !g.links[g.edges[e].link].up {
+                continue;
+            }
+            let due = q
+                .waypoints
+                .get(stage)
+                .is_some_and(|w| w.nodes.contains(&to));
+            let next = if due { stage + 1 } else { stage };
+            let ok = to == dst
+                || match g.nodes[to].kind {
+                    NodeKind::Router => true,
+                    NodeKind::ServiceFunction => due,
+                    NodeKind::EndSystem => false,
+                };
+            if !ok || seen[to * stages + next] || to == 0 {
+                continue;
+            }
+            seen[to * stages + next] = true;
+            edges.push(e);
+            dfs(g, q, to, next, dst, seen, edges, out);
+            edges.pop();
+            seen[to * stages + next] = false;
+        }
+    }
+    let start = if wps.first().is_some_and(|w| w.nodes.contains(&src)) {
+        1
+    } else {
+        0
+    };
+    let mut seen = vec![false; g.nodes.len() * stages];
+    seen[src * stages + start] = true;
+    let mut out = Vec::new();
+    dfs(g, q, src, start, dst, &mut seen, &mut Vec::new(), &mut out);
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// With service-function waypoints the search is still exact.
+    #[test]
+    fn chain_solver_is_exact(
+        spec in spec(),
+        attach in prop::collection::vec((0usize..7, props()), 2..4),
+        order in prop::sample::select(vec![vec![0usize], vec![0, 1], vec![1, 0]]),
+    ) {
+        let mut g = build(&spec);
+        let mut sfs = Vec::new();
+        for (i, (r, p)) in attach.iter().enumerate() {
+            // Two functions; a third attachment is a second node offering function 0.
+            let function = ["fw", "ids"][i % 2];
+            let sid = format!("fc00:f{i}::2").parse().unwrap();
+            let id = g.add_node(Node::service_function(&format!("sf{i}"), sid, function));
+            let router = 2 + r % spec.routers;
+            g.add_link(router, id, 1, p.clone(), p.clone(), BTreeSet::new());
+            sfs.push((function, id));
+        }
+        let waypoints: Vec<Waypoint> = order
+            .iter()
+            .map(|&f| {
+                let name = ["fw", "ids"][f];
+                Waypoint {
+                    name: name.into(),
+                    nodes: sfs.iter().filter(|(n, _)| *n == name).map(|(_, id)| *id).collect(),
+                }
+            })
+            .collect();
+        let q = Query { flex_algo: None, waypoints, ..spec.query.clone() };
+        let brute: Vec<Criteria> = all_chain_paths(&g, &q, 0, 1)
+            .into_iter()
+            .map(|p| g.measure(&p))
+            .filter(|c| q.constraints.met_by(c))
+            .collect();
+        let best = brute.iter().min_by(|a, b| q.compare(a, b));
+        match (g.best_path(0, 1, &q), best) {
+            (Ok(path), Some(best)) => {
+                let c = g.measure(&path.edges);
+                prop_assert!(q.constraints.met_by(&c));
+                prop_assert_eq!(q.compare(&c, best), Ordering::Equal, "solver {:?} vs brute {:?}", c, best);
+                prop_assert_eq!(path.waypoint_positions.len(), q.waypoints.len());
+                for (w, &pos) in q.waypoints.iter().zip(&path.waypoint_positions) {
+                    prop_assert!(w.nodes.contains(&path.nodes[pos]));
+                }
+            }
+            (Err(_), None) => {}
+            (Ok(path), None) => prop_assert!(false, "solver found {:?}, brute force none", path),
+            (Err(e), Some(b)) => prop_assert!(false, "solver: {}, brute force found {:?}", e, b),
+        }
     }
 }
