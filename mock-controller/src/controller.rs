@@ -89,6 +89,8 @@ struct Inner {
 /// What a computation gives for one request.
 #[derive(Debug, Clone)]
 struct Answer {
+    /// The request passed validation (it may still have no path).
+    valid: bool,
     path: Option<Path>,
     sids: Vec<Ipv6Addr>,
     error: Option<String>,
@@ -203,18 +205,26 @@ impl Controller {
 
     fn compute(&self, source: &Source, req: &api::PathRequest) -> (Option<Plan>, Answer) {
         let fail = |e: String| Answer {
+            valid: true,
             path: None,
             sids: Vec::new(),
             error: Some(e),
         };
         let valid: Request = match intents::validate(req) {
             Ok(v) => v,
-            Err(e) => return (None, fail(e.to_string())),
+            Err(e) => {
+                let answer = Answer {
+                    valid: false,
+                    ..fail(e.to_string())
+                };
+                return (None, answer);
+            }
         };
         match source {
             Source::Static(table) => {
                 let answer = match table.lookup(&valid, req) {
                     Some(sids) => Answer {
+                        valid: true,
                         path: None,
                         sids,
                         error: None,
@@ -227,7 +237,15 @@ impl Controller {
                 (None, answer)
             }
             Source::Computed(graph) => match intents::plan(&valid, graph) {
-                Err(e) => (None, fail(e.to_string())),
+                // Unknown hosts or functions: nodes never change at run
+                // time, so this is as final as a validation error.
+                Err(e) => {
+                    let answer = Answer {
+                        valid: false,
+                        ..fail(e.to_string())
+                    };
+                    (None, answer)
+                }
                 Ok(plan) => {
                     let answer = self.solve(graph, &plan);
                     (Some(plan), answer)
@@ -239,6 +257,7 @@ impl Controller {
     fn solve(&self, graph: &Graph, plan: &Plan) -> Answer {
         match graph.best_path(plan.src, plan.dst, &plan.query) {
             Err(e) => Answer {
+                valid: true,
                 path: None,
                 sids: Vec::new(),
                 error: Some(e.to_string()),
@@ -250,11 +269,13 @@ impl Controller {
     fn write(&self, graph: &Graph, path: Path) -> Answer {
         match graph.sid_list(&path, self.options.sid_mode) {
             Ok(sids) => Answer {
+                valid: true,
                 path: Some(path),
                 sids,
                 error: None,
             },
             Err(e) => Answer {
+                valid: true,
                 path: None,
                 sids: Vec::new(),
                 error: Some(e.to_string()),
@@ -287,8 +308,8 @@ impl Controller {
         if s.tx.send(result.clone()).is_err() {
             debug!(stream, "receiver gone");
         }
-        let valid = intents::validate(&req).is_ok();
-        if valid {
+        // Invalid requests are answered but never followed.
+        if answer.valid {
             let key = (stream, req.encode_to_vec());
             inner.sessions.insert(
                 key,

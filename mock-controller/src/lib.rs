@@ -37,6 +37,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tracing::info;
 
 pub use controller::{Controller, Options, Source};
+/// The wire types (`intent-proto`), re-exported for admin-API callers.
+pub use intent_proto::api;
 pub use server::{set_link, AdminClient, AdminClientError};
 
 /// What to serve and where.
