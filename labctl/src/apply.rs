@@ -245,6 +245,12 @@ fn phase_addresses(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
                     ));
                 }
             }
+            if iface.loss_pct.is_some() {
+                reqs.push((
+                    nl::clsact(index),
+                    format!("add clsact qdisc on {}", iface.name),
+                ));
+            }
             if let Some(t) = &iface.tbf {
                 reqs.push((
                     nl::tbf(index, t),
@@ -305,6 +311,28 @@ fn phase_routes(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
                 format!("add SID {} ({})", nl::show(s.sid), s.label),
             ));
         }
-        c.nl.send_all(reqs).await
+        // Loss droppers: the program fds must stay open until the kernel
+        // has acknowledged the filters that take a reference on them.
+        let mut progs = Vec::new();
+        for iface in &ns.ifaces {
+            let Some(loss) = iface.loss_pct else { continue };
+            let index = idx
+                .get(&iface.name)
+                .copied()
+                .ok_or_else(|| Error::Netlink {
+                    netns: ns.netns.clone(),
+                    what: format!("loss dropper on {}", iface.name),
+                    message: "no such interface".to_string(),
+                })?;
+            let prog = crate::bpf::load_dropper(loss)?;
+            reqs.push((
+                nl::dropper_filter(index, std::os::fd::AsRawFd::as_raw_fd(&prog)),
+                format!("attach loss dropper ({loss} %) to {}", iface.name),
+            ));
+            progs.push(prog);
+        }
+        let done = c.nl.send_all(reqs).await;
+        drop(progs);
+        done
     })
 }

@@ -13,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod apply;
+pub mod bpf;
 pub mod dns;
 pub mod down;
 pub mod error;

@@ -219,6 +219,49 @@ pub fn tbf(index: u32, t: &TbfPlan) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewQueueDiscipline(msg)
 }
 
+/// `tc qdisc add dev IF clsact` (the hook the loss dropper hangs on).
+pub fn clsact(index: u32) -> RouteNetlinkMessage {
+    let mut msg = TcMessage::with_index(index as i32);
+    msg.header.parent = TcHandle::CLSACT;
+    msg.header.handle = TcHandle {
+        major: 0xffff,
+        minor: 0,
+    };
+    msg.attributes.push(TcAttribute::Kind("clsact".to_string()));
+    RouteNetlinkMessage::NewQueueDiscipline(msg)
+}
+
+/// `TCA_BPF_FD`, `TCA_BPF_NAME`, `TCA_BPF_FLAGS`, `TCA_BPF_FLAG_ACT_DIRECT`
+/// (include/uapi/linux/pkt_cls.h); `ETH_P_ALL` in network order.
+const TCA_BPF_FD: u16 = 6;
+const TCA_BPF_NAME: u16 = 7;
+const TCA_BPF_FLAGS: u16 = 8;
+const TCA_BPF_FLAG_ACT_DIRECT: u32 = 1;
+const ETH_P_ALL_BE: u32 = 0x0003u16.to_be() as u32;
+
+/// `tc filter add dev IF egress prio 1 protocol all bpf direct-action fd FD`.
+pub fn dropper_filter(index: u32, prog_fd: RawFd) -> RouteNetlinkMessage {
+    let mut msg = TcMessage::with_index(index as i32);
+    msg.header.parent = TcHandle {
+        major: 0xffff,
+        minor: TcHandle::MIN_EGRESS,
+    };
+    msg.header.info = (1 << 16) | ETH_P_ALL_BE;
+    msg.attributes.push(TcAttribute::Kind("bpf".to_string()));
+    msg.attributes.push(TcAttribute::Options(vec![
+        TcOption::Other(DefaultNla::new(
+            TCA_BPF_FD,
+            (prog_fd as u32).to_ne_bytes().to_vec(),
+        )),
+        TcOption::Other(DefaultNla::new(TCA_BPF_NAME, b"labctl_loss\0".to_vec())),
+        TcOption::Other(DefaultNla::new(
+            TCA_BPF_FLAGS,
+            TCA_BPF_FLAG_ACT_DIRECT.to_ne_bytes().to_vec(),
+        )),
+    ]));
+    RouteNetlinkMessage::NewTrafficFilter(msg)
+}
+
 /// The address text used in error messages.
 pub fn show(addr: impl Into<IpAddr>) -> String {
     addr.into().to_string()

@@ -50,6 +50,8 @@ pub struct IfacePlan {
     pub up: bool,
     /// Egress shaping on this interface (the link's bandwidth in this direction).
     pub tbf: Option<TbfPlan>,
+    /// Random loss on this interface's egress, percent (> 0), by the BPF dropper.
+    pub loss_pct: Option<f64>,
 }
 
 /// A veth pair between two namespaces (indexes into [`LabPlan::namespaces`]).
@@ -184,16 +186,18 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
                     addrs.push((a, 128));
                 }
             }
-            let tbf = link
-                .props_from(name)
+            let props = link.props_from(name);
+            let tbf = props
                 .and_then(|p| p.bandwidth_kbps)
                 .map(|kbps| TbfPlan::for_rate(kbps, link.mtu));
+            let loss_pct = props.and_then(|p| p.loss_pct).filter(|l| *l > 0.0);
             ifaces.push(IfacePlan {
                 name: ep.ifname.clone(),
                 mtu: link.mtu,
                 addrs,
                 up: link.up,
                 tbf,
+                loss_pct,
             });
         }
         let lo_addrs = match node.address {

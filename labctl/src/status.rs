@@ -1,9 +1,10 @@
 //! `labctl status [NAME] [--output table|json]`: what a lab is made of and
 //! whether it is still there: nodes (namespace present?), addresses, SIDs,
 //! processes (alive?), and links with each property marked **enforced**
-//! (bandwidth: a tbf qdisc on the sending interface) or **declared** (loss,
-//! latency, jitter: this kernel has no netem, so they are only known to the
-//! controller; utilization is always a controller input).
+//! (bandwidth: a tbf qdisc on the sending interface; loss: a BPF dropper on
+//! its TC egress) or **declared** (latency, jitter: this kernel has no netem,
+//! so they are only known to the controller; utilization is always a
+//! controller input).
 
 use comfy_table::{presets, Table};
 use serde::Serialize;
@@ -107,7 +108,12 @@ fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
         );
     }
     if let Some(v) = p.loss_pct {
-        push("loss", format!("{v} %"), false, "no netem in this kernel");
+        push(
+            "loss",
+            format!("{v} %"),
+            v > 0.0,
+            "BPF dropper on the sending interface's TC egress (no netem)",
+        );
     }
     if let Some(v) = p.utilization_pct {
         push(

@@ -343,3 +343,50 @@ fn which_vpp() -> bool {
         .map(|p| std::env::split_paths(&p).any(|d| d.join("vpp").is_file()))
         .unwrap_or(false)
 }
+
+#[test]
+fn declared_loss_is_enforced_by_the_bpf_dropper() {
+    let dir = std::env::temp_dir().join(format!("labctl-loss-{}", unique_name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("loss.yaml");
+    std::fs::write(
+        &f,
+        "name: lossy\nnodes:\n  r1: {kind: router, sid: \"fcbb:bb00:1::2\"}\n  \
+         h1: {kind: host, address: \"fcbb:cc00:1::a\"}\n  \
+         h2: {kind: host, address: \"fcbb:cc00:2::a\"}\nlinks:\n  \
+         - {endpoints: [h1, r1], a_to_b: {loss: 50}}\n  - {endpoints: [r1, h2]}\n",
+    )
+    .unwrap();
+    let lab = Lab::up(f.to_str().unwrap());
+    let h2 = ip6("fcbb:cc00:2::a");
+    // Resolve neighbours first (ND packets cross the dropper too).
+    assert!(ping(&lab.ns("h1"), h2, Duration::from_secs(15)));
+    const N: u16 = 400;
+    let got = ping_burst(&lab.ns("h1"), h2, N);
+    // 50 % loss on h1 -> r1 only: expect N/2 = 200 replies (sd 10).
+    assert!(
+        (140..=260).contains(&got),
+        "{got} of {N} replies with 50 % loss"
+    );
+    // The reverse direction is not lossy: from h2 everything comes back.
+    assert!(ping(
+        &lab.ns("h2"),
+        ip6("fcbb:cc00:1::a"),
+        Duration::from_secs(5)
+    ));
+    let topo = lab.topology();
+    let r1_addr = topo
+        .link_between("r1", "h2")
+        .unwrap()
+        .endpoint("r1")
+        .unwrap()
+        .addr;
+    assert!(ping(&lab.ns("h2"), r1_addr, Duration::from_secs(5)));
+    let got_rev = ping_burst(&lab.ns("h2"), r1_addr, N);
+    assert!(
+        got_rev >= N as usize - 5,
+        "{got_rev} of {N} on the clean path"
+    );
+    drop(lab);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

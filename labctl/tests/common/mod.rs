@@ -39,9 +39,14 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// Bring up a shipped topology (`hawk.yaml`) or any file by absolute path.
     pub fn up(file: &str) -> Lab {
         let name = unique_name();
-        let file = topo(file);
+        let file = if file.starts_with('/') {
+            PathBuf::from(file)
+        } else {
+            topo(file)
+        };
         let lab = Lab {
             name: name.clone(),
             file: file.clone(),
@@ -179,6 +184,68 @@ fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
         libc::close(s);
         ok
     }
+}
+
+/// Send `count` ICMPv6 echo requests from `ns` to `dst` back to back, then
+/// collect replies for up to 2 s; returns how many distinct replies came back.
+pub fn ping_burst(ns: &str, dst: Ipv6Addr, count: u16) -> usize {
+    let ns = ns.to_string();
+    std::thread::spawn(move || unsafe {
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+        assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0);
+        let s = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6);
+        assert!(s >= 0);
+        let tv = libc::timeval {
+            tv_sec: 0,
+            tv_usec: 100_000,
+        };
+        libc::setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::timeval>() as u32,
+        );
+        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+        sa.sin6_family = libc::AF_INET6 as u16;
+        sa.sin6_addr.s6_addr = dst.octets();
+        // Room for every reply: they are read only after the burst is sent.
+        let rcvbuf: libc::c_int = 8 << 20;
+        libc::setsockopt(
+            s,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            &rcvbuf as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        );
+        let id = ((std::process::id() + 7) & 0xffff) as u16;
+        for seq in 0..count {
+            let mut pkt = vec![128u8, 0, 0, 0];
+            pkt.extend_from_slice(&id.to_be_bytes());
+            pkt.extend_from_slice(&seq.to_be_bytes());
+            libc::sendto(
+                s,
+                pkt.as_ptr() as *const libc::c_void,
+                pkt.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_in6>() as u32,
+            );
+        }
+        let mut seen = std::collections::HashSet::new();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while Instant::now() < deadline && seen.len() < count as usize {
+            let mut buf = [0u8; 256];
+            let n = libc::recv(s, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0);
+            if n >= 8 && buf[0] == 129 && buf[4..6] == id.to_be_bytes() {
+                seen.insert(u16::from_be_bytes([buf[6], buf[7]]));
+            }
+        }
+        libc::close(s);
+        seen.len()
+    })
+    .join()
+    .unwrap()
 }
 
 /// tx packets of interface `ifname` in namespace `ns` (from `ip -s -j link`).
