@@ -2,6 +2,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 use std::net::Ipv6Addr;
 
+pub mod netns;
+
 use dataplane::srh::Srh;
 use etherparse::{PacketBuilder, TcpOptionElement};
 

@@ -1,0 +1,255 @@
+//! Network namespaces for the end-to-end tests: created with iproute2,
+//! removed by an RAII guard even when the test panics, named uniquely so
+//! tests (and other suites) can run in parallel.
+#![allow(dead_code, clippy::unwrap_used)]
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A unique short prefix (interface and namespace names stay short).
+pub fn unique_prefix(tag: &str) -> String {
+    format!(
+        "{tag}{}x{}",
+        std::process::id() % 100_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Run a command; panic with its output if it fails.
+pub fn run(args: &[&str]) {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn ip(ns: &str, args: &str) {
+    let mut full = vec!["ip", "-n", ns];
+    full.extend(args.split_whitespace());
+    run(&full);
+}
+
+pub fn sysctl(ns: &str, settings: &[&str]) {
+    let mut full = vec!["ip", "netns", "exec", ns, "sysctl", "-q", "-w"];
+    full.extend_from_slice(settings);
+    run(&full);
+}
+
+/// Namespaces deleted on drop.
+#[derive(Debug)]
+pub struct Namespaces {
+    pub names: Vec<String>,
+}
+
+impl Namespaces {
+    pub fn create(names: &[String]) -> Namespaces {
+        let guard = Namespaces { names: Vec::new() };
+        let mut guard = guard;
+        for name in names {
+            run(&["ip", "netns", "add", name]);
+            guard.names.push(name.clone());
+            // Before any link comes up: no DAD, or the first packets are lost
+            // while addresses are tentative (DESIGN §10).
+            sysctl(
+                name,
+                &[
+                    "net.ipv6.conf.all.accept_dad=0",
+                    "net.ipv6.conf.default.accept_dad=0",
+                ],
+            );
+            ip(name, "link set lo up");
+        }
+        guard
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for name in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// Move the calling thread into namespace `name` (only ever on a dedicated thread).
+pub fn enter(name: &str) {
+    let file = File::open(format!("/run/netns/{name}")).unwrap();
+    // SAFETY: setns on a valid namespace fd only changes this thread's namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns {name}: {}", std::io::Error::last_os_error());
+}
+
+/// `struct tpacket2_hdr` (linux/if_packet.h).
+#[repr(C)]
+struct Tpacket2Hdr {
+    tp_status: u32,
+    tp_len: u32,
+    tp_snaplen: u32,
+    tp_mac: u16,
+    tp_net: u16,
+    tp_sec: u32,
+    tp_nsec: u32,
+    tp_vlan_tci: u16,
+    tp_vlan_tpid: u16,
+    tp_padding: [u8; 4],
+}
+
+const SOL_PACKET: i32 = 263;
+const PACKET_RX_RING: i32 = 5;
+const PACKET_VERSION: i32 = 10;
+const TPACKET_V2: i32 = 1;
+const TP_STATUS_USER: u32 = 1;
+const FRAME_SIZE: usize = 2048;
+const BLOCK_SIZE: usize = 1 << 16;
+const BLOCKS: usize = 64;
+
+/// An AF_PACKET capture on `ifname` of the calling thread's namespace,
+/// through a TPACKET_V2 ring: the kernel copies each frame when it is
+/// tapped. (A plain recv() copies at read time, and a router that rewrites
+/// the SRH in place would already have changed the shared buffer.)
+pub struct Capture {
+    fd: i32,
+    ring: *mut u8,
+    next: usize,
+}
+
+fn check(rc: i32, what: &str) {
+    assert!(rc >= 0, "{what}: {}", std::io::Error::last_os_error());
+}
+
+impl Capture {
+    pub fn open(ifname: &str) -> Capture {
+        let proto = (libc::ETH_P_ALL as u16).to_be();
+        // SAFETY: plain socket(2); the fd is owned by Capture and closed on drop.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, i32::from(proto)) };
+        check(fd, "AF_PACKET socket");
+        let version: i32 = TPACKET_V2;
+        // SAFETY: setting an int option on our own socket.
+        check(
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    SOL_PACKET,
+                    PACKET_VERSION,
+                    &version as *const _ as *const libc::c_void,
+                    4,
+                )
+            },
+            "PACKET_VERSION",
+        );
+        let req: [u32; 4] = [
+            BLOCK_SIZE as u32,
+            BLOCKS as u32,
+            FRAME_SIZE as u32,
+            (BLOCK_SIZE / FRAME_SIZE * BLOCKS) as u32,
+        ];
+        // SAFETY: struct tpacket_req is four u32s.
+        check(
+            unsafe {
+                libc::setsockopt(
+                    fd,
+                    SOL_PACKET,
+                    PACKET_RX_RING,
+                    req.as_ptr() as *const libc::c_void,
+                    16,
+                )
+            },
+            "PACKET_RX_RING",
+        );
+        // SAFETY: mapping the ring the kernel just allocated for this socket.
+        let ring = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                BLOCK_SIZE * BLOCKS,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        assert!(
+            ring != libc::MAP_FAILED,
+            "mmap: {}",
+            std::io::Error::last_os_error()
+        );
+        let cname = std::ffi::CString::new(ifname).unwrap();
+        // SAFETY: a valid C string.
+        let ifindex = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+        assert!(ifindex > 0, "no interface {ifname}");
+        // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+        let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        sll.sll_family = libc::AF_PACKET as u16;
+        sll.sll_protocol = proto;
+        sll.sll_ifindex = ifindex as i32;
+        // SAFETY: binding our own socket to a correctly sized sockaddr_ll.
+        check(
+            unsafe {
+                libc::bind(
+                    fd,
+                    &sll as *const _ as *const libc::sockaddr,
+                    std::mem::size_of::<libc::sockaddr_ll>() as u32,
+                )
+            },
+            "bind",
+        );
+        Capture {
+            fd,
+            ring: ring as *mut u8,
+            next: 0,
+        }
+    }
+
+    /// The next frame's first bytes (headers: at most 256), or None after 100 ms without one.
+    pub fn next(&mut self) -> Option<Vec<u8>> {
+        let frames = BLOCK_SIZE / FRAME_SIZE * BLOCKS;
+        for attempt in 0..2 {
+            // SAFETY: `next` < frames, so the header lies inside the mapped ring.
+            let hdr = unsafe { self.ring.add(self.next * FRAME_SIZE) as *mut Tpacket2Hdr };
+            // SAFETY: the status word is shared with the kernel: read it volatile.
+            let status = unsafe { std::ptr::read_volatile(&(*hdr).tp_status) };
+            if status & TP_STATUS_USER != 0 {
+                // SAFETY: the kernel handed this frame to us (TP_STATUS_USER);
+                // mac + snaplen stay inside the frame.
+                let frame = unsafe {
+                    let mac = usize::from((*hdr).tp_mac);
+                    let len = ((*hdr).tp_snaplen as usize).min(256).min(FRAME_SIZE - mac);
+                    let data =
+                        std::slice::from_raw_parts((hdr as *const u8).add(mac), len).to_vec();
+                    std::ptr::write_volatile(&mut (*hdr).tp_status, 0);
+                    data
+                };
+                self.next = (self.next + 1) % frames;
+                return Some(frame);
+            }
+            if attempt == 0 {
+                let mut pfd = libc::pollfd {
+                    fd: self.fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one pollfd of our own.
+                unsafe { libc::poll(&mut pfd, 1, 100) };
+            }
+        }
+        None
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        // SAFETY: unmapping the ring and closing the fd we own.
+        unsafe {
+            libc::munmap(self.ring as *mut libc::c_void, BLOCK_SIZE * BLOCKS);
+            libc::close(self.fd);
+        }
+    }
+}
