@@ -33,51 +33,41 @@ fn cstr(p: &Path) -> Result<CString> {
     })
 }
 
+/// mount(2) with optional source and fstype ("none" when absent).
+fn mount(src: Option<&CString>, dst: &CString, flags: libc::c_ulong) -> io::Result<()> {
+    let none = c"none";
+    let src = src.map_or(none.as_ptr(), |s| s.as_ptr());
+    // SAFETY: mount(2) with valid NUL-terminated strings and no data.
+    let rc = unsafe { libc::mount(src, dst.as_ptr(), none.as_ptr(), flags, std::ptr::null()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Make `/run/netns` exist and be a shared mount point, as `ip netns add`
 /// does, so namespaces mounted here propagate to other mount namespaces.
 pub fn ensure_dir() -> Result<()> {
     let dir = Path::new(NETNS_DIR);
     fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
     let c = cstr(dir)?;
-    let none = c"none";
-    // SAFETY: plain mount(2) calls with valid NUL-terminated strings.
-    unsafe {
-        if libc::mount(
-            none.as_ptr(),
-            c.as_ptr(),
-            none.as_ptr(),
-            libc::MS_SHARED | libc::MS_REC,
-            std::ptr::null(),
-        ) == 0
-        {
-            return Ok(());
+    let shared = libc::MS_SHARED | libc::MS_REC;
+    let sys = |op, source| Error::Sys {
+        op,
+        what: NETNS_DIR.to_string(),
+        source,
+    };
+    match mount(None, &c, shared) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.raw_os_error() != Some(libc::EINVAL) => {
+            return Err(sys("mount --make-shared", e))
         }
-        if io::Error::last_os_error().raw_os_error() != Some(libc::EINVAL) {
-            return Err(Error::sys("mount --make-shared", NETNS_DIR));
-        }
-        // Not a mount point yet: bind it onto itself, then make it shared.
-        if libc::mount(
-            c.as_ptr(),
-            c.as_ptr(),
-            none.as_ptr(),
-            libc::MS_BIND | libc::MS_REC,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(Error::sys("mount --bind", NETNS_DIR));
-        }
-        if libc::mount(
-            none.as_ptr(),
-            c.as_ptr(),
-            none.as_ptr(),
-            libc::MS_SHARED | libc::MS_REC,
-            std::ptr::null(),
-        ) != 0
-        {
-            return Err(Error::sys("mount --make-shared", NETNS_DIR));
-        }
+        Err(_) => {}
     }
-    Ok(())
+    // Not a mount point yet: bind it onto itself, then make it shared.
+    mount(Some(&c), &c, libc::MS_BIND | libc::MS_REC).map_err(|e| sys("mount --bind", e))?;
+    mount(None, &c, shared).map_err(|e| sys("mount --make-shared", e))
 }
 
 /// Move the calling OS thread into a fresh network namespace and publish it as
@@ -100,20 +90,13 @@ pub fn create_on_this_thread(name: &str) -> Result<()> {
     let tid = unsafe { libc::gettid() };
     let src = PathBuf::from(format!("/proc/self/task/{tid}/ns/net"));
     let (csrc, cdst) = (cstr(&src)?, cstr(&file)?);
-    // SAFETY: bind mount of two valid paths.
-    let rc = unsafe {
-        libc::mount(
-            csrc.as_ptr(),
-            cdst.as_ptr(),
-            c"none".as_ptr(),
-            libc::MS_BIND,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        let e = Error::sys("bind-mount namespace", name);
+    if let Err(source) = mount(Some(&csrc), &cdst, libc::MS_BIND) {
         let _ = fs::remove_file(&file);
-        return Err(e);
+        return Err(Error::Sys {
+            op: "bind-mount namespace",
+            what: name.to_string(),
+            source,
+        });
     }
     Ok(())
 }

@@ -114,9 +114,12 @@ pub fn ping(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
         .unwrap()
 }
 
-fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
-    let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+/// On the calling (dedicated) thread: enter `ns` and open a raw ICMPv6
+/// socket with a receive timeout; returns the socket and `dst` as sockaddr.
+fn icmp_socket_in(ns: &str, dst: Ipv6Addr, timeout_us: i64) -> (i32, libc::sockaddr_in6) {
+    // SAFETY: plain system calls on values built here.
     unsafe {
+        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
         assert_eq!(
             libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET),
             0,
@@ -126,7 +129,7 @@ fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
         assert!(s >= 0, "raw socket");
         let tv = libc::timeval {
             tv_sec: 0,
-            tv_usec: 200_000,
+            tv_usec: timeout_us,
         };
         libc::setsockopt(
             s,
@@ -138,25 +141,40 @@ fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
         let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
         sa.sin6_family = libc::AF_INET6 as u16;
         sa.sin6_addr.s6_addr = dst.octets();
+        (s, sa)
+    }
+}
+
+/// Send one echo request (type 128) with `id`/`seq`; the kernel fills the checksum.
+fn send_echo(s: i32, sa: &libc::sockaddr_in6, id: u16, seq: u16) {
+    // SAFETY: sendto(2) of a buffer that outlives the call.
+    unsafe {
+        let mut pkt = vec![128u8, 0, 0, 0];
+        pkt.extend_from_slice(&id.to_be_bytes());
+        pkt.extend_from_slice(&seq.to_be_bytes());
+        pkt.extend_from_slice(b"labctl-test");
+        // Errors (ENOBUFS when a dropper discards the packet) count as loss.
+        libc::sendto(
+            s,
+            pkt.as_ptr() as *const libc::c_void,
+            pkt.len(),
+            0,
+            sa as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_in6>() as u32,
+        );
+    }
+}
+
+fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
+    unsafe {
+        let (s, sa) = icmp_socket_in(ns, dst, 200_000);
         let id = (std::process::id() & 0xffff) as u16;
         let deadline = Instant::now() + limit;
         let mut seq: u16 = 0;
         let mut ok = false;
         'outer: while Instant::now() < deadline {
             seq = seq.wrapping_add(1);
-            // type 128 echo request, code 0, checksum (kernel fills it), id, seq
-            let mut pkt = vec![128u8, 0, 0, 0];
-            pkt.extend_from_slice(&id.to_be_bytes());
-            pkt.extend_from_slice(&seq.to_be_bytes());
-            pkt.extend_from_slice(b"labctl-test");
-            libc::sendto(
-                s,
-                pkt.as_ptr() as *const libc::c_void,
-                pkt.len(),
-                0,
-                &sa as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_in6>() as u32,
-            );
+            send_echo(s, &sa, id, seq);
             let until = Instant::now() + Duration::from_millis(500);
             while Instant::now() < until {
                 let mut buf = [0u8; 2048];
@@ -191,24 +209,7 @@ fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
 pub fn ping_burst(ns: &str, dst: Ipv6Addr, count: u16) -> usize {
     let ns = ns.to_string();
     std::thread::spawn(move || unsafe {
-        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-        assert_eq!(libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET), 0);
-        let s = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6);
-        assert!(s >= 0);
-        let tv = libc::timeval {
-            tv_sec: 0,
-            tv_usec: 100_000,
-        };
-        libc::setsockopt(
-            s,
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const _ as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as u32,
-        );
-        let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
-        sa.sin6_family = libc::AF_INET6 as u16;
-        sa.sin6_addr.s6_addr = dst.octets();
+        let (s, sa) = icmp_socket_in(&ns, dst, 100_000);
         // Room for every reply: they are read only after the burst is sent.
         let rcvbuf: libc::c_int = 8 << 20;
         libc::setsockopt(
@@ -220,17 +221,7 @@ pub fn ping_burst(ns: &str, dst: Ipv6Addr, count: u16) -> usize {
         );
         let id = ((std::process::id() + 7) & 0xffff) as u16;
         for seq in 0..count {
-            let mut pkt = vec![128u8, 0, 0, 0];
-            pkt.extend_from_slice(&id.to_be_bytes());
-            pkt.extend_from_slice(&seq.to_be_bytes());
-            libc::sendto(
-                s,
-                pkt.as_ptr() as *const libc::c_void,
-                pkt.len(),
-                0,
-                &sa as *const _ as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_in6>() as u32,
-            );
+            send_echo(s, &sa, id, seq);
         }
         let mut seen = std::collections::HashSet::new();
         let deadline = Instant::now() + Duration::from_secs(2);
