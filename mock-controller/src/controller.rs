@@ -75,7 +75,13 @@ struct Session {
 struct Stream {
     peer: String,
     tx: mpsc::UnboundedSender<api::PathResult>,
+    sessions: usize,
 }
+
+/// Sessions one stream may hold: a client cannot grow the controller's
+/// memory and event work without bound (an agent needs one per service
+/// address and intent set).
+pub const MAX_SESSIONS_PER_STREAM: usize = 4096;
 
 #[derive(Debug)]
 struct Inner {
@@ -176,7 +182,14 @@ impl Controller {
         let id = inner.next_stream;
         inner.next_stream += 1;
         debug!(stream = id, %peer, "stream opened");
-        inner.streams.insert(id, Stream { peer, tx });
+        inner.streams.insert(
+            id,
+            Stream {
+                peer,
+                tx,
+                sessions: 0,
+            },
+        );
         (id, rx)
     }
 
@@ -294,7 +307,21 @@ impl Controller {
     /// a valid request becomes (or replaces) a session that follows changes.
     pub fn handle_request(&self, stream: StreamId, req: api::PathRequest) {
         let mut inner = self.lock();
-        let (plan, answer) = self.compute(&inner.source, &req);
+        let Some(count) = inner.streams.get(&stream).map(|s| s.sessions) else {
+            return;
+        };
+        let key = (stream, req.encode_to_vec());
+        let (plan, mut answer) = self.compute(&inner.source, &req);
+        if answer.valid && count >= MAX_SESSIONS_PER_STREAM && !inner.sessions.contains_key(&key) {
+            answer = Answer {
+                valid: false,
+                path: None,
+                sids: Vec::new(),
+                error: Some(format!(
+                    "this stream already has {MAX_SESSIONS_PER_STREAM} sessions: open another stream"
+                )),
+            };
+        }
         let result = result_for(&req, &answer);
         match &answer.error {
             Some(e) => {
@@ -302,7 +329,10 @@ impl Controller {
             }
             None => debug!(stream, sids = ?result.ipv6_sid_addresses, "path"),
         }
-        let Some(s) = inner.streams.get(&stream) else {
+        let Inner {
+            streams, sessions, ..
+        } = &mut *inner;
+        let Some(s) = streams.get_mut(&stream) else {
             return;
         };
         if s.tx.send(result.clone()).is_err() {
@@ -310,16 +340,15 @@ impl Controller {
         }
         // Invalid requests are answered but never followed.
         if answer.valid {
-            let key = (stream, req.encode_to_vec());
-            inner.sessions.insert(
-                key,
-                Session {
-                    request: req,
-                    plan,
-                    path: answer.path,
-                    current: result,
-                },
-            );
+            let session = Session {
+                request: req,
+                plan,
+                path: answer.path,
+                current: result,
+            };
+            if sessions.insert(key, session).is_none() {
+                s.sessions += 1;
+            }
         }
     }
 
@@ -670,5 +699,44 @@ mod tests {
             .unwrap();
         assert_eq!(r.results_pushed, 1);
         assert_eq!(rx.try_recv().unwrap().ipv6_sid_addresses, ["fc00:3::2"]);
+    }
+
+    #[test]
+    fn sessions_per_stream_are_bounded() {
+        let (ctrl, mut rx) = session(None);
+        let (other, mut other_rx) = ctrl.open_stream("other".into());
+        let id = 1; // the stream `session` opened
+        let ask = |stream, n: usize| {
+            ctrl.handle_request(
+                stream,
+                api::PathRequest {
+                    ipv6_source_address: "2001:db8:1::a".into(),
+                    ipv6_destination_address: format!("2001:db8:2::1:{n:x}"),
+                    intents: vec![Intent {
+                        r#type: IntentType::LowLatency as i32,
+                        values: vec![],
+                    }],
+                },
+            )
+        };
+        // The first session of stream 1 exists already.
+        for n in 1..MAX_SESSIONS_PER_STREAM {
+            ask(id, n);
+            assert!(rx.try_recv().unwrap().error.is_none());
+        }
+        assert_eq!(ctrl.counts(), (2, MAX_SESSIONS_PER_STREAM));
+        ask(id, MAX_SESSIONS_PER_STREAM);
+        let refused = rx.try_recv().unwrap();
+        assert!(refused.ipv6_sid_addresses.is_empty());
+        assert!(refused.error.unwrap().contains("already has 4096 sessions"));
+        // Asking again for an existing session is still fine, and other
+        // streams are not affected.
+        ask(id, 1);
+        assert!(rx.try_recv().unwrap().error.is_none());
+        ask(other, 1);
+        assert!(other_rx.try_recv().unwrap().error.is_none());
+        assert_eq!(ctrl.counts(), (2, MAX_SESSIONS_PER_STREAM + 1));
+        ctrl.close_stream(id);
+        assert_eq!(ctrl.counts(), (1, 1));
     }
 }

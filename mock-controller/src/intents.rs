@@ -22,6 +22,9 @@ use intent_proto::api::{self, IntentType, ValueType};
 
 use crate::pathcomp::{Constraints, Graph, Metric, NodeId, NodeKind, Query, Waypoint};
 
+/// Longest service function chain accepted (a SID list holds 16 segments).
+pub const MAX_FUNCTIONS: usize = 8;
+
 /// A request that failed validation: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -201,6 +204,12 @@ fn validate_values(
         }
     }
     let vfield = format!("intents[{i}].values");
+    if spec.functions.len() > MAX_FUNCTIONS {
+        return Err(invalid(
+            vfield,
+            format!("at most {MAX_FUNCTIONS} service functions in a chain (a SID list holds 16 segments)"),
+        ));
+    }
     if kind == IntentType::FlexAlgo && spec.flex_algo.is_none() {
         return Err(invalid(
             vfield,
@@ -412,6 +421,11 @@ mod tests {
             "intents[0].values[0].string_value"
         );
         assert_eq!(field_of(req(vec![(I::Sfc, vec![])])), "intents[0].values");
+        let long_chain = vec![val(V::Sfc, None, Some("fw")); MAX_FUNCTIONS + 1];
+        assert_eq!(
+            field_of(req(vec![(I::Sfc, long_chain)])),
+            "intents[0].values"
+        );
         let mut r = req(vec![(I::LowLatency, vec![])]);
         r.intents[0].r#type = 99;
         assert_eq!(field_of(r), "intents[0].type");
