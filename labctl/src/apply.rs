@@ -112,6 +112,9 @@ pub fn apply(plan: &Arc<LabPlan>, journal: &Journal, progress: &mut Progress) ->
         if !shared.aborted() {
             progress.step(&format!("{phase}: {n} namespaces"));
             crate::up::pause_point(pause);
+            if let Some(e) = crate::up::injected_failure(pause) {
+                shared.fail(e);
+            }
         }
     }
     for t in threads {

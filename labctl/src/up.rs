@@ -64,6 +64,16 @@ pub(crate) fn pause_point(step: &str) {
     }
 }
 
+/// Hidden test hook: `LABCTL_FAIL_AT=<step>` makes that step fail, to test
+/// that a failed `up` removes what it made.
+pub const FAIL_ENV: &str = "LABCTL_FAIL_AT";
+
+pub(crate) fn injected_failure(step: &str) -> Option<Error> {
+    std::env::var(FAIL_ENV)
+        .is_ok_and(|v| v == step)
+        .then(|| Error::Unsupported(format!("injected failure after step {step} ({FAIL_ENV})")))
+}
+
 /// Build the lab described by `opts.file`.
 pub fn run(opts: &UpOptions) -> Result<UpReport> {
     let start = Instant::now();

@@ -390,3 +390,25 @@ fn declared_loss_is_enforced_by_the_bpf_dropper() {
     drop(lab);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_failure_during_up_removes_what_was_made() {
+    for step in ["links", "routes"] {
+        let name = unique_name();
+        let out = Command::new(LABCTL)
+            .args([
+                "up",
+                "-q",
+                topo("hawk.yaml").to_str().unwrap(),
+                "--name",
+                &name,
+            ])
+            .env("LABCTL_FAIL_AT", step)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{step}: up succeeded");
+        assert!(err.contains("injected failure"), "{step}: {err}");
+        assert_nothing_left(&name, &[], &[]);
+    }
+}
