@@ -235,7 +235,7 @@ impl Controller {
         };
         match source {
             Source::Static(table) => {
-                let answer = match table.lookup(&valid, req) {
+                let answer = match table.lookup(&valid) {
                     Some(sids) => Answer {
                         valid: true,
                         path: None,

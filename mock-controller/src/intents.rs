@@ -15,7 +15,6 @@
 //!   hop count (lexicographic).
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::net::Ipv6Addr;
 
 use intent_proto::api::{self, IntentType, ValueType};
@@ -231,12 +230,6 @@ pub struct Plan {
     pub src: NodeId,
     pub dst: NodeId,
     pub query: Query,
-}
-
-impl fmt::Display for Plan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.query.objective)
-    }
 }
 
 /// Resolve a validated request on `graph` (addresses to nodes, function

@@ -673,6 +673,9 @@ impl Graph {
     }
 
     fn search(&self, src: NodeId, dst: NodeId, query: &Query) -> Option<Path> {
+        if !query.constraints.met_by(&Criteria::EMPTY) {
+            return None;
+        }
         let key = query.key();
         let stages = query.waypoints.len() + 1;
         let final_stage = query.waypoints.len();
@@ -712,9 +715,6 @@ impl Graph {
             crit: Criteria::EMPTY,
             label: 0,
         });
-        if !query.constraints.met_by(&Criteria::EMPTY) {
-            return None;
-        }
 
         while let Some(QueueEntry { label: li, .. }) = heap.pop() {
             if !labels[li].alive {

@@ -228,7 +228,7 @@ impl StaticTable {
     }
 
     /// The SID list for a validated request, if an entry matches.
-    pub fn lookup(&self, req: &Request, _raw: &api::PathRequest) -> Option<Vec<Ipv6Addr>> {
+    pub fn lookup(&self, req: &Request) -> Option<Vec<Ipv6Addr>> {
         let c = canon(req);
         self.entries
             .iter()
@@ -286,13 +286,13 @@ paths:
     sids: [fcbb:bb00:3::2]
 ";
 
-    fn request(intents: Vec<api::Intent>) -> (Request, api::PathRequest) {
+    fn request(intents: Vec<api::Intent>) -> Request {
         let raw = api::PathRequest {
             ipv6_source_address: "fcbb:cc00:1::a".into(),
             ipv6_destination_address: "fcbb:cc00:2::a".into(),
             intents,
         };
-        (intents::validate(&raw).unwrap(), raw)
+        intents::validate(&raw).unwrap()
     }
 
     #[test]
@@ -323,13 +323,10 @@ paths:
             )
             .unwrap()
         };
-        let (v, raw) = request(vec![flex.clone(), lat(5000)]);
-        assert_eq!(
-            t.lookup(&v, &raw),
-            Some(vec!["fcbb:bb00:3::2".parse().unwrap()])
-        );
-        let (v, raw) = request(vec![flex, lat(4000)]);
-        assert_eq!(t.lookup(&v, &raw), None, "values must match exactly");
+        let v = request(vec![flex.clone(), lat(5000)]);
+        assert_eq!(t.lookup(&v), Some(vec!["fcbb:bb00:3::2".parse().unwrap()]));
+        let v = request(vec![flex, lat(4000)]);
+        assert_eq!(t.lookup(&v), None, "values must match exactly");
     }
 
     #[test]
