@@ -595,36 +595,8 @@ fn link_state(graph: &Graph, link: usize) -> api::LinkState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pathcomp::{LinkProps, Node};
+    use crate::pathcomp::tests::diamond;
     use api::{Intent, IntentType};
-
-    /// a - r1 = { r2 (upper, 2 x 5 ms) | r3 (lower, 2 x 1 ms) } = r4 - b.
-    fn diamond() -> Graph {
-        let mut g = Graph::new();
-        g.add_node(Node::host("a", "2001:db8:1::a".parse().unwrap()));
-        g.add_node(Node::host("b", "2001:db8:2::a".parse().unwrap()));
-        for (i, r) in ["r1", "r2", "r3", "r4"].iter().enumerate() {
-            g.add_node(Node::router(
-                r,
-                Some(format!("fc00:{}::2", i + 1).parse().unwrap()),
-            ));
-        }
-        let lat = |us| LinkProps {
-            latency_us: Some(us),
-            ..Default::default()
-        };
-        for (a, b, us) in [
-            ("a", "r1", 10),
-            ("r1", "r2", 5000),
-            ("r2", "r4", 5000),
-            ("r1", "r3", 1000),
-            ("r3", "r4", 1000),
-            ("r4", "b", 10),
-        ] {
-            g.connect(a, b, lat(us)).unwrap();
-        }
-        g
-    }
 
     fn latency(a: &str, b: &str, us: u64) -> api::SetLinkRequest {
         api::SetLinkRequest {

@@ -965,7 +965,7 @@ impl Graph {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn p(bw: u64, lat: u64) -> LinkProps {
@@ -976,8 +976,9 @@ mod tests {
         }
     }
 
-    /// a - r1 - r2 - b and r1 - r3 - r2: upper wide, lower fast.
-    fn diamond() -> Graph {
+    /// a - r1 = { r2 (upper: 1 Gbit/s, 2 x 5 ms) | r3 (lower: 100 Mbit/s,
+    /// 2 x 1 ms) } = r4 - b; access links 10 Gbit/s, 10 us. SIDs fc00:N::2.
+    pub(crate) fn diamond() -> Graph {
         let mut g = Graph::new();
         g.add_node(Node::host("a", "2001:db8:1::a".parse().unwrap()));
         g.add_node(Node::host("b", "2001:db8:2::a".parse().unwrap()));
