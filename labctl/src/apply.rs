@@ -115,6 +115,9 @@ pub fn apply(plan: &Arc<LabPlan>, journal: &Journal, progress: &mut Progress) ->
             if let Some(e) = crate::up::injected_failure(pause) {
                 shared.fail(e);
             }
+            if let Some(sig) = crate::signals::pending() {
+                shared.fail(Error::Interrupted(sig));
+            }
         }
     }
     for t in threads {

@@ -66,6 +66,9 @@ pub enum Error {
         line: usize,
         why: String,
     },
+    /// `up` was interrupted (SIGINT/SIGTERM/SIGHUP) and removed what it made.
+    #[error("interrupted by {0}")]
+    Interrupted(&'static str),
     /// DNS server setup failed.
     #[error("dns: {0}")]
     Dns(String),

@@ -23,6 +23,7 @@ pub mod netns;
 pub mod nl;
 pub mod plan;
 pub mod progress;
+pub mod signals;
 pub mod state;
 pub mod status;
 pub mod up;

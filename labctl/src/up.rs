@@ -58,9 +58,18 @@ pub const PAUSE_ENV: &str = "LABCTL_PAUSE_AT";
 pub(crate) fn pause_point(step: &str) {
     if std::env::var(PAUSE_ENV).is_ok_and(|v| v == step) {
         eprintln!("labctl: paused at {step}");
-        loop {
-            std::thread::park();
+        // Until killed, or until an interrupt is pending (then `up` reacts
+        // to it at this boundary, as it would without the pause).
+        while crate::signals::pending().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
         }
+    }
+}
+
+fn check_interrupt() -> Result<()> {
+    match crate::signals::pending() {
+        Some(sig) => Err(Error::Interrupted(sig)),
+        None => Ok(()),
     }
 }
 
@@ -122,6 +131,8 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
             })
         }
     }
+    // From here on, Ctrl-C means "stop at the next step and clean up".
+    let deferred = crate::signals::Deferred::block();
     let built = build(opts, &lab, &dir, &text, &plan, &topo, vpp_bin.as_deref());
     match built {
         Ok(()) => Ok(UpReport {
@@ -136,6 +147,12 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
             if let Err(cleanup) = down::teardown(&lab) {
                 tracing::error!("cleanup after failed up of {lab}: {cleanup}");
             }
+            if let Error::Interrupted(_) = e {
+                // Consume the signal we reacted to instead of dying of it
+                // when the mask is restored.
+                crate::signals::consume();
+            }
+            drop(deferred);
             Err(e)
         }
     }
@@ -182,6 +199,7 @@ fn build(
         progress.abandon();
         return Err(e);
     }
+    check_interrupt()?;
     write_resolvers(plan, &journal)?;
     progress.step("resolv.conf written");
     if let Some(vpp) = vpp_bin {
@@ -206,6 +224,7 @@ fn build(
         progress.step(&format!("dns server on [{}]:53 (pid {pid})", dns.listen));
         pause_point("dns");
     }
+    check_interrupt()?;
     journal.record(&[Entry::Complete])?;
     progress.finish(&format!(
         "lab {lab} up: {} namespaces, {} links",

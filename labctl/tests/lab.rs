@@ -240,6 +240,14 @@ fn two_labs_side_by_side_tear_down_independently() {
 
 /// Start `up` with the pause hook, wait for it to reach `step`, SIGKILL it.
 fn kill_up_at(file: &str, step: &str) -> String {
+    let (name, mut child) = pause_up_at(file, step);
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    name
+}
+
+/// Start `up` with the pause hook and wait until it reached `step`.
+fn pause_up_at(file: &str, step: &str) -> (String, std::process::Child) {
     let name = unique_name();
     let path = topo(file);
     let mut child = Command::new(LABCTL)
@@ -259,10 +267,36 @@ fn kill_up_at(file: &str, step: &str) -> String {
         }
     });
     let reached = rx.recv_timeout(Duration::from_secs(30)).is_ok();
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    assert!(reached, "up never reached {step}");
-    name
+    if !reached {
+        child.kill().unwrap();
+        child.wait().unwrap();
+        panic!("up never reached {step}");
+    }
+    (name, child)
+}
+
+#[test]
+fn ctrl_c_during_up_removes_the_partial_lab() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        let (name, mut child) = pause_up_at("line.yaml", "links");
+        assert!(!namespaces_of(&name).is_empty());
+        unsafe { libc::kill(child.id() as i32, sig) };
+        let mut status = None;
+        assert!(
+            wait_for(Duration::from_secs(10), || {
+                status = child.try_wait().unwrap();
+                status.is_some()
+            }),
+            "up did not stop after signal {sig}"
+        );
+        let status = status.unwrap();
+        assert_eq!(
+            status.code(),
+            Some(1),
+            "a clean error exit, not death by signal"
+        );
+        assert_nothing_left(&name, &[], &[]);
+    }
 }
 
 #[test]
