@@ -446,3 +446,44 @@ fn a_failure_during_up_removes_what_was_made() {
         assert_nothing_left(&name, &[], &[]);
     }
 }
+
+#[test]
+fn declared_bandwidth_is_enforced_by_tbf() {
+    let dir = std::env::temp_dir().join(format!("labctl-bw-{}", unique_name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bw.yaml");
+    std::fs::write(
+        &f,
+        "name: bw\nnodes:\n  r1: {kind: router, sid: \"fcbb:bb00:1::2\"}\n  \
+         h1: {kind: host, address: \"fcbb:cc00:1::a\"}\n  \
+         h2: {kind: host, address: \"fcbb:cc00:2::a\"}\nlinks:\n  \
+         - {endpoints: [h1, r1], a_to_b: {bandwidth: 20mbit}}\n  - {endpoints: [r1, h2]}\n",
+    )
+    .unwrap();
+    let lab = Lab::up(f.to_str().unwrap());
+    let h2 = ip6("fcbb:cc00:2::a");
+    assert!(ping(&lab.ns("h1"), h2, Duration::from_secs(5)));
+    let bps = tcp_goodput(
+        &lab.ns("h1"),
+        &lab.ns("h2"),
+        h2,
+        Duration::from_millis(1500),
+    );
+    eprintln!(
+        "goodput through the 20 Mbit/s link: {:.1} Mbit/s",
+        bps / 1e6
+    );
+    // Shaped to 20 Mbit/s on h1 -> r1 (veth alone does several Gbit/s here).
+    assert!(
+        bps < 20e6 * 1.3,
+        "{:.1} Mbit/s through a 20 Mbit/s link",
+        bps / 1e6
+    );
+    assert!(
+        bps > 20e6 * 0.3,
+        "{:.1} Mbit/s: the link barely works",
+        bps / 1e6
+    );
+    drop(lab);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -325,3 +325,55 @@ pub fn journal_pids(lab: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+fn enter(ns: &str) {
+    let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
+    // SAFETY: setns on the calling, dedicated test thread.
+    assert_eq!(
+        unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) },
+        0,
+        "setns {ns}"
+    );
+}
+
+/// TCP goodput from `from_ns` to `[dst]:port` in `to_ns` while sending for
+/// `send_for`, in bit/s as seen by the receiver (first to last byte).
+pub fn tcp_goodput(from_ns: &str, to_ns: &str, dst: Ipv6Addr, send_for: Duration) -> f64 {
+    use std::io::{Read, Write};
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let to_ns = to_ns.to_string();
+    let receiver = std::thread::spawn(move || {
+        enter(&to_ns);
+        let l = std::net::TcpListener::bind((dst, 0)).unwrap();
+        ready_tx.send(l.local_addr().unwrap().port()).unwrap();
+        let (mut c, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let (mut bytes, mut first, mut last) = (0u64, None, Instant::now());
+        loop {
+            let n = c.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            let now = Instant::now();
+            first.get_or_insert(now);
+            last = now;
+            bytes += n as u64;
+        }
+        let secs = (last - first.unwrap()).as_secs_f64();
+        bytes as f64 * 8.0 / secs
+    });
+    let port = ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let from_ns = from_ns.to_string();
+    std::thread::spawn(move || {
+        enter(&from_ns);
+        let mut c = std::net::TcpStream::connect((dst, port)).unwrap();
+        let chunk = vec![0x5au8; 1 << 16];
+        let end = Instant::now() + send_for;
+        while Instant::now() < end {
+            c.write_all(&chunk).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    receiver.join().unwrap()
+}
