@@ -13,67 +13,17 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use common::netns::{enter, ip, sysctl, unique_prefix, Capture, Namespaces};
+use common::netns::{enter, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
 use dataplane::srh;
 use dataplane::{
     ClientDataplane, Counter, Counters, IngressHook, Proto, ServerDataplane, ServerOptions,
 };
 use rand::{RngCore, SeedableRng};
 
-const CLIENT: &str = "fc00:a::1";
-const SERVER: &str = "fc00:b::1";
-const SID: &str = "fcbb:bb00:1::2";
-const PORT: u16 = 5001;
 const SIZE: usize = 10 * 1024 * 1024;
 
 fn addr(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
-}
-
-struct Lab {
-    client: String,
-    router: String,
-    server: String,
-    _namespaces: Namespaces,
-}
-
-fn build_lab() -> Lab {
-    let p = unique_prefix("dp");
-    let (client, router, server) = (format!("{p}-c"), format!("{p}-r"), format!("{p}-s"));
-    let namespaces = Namespaces::create(&[client.clone(), router.clone(), server.clone()]);
-    common::netns::run(&[
-        "ip", "link", "add", "c0", "netns", &client, "type", "veth", "peer", "name", "r0", "netns",
-        &router,
-    ]);
-    common::netns::run(&[
-        "ip", "link", "add", "s0", "netns", &server, "type", "veth", "peer", "name", "r1", "netns",
-        &router,
-    ]);
-    sysctl(&router, &["net.ipv6.conf.all.forwarding=1"]);
-    ip(&client, &format!("addr add {CLIENT}/64 dev c0 nodad"));
-    ip(&router, "addr add fc00:a::2/64 dev r0 nodad");
-    ip(&router, "addr add fc00:b::2/64 dev r1 nodad");
-    ip(&server, &format!("addr add {SERVER}/64 dev s0 nodad"));
-    for (ns, dev) in [
-        (&client, "c0"),
-        (&router, "r0"),
-        (&router, "r1"),
-        (&server, "s0"),
-    ] {
-        ip(ns, &format!("link set {dev} up"));
-    }
-    ip(
-        &router,
-        &format!("-6 route add {SID}/128 encap seg6local action End dev r0"),
-    );
-    ip(&client, "-6 route add default via fc00:a::2 dev c0");
-    ip(&server, "-6 route add default via fc00:b::2 dev s0");
-    Lab {
-        client,
-        router,
-        server,
-        _namespaces: namespaces,
-    }
 }
 
 /// What a capture on one router link saw of the test flow's packets.
@@ -137,7 +87,7 @@ fn data(seed: u64) -> Vec<u8> {
 
 #[test]
 fn ten_mib_each_way_through_a_kernel_end_router() {
-    let lab = build_lab();
+    let lab = three_node_lab();
     let stop = Arc::new(AtomicBool::new(false));
 
     // Server side: programs attached, then a listener that reads the upload

@@ -7,6 +7,12 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Addresses of [`three_node_lab`].
+pub const CLIENT: &str = "fc00:a::1";
+pub const SERVER: &str = "fc00:b::1";
+pub const SID: &str = "fcbb:bb00:1::2";
+pub const PORT: u16 = 5001;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A unique short prefix (interface and namespace names stay short).
@@ -86,6 +92,54 @@ pub fn enter(name: &str) {
     // SAFETY: setns on a valid namespace fd only changes this thread's namespace.
     let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
     assert_eq!(rc, 0, "setns {name}: {}", std::io::Error::last_os_error());
+}
+
+pub struct Lab {
+    pub client: String,
+    pub router: String,
+    pub server: String,
+    _namespaces: Namespaces,
+}
+
+/// client (c0) — router (r0, r1; `seg6local End` for SID) — server (s0),
+/// 1500-byte veth links with their default offloads.
+pub fn three_node_lab() -> Lab {
+    let p = unique_prefix("dp");
+    let (client, router, server) = (format!("{p}-c"), format!("{p}-r"), format!("{p}-s"));
+    let namespaces = Namespaces::create(&[client.clone(), router.clone(), server.clone()]);
+    run(&[
+        "ip", "link", "add", "c0", "netns", &client, "type", "veth", "peer", "name", "r0", "netns",
+        &router,
+    ]);
+    run(&[
+        "ip", "link", "add", "s0", "netns", &server, "type", "veth", "peer", "name", "r1", "netns",
+        &router,
+    ]);
+    sysctl(&router, &["net.ipv6.conf.all.forwarding=1"]);
+    ip(&client, &format!("addr add {CLIENT}/64 dev c0 nodad"));
+    ip(&router, "addr add fc00:a::2/64 dev r0 nodad");
+    ip(&router, "addr add fc00:b::2/64 dev r1 nodad");
+    ip(&server, &format!("addr add {SERVER}/64 dev s0 nodad"));
+    for (ns, dev) in [
+        (&client, "c0"),
+        (&router, "r0"),
+        (&router, "r1"),
+        (&server, "s0"),
+    ] {
+        ip(ns, &format!("link set {dev} up"));
+    }
+    ip(
+        &router,
+        &format!("-6 route add {SID}/128 encap seg6local action End dev r0"),
+    );
+    ip(&client, "-6 route add default via fc00:a::2 dev c0");
+    ip(&server, "-6 route add default via fc00:b::2 dev s0");
+    Lab {
+        client,
+        router,
+        server,
+        _namespaces: namespaces,
+    }
 }
 
 /// `struct tpacket2_hdr` (linux/if_packet.h).
