@@ -163,11 +163,36 @@ mod tests {
         Message::from_vec(&buf[..n]).unwrap()
     }
 
+    /// DNS over TCP: the message with a 2-byte length prefix (RFC 1035 §4.2.2).
+    async fn ask_tcp(server: SocketAddr, q: &str) -> Message {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut m = Message::query();
+        m.metadata.id = 77;
+        m.add_query(Query::query(Name::from_ascii(q).unwrap(), RecordType::AAAA));
+        let body = m.to_vec().unwrap();
+        let mut c = tokio::net::TcpStream::connect(server).await.unwrap();
+        c.write_all(&(body.len() as u16).to_be_bytes())
+            .await
+            .unwrap();
+        c.write_all(&body).await.unwrap();
+        let read = async {
+            let len = c.read_u16().await.unwrap() as usize;
+            let mut buf = vec![0u8; len];
+            c.read_exact(&mut buf).await.unwrap();
+            buf
+        };
+        let buf = tokio::time::timeout(Duration::from_secs(5), read)
+            .await
+            .expect("tcp answer within 5 s");
+        Message::from_vec(&buf).unwrap()
+    }
+
     #[tokio::test]
-    async fn answers_aaaa_with_ttl_60_and_nxdomain_for_unknown_names() {
+    async fn answers_aaaa_over_udp_and_tcp_with_ttl_60_and_nxdomain_for_unknown_names() {
         let udp = UdpSocket::bind("[::1]:0").await.unwrap();
         let addr = udp.local_addr().unwrap();
         let tcp = TcpListener::bind("[::1]:0").await.unwrap();
+        let tcp_addr = tcp.local_addr().unwrap();
         let recs = records();
         let server = tokio::spawn(async move { serve(&recs, udp, tcp).await });
 
@@ -178,6 +203,12 @@ mod tests {
         assert_eq!(r.answers[0].ttl, TTL);
         match &r.answers[0].data {
             RData::AAAA(a) => assert_eq!(a.0, "fcbb:cc00:2::a".parse::<Ipv6Addr>().unwrap()),
+            other => panic!("not AAAA: {other:?}"),
+        }
+        let r = ask_tcp(tcp_addr, "wc.hawk.net.").await;
+        assert_eq!(r.metadata.response_code, ResponseCode::NoError);
+        match &r.answers[0].data {
+            RData::AAAA(a) => assert_eq!(a.0, "fcbb:cc00:3::a".parse::<Ipv6Addr>().unwrap()),
             other => panic!("not AAAA: {other:?}"),
         }
         let r = ask(addr, "nope.hawk.net.", RecordType::AAAA).await;
