@@ -38,8 +38,9 @@ fmt:
 	$(CARGO) fmt --all
 
 # Privileged tests (namespaces, attached BPF programs) need root: CI runs as root.
+# Not --all-targets: benchmarks are run by `make bench`, not as tests.
 test: deps lint
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --lib --bins --tests
 	$(CARGO) test --workspace --doc
 
 bench: deps
