@@ -24,6 +24,7 @@
 //! the path may come back through the router it hangs off.
 
 use std::cmp::Ordering;
+use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use std::fmt;
 use std::net::Ipv6Addr;
@@ -441,28 +442,43 @@ struct Label {
     alive: bool,
 }
 
-struct QueueEntry<'a> {
-    key: &'a [Metric],
-    crit: Criteria,
-    label: usize,
+/// Components of the key kept in the queue (a prefix of the full key).
+const PREFIX: usize = 4;
+
+/// f64 as u64 with the same order as `f64::total_cmp`.
+fn ordered_bits(x: f64) -> u64 {
+    let b = x.to_bits();
+    if b >> 63 == 1 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
 }
 
-impl PartialEq for QueueEntry<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+/// The first components of the key as numbers where less is better. Queue
+/// entries carry this instead of whole criteria (cheap to move and compare).
+/// It is a coarsening of the key order: a < b by the key implies
+/// prefix(a) <= prefix(b).
+fn key_prefix(key: &[Metric], c: &Criteria) -> [u64; PREFIX] {
+    let mut out = [0u64; PREFIX];
+    for (slot, m) in out.iter_mut().zip(key) {
+        *slot = match m {
+            Metric::Latency => c.latency_us,
+            Metric::Jitter => c.jitter_us,
+            Metric::Loss => ordered_bits(c.loss_cost),
+            Metric::WidestBottleneck => u64::MAX - c.bottleneck_kbps,
+            Metric::NarrowestLink => c.widest_links_kbps[0],
+            Metric::MaxUtilization => ordered_bits(c.max_utilization_pct),
+            Metric::Igp => c.igp,
+            Metric::Hops => u64::from(c.hops),
+        };
+        // NarrowestLink is itself lexicographic: only its first element is
+        // a safe prefix, nothing after it.
+        if *m == Metric::NarrowestLink {
+            break;
+        }
     }
-}
-impl Eq for QueueEntry<'_> {}
-impl PartialOrd for QueueEntry<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for QueueEntry<'_> {
-    /// Max-heap: the best key (then the oldest label) is the greatest.
-    fn cmp(&self, other: &Self) -> Ordering {
-        compare_key(self.key, &other.crit, &self.crit).then(other.label.cmp(&self.label))
-    }
+    out
 }
 
 impl Graph {
@@ -700,7 +716,7 @@ impl Graph {
         };
         let mut labels: Vec<Label> = Vec::with_capacity(self.nodes.len() * 2);
         let mut at: Vec<Vec<usize>> = vec![Vec::new(); self.nodes.len() * stages];
-        let mut heap = BinaryHeap::new();
+        let mut heap: BinaryHeap<Reverse<([u64; PREFIX], usize)>> = BinaryHeap::new();
         labels.push(Label {
             node: src,
             stage: start_stage,
@@ -710,19 +726,30 @@ impl Graph {
             alive: true,
         });
         at[src * stages + start_stage].push(0);
-        heap.push(QueueEntry {
-            key: &key,
-            crit: Criteria::EMPTY,
-            label: 0,
-        });
+        heap.push(Reverse((key_prefix(&key, &Criteria::EMPTY), 0)));
 
-        while let Some(QueueEntry { label: li, .. }) = heap.pop() {
+        // Labels leave the queue in key-prefix order. The best destination
+        // label seen so far is kept; once the queue's next prefix is worse
+        // than its prefix nothing better can come (keys only worsen along a
+        // path), so it is the optimum.
+        let mut best: Option<usize> = None;
+        while let Some(Reverse((prefix, li))) = heap.pop() {
+            if let Some(b) = best {
+                if prefix > key_prefix(&key, &labels[b].crit) {
+                    break;
+                }
+            }
             if !labels[li].alive {
                 continue;
             }
             let (node, stage, crit) = (labels[li].node, labels[li].stage, labels[li].crit);
             if node == dst && stage == final_stage {
-                return Some(self.rebuild(&labels, li, query));
+                let better = best
+                    .is_none_or(|b| compare_key(&key, &crit, &labels[b].crit) == Ordering::Less);
+                if better {
+                    best = Some(li);
+                }
+                continue;
             }
             if node == dst && node != src {
                 // Reached the destination before the chain was done: a path
@@ -778,14 +805,10 @@ impl Graph {
                     edge: e,
                     alive: true,
                 });
-                heap.push(QueueEntry {
-                    key: &key,
-                    crit: c,
-                    label: new,
-                });
+                heap.push(Reverse((key_prefix(&key, &c), new)));
             }
         }
-        None
+        best.map(|b| self.rebuild(&labels, b, query))
     }
 
     fn rebuild(&self, labels: &[Label], last: usize, query: &Query) -> Path {
@@ -821,8 +844,8 @@ impl Graph {
         let mut heap = BinaryHeap::new();
         dist[src] = 0;
         count[src] = 1;
-        heap.push(std::cmp::Reverse((0u64, src)));
-        while let Some(std::cmp::Reverse((d, u))) = heap.pop() {
+        heap.push(Reverse((0u64, src)));
+        while let Some(Reverse((d, u))) = heap.pop() {
             if done[u] {
                 continue;
             }
@@ -841,7 +864,7 @@ impl Graph {
                     Ordering::Less => {
                         dist[v] = nd;
                         count[v] = count[u];
-                        heap.push(std::cmp::Reverse((nd, v)));
+                        heap.push(Reverse((nd, v)));
                     }
                     Ordering::Equal => count[v] = count[v].saturating_add(count[u]).min(2),
                     Ordering::Greater => {}
