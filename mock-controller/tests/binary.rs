@@ -114,12 +114,9 @@ async fn binary_serves_hawk_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(push.ipv6_sid_addresses, sids(&LOWER));
 
-    let pid = guard.0.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let pid = libc::pid_t::try_from(guard.0.id()).unwrap();
+    // SAFETY: plain kill(2) on our own child, not reaped yet (`guard` owns it).
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     // The open stream ends and the process exits cleanly.
     let end = tokio::time::timeout(deadline, results.message())
         .await
