@@ -11,7 +11,7 @@ use intent_proto::api::{
 };
 use tokio::sync::mpsc;
 use tonic::{Request, Response, Status, Streaming};
-use tracing::debug;
+use tracing::{debug, warn};
 
 use crate::controller::{AdminError, Controller, StreamId};
 
@@ -70,7 +70,17 @@ impl IntentController for IntentService {
                     () = &mut stopping => break,
                 };
                 match msg {
-                    Ok(Some(req)) => ctrl.handle_request(id, req),
+                    Ok(Some(req)) => {
+                        // Path search is CPU work (up to its budget): run it
+                        // off the reactor, one request at a time so answers
+                        // keep the stream's order.
+                        let c = ctrl.clone();
+                        if let Err(e) =
+                            tokio::task::spawn_blocking(move || c.handle_request(id, req)).await
+                        {
+                            warn!(stream = id, "request handler failed: {e}");
+                        }
+                    }
                     // The client finished sending: its sessions stay and
                     // keep receiving pushes until the call ends.
                     Ok(None) => break,
