@@ -13,7 +13,9 @@
 //!    placed directly in B's namespace (`IFLA_NET_NS_FD`), so no interface
 //!    ever exists in the root namespace;
 //! 3. addresses (nodad), links up, tbf shapers, loopback addresses;
-//! 4. static routes and `seg6local End` SIDs (every link is up by now).
+//! 4. static routes and `seg6local End` SIDs (every link is up by now), then
+//!    wait until every interface has carrier (operstate UP), so the first
+//!    packets of a fresh lab are not dropped.
 //!
 //! Every namespace is journalled before it is created; on any error all
 //! threads stop at the next barrier and the caller tears the lab down.
@@ -217,7 +219,9 @@ fn phase_links(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
         reqs.push((
             nl::veth(
                 &v.a_if,
+                v.a_index,
                 &v.b_if,
+                v.b_index,
                 v.mtu,
                 std::os::fd::AsRawFd::as_raw_fd(&fd),
             ),
@@ -280,9 +284,11 @@ fn phase_addresses(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
             let (msg, flags) = nl::link_up(*index);
             c.nl.send(msg, flags, format!("set {name} up"))
         });
-        let (a, b) = futures::join!(c.nl.send_all(reqs), futures::future::try_join_all(up_futs));
-        a?;
-        b.map(|_| ())
+        // Qdiscs before link-up: grafting a qdisc on a running device
+        // deactivates and reactivates it, which delays its carrier by up to
+        // a second (measured).
+        c.nl.send_all(reqs).await?;
+        futures::future::try_join_all(up_futs).await.map(|_| ())
     })
 }
 
@@ -339,6 +345,38 @@ fn phase_routes(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
         }
         let done = c.nl.send_all(reqs).await;
         drop(progs);
-        done
+        done?;
+        wait_running(&c.nl, ns).await
     })
+}
+
+/// Wait until every interface that should be up has carrier. Until the
+/// kernel's linkwatch has seen the carrier, a veth still transmits through
+/// the noop qdisc and drops: `up` returns a lab whose first packets arrive.
+async fn wait_running(nl: &Nl, ns: &NsPlan) -> Result<()> {
+    let want: Vec<&str> = ns
+        .ifaces
+        .iter()
+        .filter(|i| i.up)
+        .map(|i| i.name.as_str())
+        .collect();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let down = nl.links_not_running().await?;
+        let waiting: Vec<&&str> = want
+            .iter()
+            .filter(|w| down.iter().any(|d| d == **w))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(());
+        }
+        tracing::debug!("{}: waiting for carrier on {waiting:?}", ns.netns);
+        if tokio::time::Instant::now() > deadline {
+            return Err(Error::Timeout(format!(
+                "{}: no carrier on {waiting:?} after 10 s",
+                ns.netns
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
 }

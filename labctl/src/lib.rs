@@ -19,6 +19,7 @@ pub mod down;
 pub mod error;
 pub mod exec;
 pub mod graph;
+pub mod live;
 pub mod netns;
 pub mod nl;
 pub mod plan;

@@ -14,7 +14,7 @@ use netlink_packet_core::{
     DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
-use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage};
+use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage, State};
 use netlink_packet_route::route::{
     RouteAttribute, RouteMetric, RouteSeg6LocalTunnel, Seg6LocalAction,
 };
@@ -69,6 +69,31 @@ impl Nl {
         futures::future::try_join_all(futs).await.map(|_| ())
     }
 
+    /// Names of the links whose operational state is not yet UP.
+    pub async fn links_not_running(&self) -> Result<Vec<String>> {
+        let mut links = self.handle.link().get().execute();
+        let mut out = Vec::new();
+        while let Some(msg) = links
+            .try_next()
+            .await
+            .map_err(|e| self.err("list links", e))?
+        {
+            let mut name = None;
+            let mut running = false;
+            for attr in &msg.attributes {
+                match attr {
+                    LinkAttribute::IfName(n) => name = Some(n.clone()),
+                    LinkAttribute::OperState(s) => running = *s == State::Up,
+                    _ => {}
+                }
+            }
+            if let (Some(n), false) = (name, running) {
+                out.push(n);
+            }
+        }
+        Ok(out)
+    }
+
     /// Interface name → index of every link in the namespace.
     pub async fn link_indexes(&self) -> Result<HashMap<String, u32>> {
         let mut links = self.handle.link().get().execute();
@@ -90,13 +115,28 @@ impl Nl {
 
 /// A veth pair: `name` here, `peer` created directly inside the namespace
 /// `peer_ns_fd` (so no temporary name ever exists in the root namespace).
-pub fn veth(name: &str, peer: &str, mtu: u32, peer_ns_fd: RawFd) -> RouteNetlinkMessage {
+///
+/// Both ends get explicit, different interface indexes: the kernel treats a
+/// carrier change of a device whose ifindex equals its peer's (iflink) as
+/// not urgent and applies it up to a second later, and until then the
+/// device transmits into the noop qdisc (drops). Indexes are per namespace,
+/// so without this the two ends often get the same number.
+pub fn veth(
+    name: &str,
+    index: u32,
+    peer: &str,
+    peer_index: u32,
+    mtu: u32,
+    peer_ns_fd: RawFd,
+) -> RouteNetlinkMessage {
     let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
         .name(peer.to_string())
+        .index(peer_index)
         .mtu(mtu)
         .setns_by_fd(peer_ns_fd)
         .build();
     let msg = LinkVeth::new(name, peer)
+        .index(index)
         .mtu(mtu)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
         .build();

@@ -63,6 +63,10 @@ pub struct VethPlan {
     pub b_ns: usize,
     pub b_if: String,
     pub mtu: u32,
+    /// Interface indexes of the two ends (unique in the lab, never equal:
+    /// see [`crate::nl::veth`]).
+    pub a_index: u32,
+    pub b_index: u32,
 }
 
 /// A static route.
@@ -135,6 +139,9 @@ pub struct LabPlan {
     pub veths: Vec<VethPlan>,
     pub dns: Option<DnsPlan>,
 }
+
+/// Lab interfaces are numbered from here (a fresh namespace has only `lo` = 1).
+pub const FIRST_IFINDEX: u32 = 16;
 
 /// The namespace name of `node` in `lab`.
 pub fn netns_name(lab: &str, node: &str) -> String {
@@ -260,6 +267,8 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
                 b_ns: *index.get(l.b.node.as_str())?,
                 b_if: l.b.ifname.clone(),
                 mtu: l.mtu,
+                a_index: FIRST_IFINDEX + 2 * l.id as u32,
+                b_index: FIRST_IFINDEX + 2 * l.id as u32 + 1,
             })
         })
         .collect();

@@ -35,8 +35,11 @@ pub struct NodeStatus {
     pub netns: String,
     pub netns_present: bool,
     pub forwarding: Forwarding,
-    /// `if address/len` strings.
+    /// `if address/len` strings: what the kernel has (what the plan says
+    /// when the namespace cannot be read).
     pub addresses: Vec<String>,
+    /// The namespace as the kernel reports it (None: missing or unreadable).
+    pub live: Option<crate::live::LiveNs>,
     pub sid: Option<String>,
     pub sid_behavior: Option<String>,
     pub routes: usize,
@@ -48,7 +51,10 @@ pub struct LinkStatus {
     pub a: String,
     pub b: String,
     pub mtu: u32,
+    /// Declared state.
     pub up: bool,
+    /// Kernel state: `up` (both ends running), `down`, or `missing`.
+    pub state: String,
     pub properties: Vec<PropStatus>,
 }
 
@@ -150,10 +156,13 @@ pub fn node_names(lab: &str) -> Vec<String> {
 pub fn collect(lab: &str) -> Result<LabStatus> {
     let (meta, topo, journal) = load(lab)?;
     let plan = plan::from_topology(&topo, lab);
-    let nodes = plan
+    let names: Vec<String> = plan.namespaces.iter().map(|n| n.netns.clone()).collect();
+    let mut live = crate::live::probe_all(&names).into_iter();
+    let nodes: Vec<NodeStatus> = plan
         .namespaces
         .iter()
         .map(|ns| {
+            let live = live.next().and_then(|r| r.ok());
             let node = topo.nodes.get(&ns.node);
             let mut addresses: Vec<String> = ns
                 .ifaces
@@ -165,6 +174,13 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
                 })
                 .collect();
             addresses.extend(ns.lo_addrs.iter().map(|(a, l)| format!("lo {a}/{l}")));
+            if let Some(l) = &live {
+                addresses = l
+                    .ifaces
+                    .iter()
+                    .flat_map(|i| i.addrs.iter().map(move |a| format!("{} {a}", i.name)))
+                    .collect();
+            }
             NodeStatus {
                 name: ns.node.clone(),
                 kind: node
@@ -174,16 +190,33 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
                 netns_present: netns::exists(&ns.netns),
                 forwarding: ns.forwarding,
                 addresses,
+                live,
                 sid: ns.sids.first().map(|s| s.sid.to_string()),
                 sid_behavior: ns.sids.first().map(|s| s.label.clone()),
                 routes: ns.routes.len(),
             }
         })
         .collect();
+    let running = |node: &str, ifname: &str| {
+        nodes
+            .iter()
+            .find(|n| n.name == node)
+            .and_then(|n| n.live.as_ref())
+            .and_then(|l| l.ifaces.iter().find(|i| i.name == ifname))
+            .map(|i| i.running)
+    };
     let links = topo
         .links
         .iter()
         .map(|l| {
+            let state = match (
+                running(&l.a.node, &l.a.ifname),
+                running(&l.b.node, &l.b.ifname),
+            ) {
+                (Some(true), Some(true)) => "up",
+                (Some(_), Some(_)) => "down",
+                _ => "missing",
+            };
             let mut properties = props("a->b", &l.a_to_b);
             properties.extend(props("b->a", &l.b_to_a));
             LinkStatus {
@@ -192,6 +225,7 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
                 b: format!("{}:{}", l.b.node, l.b.ifname),
                 mtu: l.mtu,
                 up: l.up,
+                state: state.to_string(),
                 properties,
             }
         })
@@ -266,6 +300,7 @@ fn render(s: &LabStatus) -> String {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED);
     t.set_header(["node", "kind", "namespace", "addresses", "SID", "routes"]);
+    // routes: installed (kernel) / planned.
     for n in &s.nodes {
         t.add_row([
             n.name.clone(),
@@ -280,7 +315,10 @@ fn render(s: &LabStatus) -> String {
                 (Some(sid), Some(b)) => format!("{sid} {b}"),
                 _ => String::new(),
             },
-            n.routes.to_string(),
+            match &n.live {
+                Some(l) => format!("{}/{}", l.static_routes, n.routes),
+                None => format!("?/{}", n.routes),
+            },
         ]);
     }
     out.push_str(&t.to_string());
@@ -288,6 +326,7 @@ fn render(s: &LabStatus) -> String {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED);
     t.set_header(["link", "a", "b", "mtu", "state", "properties"]);
+    // state: kernel state (declared state in parentheses when it differs).
     for l in &s.links {
         let props: Vec<String> = l
             .properties
@@ -304,7 +343,12 @@ fn render(s: &LabStatus) -> String {
             l.a.clone(),
             l.b.clone(),
             l.mtu.to_string(),
-            if l.up { "up" } else { "down" }.to_string(),
+            match (l.up, l.state.as_str()) {
+                (true, "up") | (false, "down") => l.state.clone(),
+                (declared, live) => {
+                    format!("{live} (declared {})", if declared { "up" } else { "down" })
+                }
+            },
             props.join("\n"),
         ]);
     }

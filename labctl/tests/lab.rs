@@ -119,6 +119,28 @@ fn status_reports_nodes_processes_and_enforcement() {
     assert!(nodes.iter().all(|n| n["netns_present"] == true));
     let vpp1 = nodes.iter().find(|n| n["name"] == "vpp1").unwrap();
     assert_eq!(vpp1["sid"], "fcbb:bb00:1::2");
+    // Live kernel state: the SID route, every planned route, the addresses.
+    assert_eq!(vpp1["live"]["sids"], 1);
+    assert_eq!(vpp1["live"]["static_routes"], vpp1["routes"]);
+    let addrs: Vec<&str> = vpp1["addresses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(addrs.contains(&"lo fcbb:bb00:1::1/128"), "{addrs:?}");
+    // `up` returns only when every link has carrier (a fresh lab drops
+    // nothing): the first status already sees them all up.
+    let down: Vec<&serde_json::Value> = v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["state"] != "up")
+        .collect();
+    assert!(
+        down.is_empty(),
+        "links without carrier right after up: {down:?}"
+    );
     let procs = v["processes"].as_array().unwrap();
     assert!(procs
         .iter()
