@@ -66,7 +66,6 @@ pub enum AdminError {
 #[derive(Debug)]
 struct Session {
     request: api::PathRequest,
-    plan: Option<Plan>,
     path: Option<Path>,
     current: api::PathResult,
 }
@@ -100,6 +99,14 @@ struct Answer {
     path: Option<Path>,
     sids: Vec<Ipv6Addr>,
     error: Option<String>,
+}
+
+/// One request's answer in an event, shared by its sessions.
+struct Computed {
+    plan: Option<Plan>,
+    answer: Answer,
+    /// `answer.sids` as the wire has them.
+    sids: Vec<String>,
 }
 
 /// The shared controller (cheap to clone).
@@ -311,7 +318,7 @@ impl Controller {
             return;
         };
         let key = (stream, req.encode_to_vec());
-        let (plan, mut answer) = self.compute(&inner.source, &req);
+        let (_, mut answer) = self.compute(&inner.source, &req);
         if answer.valid && count >= MAX_SESSIONS_PER_STREAM && !inner.sessions.contains_key(&key) {
             answer = Answer {
                 valid: false,
@@ -342,7 +349,6 @@ impl Controller {
         if answer.valid {
             let session = Session {
                 request: req,
-                plan,
                 path: answer.path,
                 current: result,
             };
@@ -361,50 +367,67 @@ impl Controller {
             sessions,
             ..
         } = inner;
-        let mut memo: HashMap<Vec<u8>, (Option<Plan>, Answer)> = HashMap::new();
+        // Identical requests (on any stream) are computed once per event.
+        let mut memo: HashMap<&[u8], Computed> = HashMap::new();
         let (mut recomputed, mut pushed) = (0u32, 0u32);
         for ((stream, key), session) in sessions.iter_mut() {
             recomputed += 1;
-            let (plan, mut answer) = memo
-                .entry(key.clone())
-                .or_insert_with(|| self.compute(source, &session.request))
-                .clone();
-            if let (Source::Computed(graph), Some(pct), Some(old), Some(new), Some(plan)) = (
-                &*source,
-                self.options.hysteresis_pct,
-                &session.path,
-                &answer.path,
-                &plan,
-            ) {
-                if let Some(old_crit) = graph.evaluate(old, &plan.query) {
-                    let metric = plan.query.key()[0];
-                    let (o, larger_better) = primary(metric, &old_crit);
-                    let (n, _) = primary(metric, &new.criteria);
-                    let gain = if larger_better { n - o } else { o - n };
-                    let gain_pct = if o == 0.0 {
-                        f64::INFINITY
-                    } else {
-                        gain / o.abs() * 100.0
-                    };
-                    // Stay unless the new path is better by more than the margin.
-                    if gain_pct <= pct {
-                        answer = self.write(graph, old.clone());
-                    }
+            let Computed {
+                plan,
+                answer: best,
+                sids: best_sids,
+            } = memo.entry(key.as_slice()).or_insert_with(|| {
+                let (plan, answer) = self.compute(source, &session.request);
+                let sids = answer.sids.iter().map(Ipv6Addr::to_string).collect();
+                Computed { plan, answer, sids }
+            });
+            let kept = match (&*source, self.options.hysteresis_pct, &session.path, &*plan) {
+                (Source::Computed(graph), Some(pct), Some(old), Some(plan)) => {
+                    self.keep_current(graph, pct, old, best, plan)
                 }
+                _ => None,
+            };
+            let (answer, sids): (&Answer, Vec<String>) = match &kept {
+                Some(k) => (k, k.sids.iter().map(Ipv6Addr::to_string).collect()),
+                None => (best, best_sids.clone()),
+            };
+            session.path.clone_from(&answer.path);
+            if session.current.ipv6_sid_addresses == sids && session.current.error == answer.error {
+                continue;
             }
-            let result = result_for(&session.request, &answer);
-            session.plan = plan;
-            session.path = answer.path;
-            if result != session.current {
-                session.current = result.clone();
-                if let Some(s) = streams.get(stream) {
-                    if s.tx.send(result).is_ok() {
-                        pushed += 1;
-                    }
+            session.current.ipv6_sid_addresses = sids;
+            session.current.error.clone_from(&answer.error);
+            if let Some(s) = streams.get(stream) {
+                if s.tx.send(session.current.clone()).is_ok() {
+                    pushed += 1;
                 }
             }
         }
         (recomputed, pushed)
+    }
+
+    /// Hysteresis: the current path as the answer if it is still usable and
+    /// the new best is not better than it by more than `pct` percent on the
+    /// objective's first measure (ties and small gains never move traffic).
+    fn keep_current(
+        &self,
+        graph: &Graph,
+        pct: f64,
+        old: &Path,
+        best: &Answer,
+        plan: &Plan,
+    ) -> Option<Answer> {
+        let new = best.path.as_ref()?;
+        let old_crit = graph.evaluate(old, &plan.query)?;
+        let metric = plan.query.key()[0];
+        let (o, larger_better) = primary(metric, &old_crit);
+        let (n, _) = primary(metric, &new.criteria);
+        let gain = if larger_better { n - o } else { o - n };
+        let clearly_better = gain > 0.0 && (o == 0.0 || gain / o.abs() * 100.0 > pct);
+        if clearly_better {
+            return None;
+        }
+        Some(self.write(graph, old.clone()))
     }
 
     /// Change a link (state and/or metrics) and push what changed.
