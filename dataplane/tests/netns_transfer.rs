@@ -1,6 +1,7 @@
 //! End to end in the kernel: client and server namespaces with a kernel
 //! `seg6local End` router between them, the client and server programs
-//! attached (TC egress + TC ingress, offloads left on, 1500-byte MTU), and a
+//! attached (TC egress + TC, native XDP or generic XDP ingress; offloads left
+//! on, 1500-byte MTU), and a
 //! 10 MiB TCP transfer each way that must arrive byte-identical, with the
 //! SRH checked on both of the router's links.
 #![allow(clippy::unwrap_used)]
@@ -87,6 +88,20 @@ fn data(seed: u64) -> Vec<u8> {
 
 #[test]
 fn ten_mib_each_way_through_a_kernel_end_router() {
+    transfer_through_end_router(IngressHook::Tc);
+}
+
+#[test]
+fn ten_mib_each_way_with_native_xdp_ingress() {
+    transfer_through_end_router(IngressHook::XdpNative);
+}
+
+#[test]
+fn ten_mib_each_way_with_generic_xdp_ingress() {
+    transfer_through_end_router(IngressHook::XdpGeneric);
+}
+
+fn transfer_through_end_router(hook: IngressHook) {
     let lab = three_node_lab();
     let stop = Arc::new(AtomicBool::new(false));
 
@@ -99,7 +114,7 @@ fn ten_mib_each_way_through_a_kernel_end_router() {
         enter(&server_ns);
         let mut dp = ServerDataplane::load(ServerOptions::default()).unwrap();
         dp.add_local_address(addr(SERVER)).unwrap();
-        dp.attach("s0", IngressHook::Tc).unwrap();
+        dp.attach("s0", hook).unwrap();
         let listener = TcpListener::bind(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
         server_ready.send(()).unwrap();
         let (mut conn, peer) = listener.accept().unwrap();
@@ -130,7 +145,7 @@ fn ten_mib_each_way_through_a_kernel_end_router() {
         dp.add_local_address(addr(CLIENT)).unwrap();
         dp.set_path(addr(SERVER), PORT, Proto::Tcp, &[addr(SID)])
             .unwrap();
-        dp.attach("c0", IngressHook::Tc).unwrap();
+        dp.attach("c0", hook).unwrap();
         let mut conn = TcpStream::connect(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
