@@ -1,9 +1,8 @@
 //! End to end in the kernel: client and server namespaces with a kernel
 //! `seg6local End` router between them, the client and server programs
 //! attached (TC egress + TC, native XDP or generic XDP ingress; offloads left
-//! on, 1500-byte MTU), and a
-//! 10 MiB TCP transfer each way that must arrive byte-identical, with the
-//! SRH checked on both of the router's links.
+//! on, 1500-byte MTU), and a 10 MiB TCP transfer each way that must arrive
+//! byte-identical, with the SRH checked on both of the router's links.
 #![allow(clippy::unwrap_used)]
 mod common;
 
