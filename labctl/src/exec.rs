@@ -109,12 +109,33 @@ pub fn run(node: &str, lab: Option<&str>, cmd: &[String]) -> Result<i32> {
             Ok(())
         });
     }
-    let status = command.status().map_err(|e| Error::Sys {
+    let mut child = command.spawn().map_err(|e| Error::Sys {
         op: "exec",
         what: format!("{prog} in {ns}"),
         source: e,
     })?;
     drop(fd);
+    // Like a shell: while the command runs, Ctrl-C and Ctrl-\ are its
+    // business (the terminal sends them to both); labctl waits for its exit
+    // status instead of dying first.
+    // SAFETY: signal(2) with the standard ignore / default dispositions.
+    let (old_int, old_quit) = unsafe {
+        (
+            libc::signal(libc::SIGINT, libc::SIG_IGN),
+            libc::signal(libc::SIGQUIT, libc::SIG_IGN),
+        )
+    };
+    let status = child.wait();
+    // SAFETY: restoring the dispositions saved above.
+    unsafe {
+        libc::signal(libc::SIGINT, old_int);
+        libc::signal(libc::SIGQUIT, old_quit);
+    }
+    let status = status.map_err(|e| Error::Sys {
+        op: "wait",
+        what: format!("{prog} in {ns}"),
+        source: e,
+    })?;
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
