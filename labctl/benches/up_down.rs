@@ -108,6 +108,28 @@ fn ip_batch(script: &str, netns: Option<&str>, dir: &Path, file: &str) {
     run(cmd.arg("-batch").arg(&path));
 }
 
+/// Whatever a panicking run left behind (the labctl lab, baseline
+/// namespaces) is removed on drop; a clean run leaves nothing to do.
+struct Cleanup {
+    lab: String,
+    namespaces: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if Path::new("/run/labctl").join(&self.lab).exists() {
+            let _ = Command::new(LABCTL)
+                .args(["down", "-q", &self.lab])
+                .status();
+        }
+        for ns in &self.namespaces {
+            if Path::new("/run/netns").join(ns).exists() {
+                let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            }
+        }
+    }
+}
+
 struct Row {
     name: String,
     nodes: usize,
@@ -148,6 +170,10 @@ fn measure(label: &str, file: &Path, reps: usize, dir: &Path) -> Row {
                 .sum(),
         );
         let (root, per_ns) = baseline_scripts(&p);
+        let _guard = Cleanup {
+            lab: lab.clone(),
+            namespaces: p.namespaces.iter().map(|n| n.netns.clone()).collect(),
+        };
         bup.push(timed(|| {
             ip_batch(&root, None, dir, "root.batch");
             for (i, (ns, s)) in per_ns.iter().enumerate() {
