@@ -8,7 +8,8 @@ CARGO ?= cargo
 #   protobuf-compiler: tonic/prost code generation for proto/
 #   iproute2: lab and namespace tests (ip netns, tc) and the ip -batch baseline
 #   iperf3: throughput benchmarks
-DEB_PACKAGES := clang libbpf-dev linux-libc-dev protobuf-compiler iproute2 iperf3
+#   iputils-ping: so `labctl exec NODE -- ping ...` works in a fresh lab
+DEB_PACKAGES := clang libbpf-dev linux-libc-dev protobuf-compiler iproute2 iperf3 iputils-ping
 
 .PHONY: all deps build test lint fmt bench clean lab
 
@@ -40,8 +41,8 @@ fmt:
 # Privileged tests (namespaces, attached BPF programs) need root: CI runs as root.
 # Not --all-targets: benchmarks are run by `make bench`, not as tests.
 test: deps lint
-	$(CARGO) test --workspace --lib --bins --tests
 	$(CARGO) test --workspace --doc
+	$(CARGO) test --workspace --lib --bins --tests
 
 bench: deps
 	$(CARGO) bench --workspace
