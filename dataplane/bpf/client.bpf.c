@@ -52,16 +52,9 @@ int client_egress(struct __sk_buff *skb)
 	struct l3_hdrs h;
 	struct flow_key key;
 	struct srh_blob *blob;
-	int kind = egress_key(skb, &h, &key);
 
-	if (kind == 2) {
-		count(CNT_FRAGMENT);
+	if (!egress_steerable(skb, &h, &key))
 		return TC_ACT_OK;
-	}
-	if (kind) {
-		count(CNT_PASSED);
-		return TC_ACT_OK;
-	}
 	blob = bpf_map_lookup_elem(&client_paths, &key);
 	if (!blob) {
 		struct service_value *svc = bpf_map_lookup_elem(&client_dns, &key.addr);

@@ -184,16 +184,9 @@ int server_egress(struct __sk_buff *skb)
 	struct l3_hdrs h;
 	struct flow_key key;
 	struct srh_blob *blob;
-	int kind = egress_key(skb, &h, &key);
 
-	if (kind == 2) {
-		count(CNT_FRAGMENT);
+	if (!egress_steerable(skb, &h, &key))
 		return TC_ACT_OK;
-	}
-	if (kind) {
-		count(CNT_PASSED);
-		return TC_ACT_OK;
-	}
 	blob = bpf_map_lookup_elem(&server_flows, &key);
 	if (!blob) {
 		count(CNT_PASSED);

@@ -504,29 +504,85 @@ impl ServerProgram {
     }
 }
 
-/// The client programs and maps.
+/// The programs of one side: which object, which programs.
 #[derive(Debug)]
-pub struct ClientDataplane {
-    loaded: Loaded,
+pub struct RolePrograms {
+    object: &'static str,
+    bytes: &'static [u8],
+    egress: &'static str,
+    ingress_tc: &'static str,
+    ingress_xdp: &'static str,
 }
 
-impl ClientDataplane {
-    /// Load (verify) every client program; nothing is attached yet.
-    pub fn load() -> Result<Self> {
-        let mut loaded = Loaded::new("client", programs::CLIENT_OBJECT, &[])?;
-        loaded.load_program(ClientProgram::Egress.name(), Kind::Tc)?;
-        loaded.load_program(ClientProgram::IngressTc.name(), Kind::Tc)?;
-        loaded.load_program(ClientProgram::IngressXdp.name(), Kind::Xdp)?;
-        Ok(ClientDataplane { loaded })
+/// A side of the system: [`Client`] or [`Server`].
+pub trait Role {
+    const PROGRAMS: RolePrograms;
+}
+
+/// The client side: egress insert, ingress strip + DNS snooping.
+#[derive(Debug)]
+pub enum Client {}
+
+/// The server side: ingress learn + strip, egress re-insert.
+#[derive(Debug)]
+pub enum Server {}
+
+impl Role for Client {
+    const PROGRAMS: RolePrograms = RolePrograms {
+        object: "client",
+        bytes: programs::CLIENT_OBJECT,
+        egress: ClientProgram::Egress.name(),
+        ingress_tc: ClientProgram::IngressTc.name(),
+        ingress_xdp: ClientProgram::IngressXdp.name(),
+    };
+}
+
+impl Role for Server {
+    const PROGRAMS: RolePrograms = RolePrograms {
+        object: "server",
+        bytes: programs::SERVER_OBJECT,
+        egress: ServerProgram::Egress.name(),
+        ingress_tc: ServerProgram::IngressTc.name(),
+        ingress_xdp: ServerProgram::IngressXdp.name(),
+    };
+}
+
+/// The loaded programs and maps of one side. Use the aliases
+/// [`ClientDataplane`] and [`ServerDataplane`].
+#[derive(Debug)]
+pub struct Dataplane<R: Role> {
+    loaded: Loaded,
+    role: std::marker::PhantomData<R>,
+}
+
+/// The client programs and maps.
+pub type ClientDataplane = Dataplane<Client>;
+/// The server programs and maps.
+pub type ServerDataplane = Dataplane<Server>;
+
+impl<R: Role> Dataplane<R> {
+    /// Load (verify) every program of the side; nothing is attached yet.
+    fn load_role(max_entries: &[(&'static str, u32)]) -> Result<Self> {
+        let programs = &R::PROGRAMS;
+        let mut loaded = Loaded::new(programs.object, programs.bytes, max_entries)?;
+        loaded.load_program(programs.egress, Kind::Tc)?;
+        loaded.load_program(programs.ingress_tc, Kind::Tc)?;
+        loaded.load_program(programs.ingress_xdp, Kind::Xdp)?;
+        Ok(Dataplane {
+            loaded,
+            role: std::marker::PhantomData,
+        })
     }
 
-    /// Attach egress and ingress to `interface` in this thread's namespace.
+    /// Attach egress and the chosen ingress program to `interface` in this
+    /// thread's namespace: both or, on failure, neither.
     pub fn attach(&mut self, interface: &str, hook: IngressHook) -> Result<()> {
+        let programs = &R::PROGRAMS;
         self.loaded.attach(
             interface,
-            ClientProgram::Egress.name(),
-            ClientProgram::IngressTc.name(),
-            ClientProgram::IngressXdp.name(),
+            programs.egress,
+            programs.ingress_tc,
+            programs.ingress_xdp,
             hook,
         )
     }
@@ -538,6 +594,31 @@ impl ClientDataplane {
 
     pub fn interface(&self) -> Option<&str> {
         self.loaded.interface.as_deref()
+    }
+
+    /// Addresses of this host: SRHs are stripped (and learned) only when addressed to one.
+    pub fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
+        self.loaded.add_local_address(addr)
+    }
+
+    pub fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
+        self.loaded.remove_local_address(addr)
+    }
+
+    pub fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
+        self.loaded.local_addresses()
+    }
+
+    /// Per-CPU counters, summed.
+    pub fn counters(&self) -> Result<Counters> {
+        self.loaded.counters()
+    }
+}
+
+impl Dataplane<Client> {
+    /// Load (verify) every client program; nothing is attached yet.
+    pub fn load() -> Result<Self> {
+        Self::load_role(&[])
     }
 
     /// Steer (destination, port, proto) along `sids` (travel order), replacing any previous path.
@@ -657,24 +738,6 @@ impl ClientDataplane {
         Ok(out)
     }
 
-    /// Addresses of this host: SRHs are stripped only when addressed to one.
-    pub fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
-        self.loaded.add_local_address(addr)
-    }
-
-    pub fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
-        self.loaded.remove_local_address(addr)
-    }
-
-    pub fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
-        self.loaded.local_addresses()
-    }
-
-    /// Per-CPU counters, summed.
-    pub fn counters(&self) -> Result<Counters> {
-        self.loaded.counters()
-    }
-
     /// Run one program on `frame` with `BPF_PROG_TEST_RUN` (repeat 1).
     pub fn test_run(&self, program: ClientProgram, frame: &[u8]) -> Result<RunOutput> {
         self.loaded.test_run(program.name(), frame)
@@ -694,54 +757,10 @@ impl Default for ServerOptions {
     }
 }
 
-/// The server programs and maps.
-#[derive(Debug)]
-pub struct ServerDataplane {
-    loaded: Loaded,
-}
-
-impl ServerDataplane {
+impl Dataplane<Server> {
     /// Load (verify) every server program; nothing is attached yet.
     pub fn load(options: ServerOptions) -> Result<Self> {
-        let mut loaded = Loaded::new(
-            "server",
-            programs::SERVER_OBJECT,
-            &[("server_flows", options.max_flows)],
-        )?;
-        loaded.load_program(ServerProgram::IngressTc.name(), Kind::Tc)?;
-        loaded.load_program(ServerProgram::IngressXdp.name(), Kind::Xdp)?;
-        loaded.load_program(ServerProgram::Egress.name(), Kind::Tc)?;
-        Ok(ServerDataplane { loaded })
-    }
-
-    pub fn attach(&mut self, interface: &str, hook: IngressHook) -> Result<()> {
-        self.loaded.attach(
-            interface,
-            ServerProgram::Egress.name(),
-            ServerProgram::IngressTc.name(),
-            ServerProgram::IngressXdp.name(),
-            hook,
-        )
-    }
-
-    pub fn detach(&mut self) {
-        self.loaded.detach();
-    }
-
-    pub fn interface(&self) -> Option<&str> {
-        self.loaded.interface.as_deref()
-    }
-
-    pub fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
-        self.loaded.add_local_address(addr)
-    }
-
-    pub fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
-        self.loaded.remove_local_address(addr)
-    }
-
-    pub fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
-        self.loaded.local_addresses()
+        Self::load_role(&[("server_flows", options.max_flows)])
     }
 
     /// Learn only from sources inside `prefixes` (an empty list: learn from anyone).
@@ -823,10 +842,6 @@ impl ServerDataplane {
     pub fn forget_flow(&mut self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
         let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("server_flows")?;
         remove_if_present(&mut map, &FlowKey::new(peer, port, proto), "server_flows")
-    }
-
-    pub fn counters(&self) -> Result<Counters> {
-        self.loaded.counters()
     }
 
     pub fn test_run(&self, program: ServerProgram, frame: &[u8]) -> Result<RunOutput> {

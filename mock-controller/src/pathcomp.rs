@@ -109,17 +109,10 @@ impl Node {
     }
 }
 
-/// Properties of one direction of a link. Units: kbit/s, µs, µs, %, %.
-/// `None` means not declared: unlimited bandwidth, zero latency, jitter,
-/// loss and utilisation.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct LinkProps {
-    pub bandwidth_kbps: Option<u64>,
-    pub latency_us: Option<u64>,
-    pub jitter_us: Option<u64>,
-    pub loss_pct: Option<f64>,
-    pub utilization_pct: Option<f64>,
-}
+/// Properties of one direction of a link (kbit/s, µs, µs, %, %): the
+/// topology model's type. `None` means not declared: unlimited bandwidth,
+/// zero latency, jitter, loss and utilisation.
+pub use topology::LinkProps;
 
 /// One direction of a link.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -315,25 +315,35 @@ err:
 	return TC_ACT_SHOT;
 }
 
-/* Egress classification: the (destination, port, proto) of a TCP/UDP packet.
- * 0: key filled; 1: not steerable (passed); 2: a fragment. */
-static __always_inline int egress_key(struct __sk_buff *skb, struct l3_hdrs *h, struct flow_key *key)
+/*
+ * Egress classification: true with `key` = (destination, destination port,
+ * proto) for a TCP/UDP packet that could be steered; false (counted, to be
+ * passed) for anything else. IPv6 fragments carry no ports after the first:
+ * they are passed unencapsulated and counted.
+ */
+static __always_inline bool egress_steerable(struct __sk_buff *skb, struct l3_hdrs *h,
+					     struct flow_key *key)
 {
 	__u16 sport, dport;
 
 	if (load_ipv6(skb, false, h))
-		return 1;
-	if (h->ip6.nexthdr == IPPROTO_FRAGMENT_HDR)
-		return 2;
+		goto passed;
+	if (h->ip6.nexthdr == IPPROTO_FRAGMENT_HDR) {
+		count(CNT_FRAGMENT);
+		return false;
+	}
 	if (h->ip6.nexthdr != IPPROTO_TCP && h->ip6.nexthdr != IPPROTO_UDP)
-		return 1;
+		goto passed;
 	if (load_ports(skb, false, L4_OFF, &sport, &dport))
-		return 1;
+		goto passed;
 	__builtin_memset(key, 0, sizeof(*key));
 	key->addr = h->ip6.daddr;
 	key->port = dport;
 	key->proto = h->ip6.nexthdr;
-	return 0;
+	return true;
+passed:
+	count(CNT_PASSED);
+	return false;
 }
 
 #endif
