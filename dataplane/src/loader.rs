@@ -677,12 +677,7 @@ impl Dataplane<Client> {
     ) -> Result<()> {
         check_sids(sids)?;
         let blob = SrhBlob::for_path(proto.number(), sids)?;
-        let key = ServiceKey {
-            service_id,
-            port,
-            proto: proto.number(),
-            pad: 0,
-        };
+        let key = ServiceKey::new(service_id, port, proto);
         let mut map = self
             .loaded
             .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;
@@ -696,12 +691,7 @@ impl Dataplane<Client> {
         port: u16,
         proto: Proto,
     ) -> Result<bool> {
-        let key = ServiceKey {
-            service_id,
-            port,
-            proto: proto.number(),
-            pad: 0,
-        };
+        let key = ServiceKey::new(service_id, port, proto);
         let mut map = self
             .loaded
             .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;

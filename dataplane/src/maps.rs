@@ -85,6 +85,17 @@ pub struct ServiceKey {
     pub pad: u8,
 }
 
+impl ServiceKey {
+    pub fn new(service_id: u32, port: u16, proto: Proto) -> Self {
+        ServiceKey {
+            service_id,
+            port,
+            proto: proto.number(),
+            pad: 0,
+        }
+    }
+}
+
 /// `struct srh_blob`: a ready-to-insert SRH (see the C header for why).
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq)]
