@@ -1,4 +1,4 @@
-//! One-flow TCP throughput (iperf3, 5 s) over client — kernel End router —
+//! One-flow TCP throughput (iperf3, median of 3 interleaved 4 s runs) over client — kernel End router —
 //! server, in one run: plain IPv6, our programs (TC egress insert + TC or
 //! generic-XDP ingress strip, both directions steered), and the kernel's own
 //! `seg6` inline route encapsulation of the same SID list. Prints the ratios.
@@ -17,7 +17,8 @@ use common::netns::{enter, ip, sysctl, three_node_lab, Lab, CLIENT, SERVER, SID}
 use dataplane::{ClientDataplane, IngressHook, Proto, ServerDataplane, ServerOptions};
 
 const IPERF_PORT: u16 = 5201;
-const SECONDS: &str = "5";
+const SECONDS: &str = "4";
+const ROUNDS: usize = 3;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -183,7 +184,9 @@ fn main() {
         .collect();
     let plain = results[0].1;
     let seg6 = results[1].1;
-    println!("\nOne-flow TCP throughput, iperf3 {SECONDS} s, client - End router - server (veth, MTU 1500, offloads on)");
+    println!(
+        "\nOne-flow TCP throughput, iperf3 {SECONDS} s, median of {ROUNDS} interleaved rounds, client - End router - server (veth, MTU 1500, offloads on)"
+    );
     println!(
         "{:<40} {:>10} {:>10} {:>12}",
         "mode", "Gbit/s", "x plain", "x kernel seg6"

@@ -46,6 +46,23 @@ struct {
 	__type(value, struct service_value);
 } client_dns SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct client_config);
+} client_config SEC(".maps");
+
+/* Whether any name is configured: saves the LRU lookup per unmatched packet
+ * in controller mode, where nothing is snooped. */
+static __always_inline bool dns_snooping(void)
+{
+	__u32 zero = 0;
+	struct client_config *cfg = bpf_map_lookup_elem(&client_config, &zero);
+
+	return cfg && cfg->dns_names;
+}
+
 SEC("classifier")
 int client_egress(struct __sk_buff *skb)
 {
@@ -56,7 +73,7 @@ int client_egress(struct __sk_buff *skb)
 	if (!egress_steerable(skb, &h, &key))
 		return TC_ACT_OK;
 	blob = bpf_map_lookup_elem(&client_paths, &key);
-	if (!blob) {
+	if (!blob && dns_snooping()) {
 		struct service_value *svc = bpf_map_lookup_elem(&client_dns, &key.addr);
 		struct service_key skey = {};
 

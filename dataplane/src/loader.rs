@@ -18,8 +18,8 @@ use aya::{Ebpf, EbpfError, EbpfLoader};
 use tracing::{debug, warn};
 
 use crate::maps::{
-    Counter, Counters, DnsName, DnsNameError, FlowKey, Proto, ServerConfig, ServiceKey,
-    ServiceValue, SrhBlob,
+    ClientConfig, Counter, Counters, DnsName, DnsNameError, FlowKey, Proto, ServerConfig,
+    ServiceKey, ServiceValue, SrhBlob,
 };
 use crate::programs;
 use crate::srh::{self, SrhError};
@@ -394,6 +394,16 @@ impl Loaded {
         Ok(out)
     }
 
+    /// Write entry 0 of a one-entry configuration array.
+    fn set_config<V: aya::Pod>(&mut self, name: &'static str, value: V) -> Result<()> {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .ok_or(DataplaneError::Missing { what: "map", name })?;
+        let mut array: Array<&mut MapData, V> = Array::try_from(map).map_err(map_err(name))?;
+        array.set(0, value, 0).map_err(map_err(name))
+    }
+
     fn counters(&self) -> Result<Counters> {
         let name = "counters";
         let map = self
@@ -705,7 +715,8 @@ impl Dataplane<Client> {
             .loaded
             .hash_mut::<DnsName, ServiceValue>("client_names")?;
         map.insert(key, ServiceValue { service_id, pad: 0 }, 0)
-            .map_err(map_err("client_names"))
+            .map_err(map_err("client_names"))?;
+        self.update_dns_names()
     }
 
     pub fn remove_dns_name(&mut self, name: &str) -> Result<bool> {
@@ -713,7 +724,24 @@ impl Dataplane<Client> {
         let mut map = self
             .loaded
             .hash_mut::<DnsName, ServiceValue>("client_names")?;
-        remove_if_present(&mut map, &key, "client_names")
+        let removed = remove_if_present(&mut map, &key, "client_names")?;
+        self.update_dns_names()?;
+        Ok(removed)
+    }
+
+    /// Tell the egress program whether any name is snooped (it skips the
+    /// DNS-learned lookup otherwise).
+    fn update_dns_names(&mut self) -> Result<()> {
+        let names = self
+            .loaded
+            .hash::<DnsName, ServiceValue>("client_names")?
+            .keys()
+            .count();
+        let config = ClientConfig {
+            dns_names: u32::try_from(names).unwrap_or(u32::MAX),
+            pad: 0,
+        };
+        self.loaded.set_config("client_config", config)
     }
 
     /// Addresses learned by DNS snooping, with their service, sorted.
@@ -785,15 +813,7 @@ impl Dataplane<Server> {
             trusted_only: u32::from(!prefixes.is_empty()),
             pad: 0,
         };
-        let name = "server_config";
-        let map = self
-            .loaded
-            .ebpf
-            .map_mut(name)
-            .ok_or(DataplaneError::Missing { what: "map", name })?;
-        let mut array: Array<&mut MapData, ServerConfig> =
-            Array::try_from(map).map_err(map_err(name))?;
-        array.set(0, config, 0).map_err(map_err(name))
+        self.loaded.set_config("server_config", config)
     }
 
     /// Every learned flow, sorted.

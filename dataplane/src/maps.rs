@@ -238,6 +238,14 @@ pub struct ServiceValue {
     pub pad: u32,
 }
 
+/// `struct client_config`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ClientConfig {
+    pub dns_names: u32,
+    pub pad: u32,
+}
+
 /// `struct server_config`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -255,6 +263,7 @@ unsafe impl aya::Pod for SrhBlob {}
 unsafe impl aya::Pod for DnsName {}
 unsafe impl aya::Pod for ServiceValue {}
 unsafe impl aya::Pod for ServerConfig {}
+unsafe impl aya::Pod for ClientConfig {}
 
 /// Decision counters, `enum counter` in the C header. Values never change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -365,6 +374,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<DnsName>(), 256);
         assert_eq!(std::mem::size_of::<ServiceValue>(), 8);
         assert_eq!(std::mem::size_of::<ServerConfig>(), 8);
+        assert_eq!(std::mem::size_of::<ClientConfig>(), 8);
     }
 
     #[test]

@@ -66,6 +66,11 @@ struct lpm_v6_key {
 	__u8 addr[16];
 };
 
+struct client_config {
+	__u32 dns_names; /* names in client_names: 0 skips the DNS lookups on egress */
+	__u32 pad;
+};
+
 struct server_config {
 	__u32 trusted_only; /* u32, not bool: no padding surprises across the boundary */
 	__u32 pad;
