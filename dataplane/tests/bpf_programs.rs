@@ -496,7 +496,8 @@ fn dns_snooping_learns_aaaa_answers_of_configured_names() {
         &Srh::from_travel_order(6, addr("fcbb:cc00:2::b"), &reference_sids()).unwrap(),
     )
     .unwrap();
-    assert_eq!(out.frame, expected);    // With no name left to snoop, DNS-learned addresses are no longer steered.
+    assert_eq!(out.frame, expected);
+    // With no name left to snoop, DNS-learned addresses are no longer steered.
     assert!(client.remove_dns_name("wb.hawk.net").unwrap());
     assert_eq!(client.test_run(ClientProgram::Egress, &syn).unwrap().frame, syn);
 }
