@@ -499,7 +499,10 @@ fn dns_snooping_learns_aaaa_answers_of_configured_names() {
     assert_eq!(out.frame, expected);
     // With no name left to snoop, DNS-learned addresses are no longer steered.
     assert!(client.remove_dns_name("wb.hawk.net").unwrap());
-    assert_eq!(client.test_run(ClientProgram::Egress, &syn).unwrap().frame, syn);
+    assert_eq!(
+        client.test_run(ClientProgram::Egress, &syn).unwrap().frame,
+        syn
+    );
 }
 
 #[test]
