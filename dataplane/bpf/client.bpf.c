@@ -233,21 +233,11 @@ static __always_inline int client_ingress(void *ctx, bool xdp)
 	struct srh_fixed srh;
 	struct l3_hdrs h;
 	__u32 total = 0;
-	__u8 upper;
-	int r;
+	int kind = classify_ingress(ctx, xdp, &h, &srh, &total);
 
-	if (load_ipv6(ctx, xdp, &h))
+	if (kind == INGRESS_SKIP)
 		return pass;
-	r = check_srh(ctx, xdp, &h, &srh, &total);
-	if (r == SRH_INVALID) {
-		count(CNT_MALFORMED);
-		return pass;
-	}
-	if (r == SRH_VALID) {
-		if (srh.segments_left != 0 || !is_local(&h.ip6.daddr)) {
-			count(CNT_NOT_LOCAL);
-			return pass;
-		}
+	if (kind == INGRESS_OURS) {
 		if (strip_srh(ctx, xdp, &h, &srh, total)) {
 			count(CNT_ERROR);
 			return drop;
@@ -255,14 +245,13 @@ static __always_inline int client_ingress(void *ctx, bool xdp)
 		count(CNT_DECAPSULATED);
 	}
 	/* After a strip the packet is plain IPv6: the upper layer is at L4_OFF. */
-	upper = h.ip6.nexthdr;
-	if (upper == IPPROTO_UDP) {
+	if (h.ip6.nexthdr == IPPROTO_UDP) {
 		__u16 sport, dport;
 
 		if (!load_ports(ctx, xdp, L4_OFF, &sport, &dport) && sport == DNS_PORT)
 			snoop_dns(ctx, xdp, L4_OFF);
 	}
-	if (r == SRH_NONE)
+	if (kind == INGRESS_PLAIN)
 		count(CNT_PASSED);
 	return pass;
 }

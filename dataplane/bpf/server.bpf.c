@@ -110,21 +110,12 @@ static __always_inline int server_ingress(void *ctx, bool xdp)
 	struct srh_fixed srh;
 	struct l3_hdrs h;
 	__u32 total = 0;
-	int r;
+	int kind = classify_ingress(ctx, xdp, &h, &srh, &total);
 
-	if (load_ipv6(ctx, xdp, &h))
+	if (kind == INGRESS_SKIP)
 		return pass;
-	r = check_srh(ctx, xdp, &h, &srh, &total);
-	if (r == SRH_NONE) {
+	if (kind == INGRESS_PLAIN) {
 		count(CNT_PASSED);
-		return pass;
-	}
-	if (r == SRH_INVALID) {
-		count(CNT_MALFORMED);
-		return pass;
-	}
-	if (srh.segments_left != 0 || !is_local(&h.ip6.daddr)) {
-		count(CNT_NOT_LOCAL);
 		return pass;
 	}
 	if (srh.next_header == IPPROTO_FRAGMENT_HDR) {

@@ -168,6 +168,38 @@ static __always_inline bool is_local(const struct in6_addr *addr)
 	return bpf_map_lookup_elem(&local_addrs, addr) != NULL;
 }
 
+enum ingress_kind {
+	INGRESS_SKIP = 0,  /* not ours: pass untouched (already counted, unless not IPv6) */
+	INGRESS_PLAIN = 1, /* IPv6 without a routing header */
+	INGRESS_OURS = 2,  /* valid SRH, SL 0, addressed to a local address */
+};
+
+/*
+ * The ingress rule both sides share: an SRH is ours to strip (and, on the
+ * server, to learn) only when it is valid, has SL 0 and is addressed to one
+ * of our addresses. On INGRESS_OURS, *srh and *total describe it.
+ */
+static __always_inline int classify_ingress(void *ctx, bool xdp, struct l3_hdrs *h,
+					    struct srh_fixed *srh, __u32 *total)
+{
+	int r;
+
+	if (load_ipv6(ctx, xdp, h))
+		return INGRESS_SKIP;
+	r = check_srh(ctx, xdp, h, srh, total);
+	if (r == SRH_NONE)
+		return INGRESS_PLAIN;
+	if (r == SRH_INVALID) {
+		count(CNT_MALFORMED);
+		return INGRESS_SKIP;
+	}
+	if (srh->segments_left != 0 || !is_local(&h->ip6.daddr)) {
+		count(CNT_NOT_LOCAL);
+		return INGRESS_SKIP;
+	}
+	return INGRESS_OURS;
+}
+
 /*
  * Remove the SRH (total bytes) that follows the IPv6 header. IPv6 next header
  * becomes the SRH's, payload length shrinks; the destination is already the
