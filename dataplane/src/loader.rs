@@ -22,7 +22,7 @@ use crate::maps::{
     ServiceKey, ServiceValue, SrhBlob,
 };
 use crate::programs;
-use crate::srh::{self, SrhError};
+use srh::{self, SrhError};
 
 /// Where the ingress program runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
-use crate::srh::{self, Srh, SrhError};
+use srh::{self, Srh, SrhError};
 
 /// Mirrors `MAX_SRH_LEN`: an SRH of `MAX_SEGMENTS` segments without TLVs.
 pub const MAX_SRH_LEN: usize = srh::srh_len(srh::MAX_SEGMENTS);

@@ -10,8 +10,8 @@ use std::hint::black_box;
 use std::net::Ipv6Addr;
 use std::time::{Duration, Instant};
 
-use dataplane::srh::{self, Srh};
 use etherparse::PacketBuilder;
+use srh::Srh;
 
 const BUDGET: Duration = Duration::from_millis(300);
 

@@ -16,7 +16,7 @@
 //!   silently. For UDP, [`route_mtu`] is the MTU to give the destination's
 //!   route (`ip -6 route ... mtu N`) so the sender's stack sizes datagrams
 //!   to fit.
-use crate::srh;
+use crate as srh;
 
 /// Bytes an SRH carrying `sids` SIDs (plus the final destination) adds.
 pub const fn srh_overhead(sids: usize) -> usize {

@@ -3,8 +3,8 @@
 
 use std::net::Ipv6Addr;
 
-use dataplane::srh::{self, Srh, SRH_OFFSET};
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use srh::{Srh, SRH_OFFSET};
 
 fn a(s: &str) -> Ipv6Addr {
     s.parse().expect("test address")

@@ -4,10 +4,10 @@
 
 use std::net::Ipv6Addr;
 
-use dataplane::srh::{self, Srh, SrhError, MAX_SIDS, SRH_OFFSET};
 use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv6FlowLabel, Ipv6Header};
 use proptest::collection::vec;
 use proptest::prelude::*;
+use srh::{Srh, SrhError, MAX_SIDS, SRH_OFFSET};
 
 const DST: std::ops::Range<usize> = 14 + 24..14 + 40;
 

@@ -1,5 +1,12 @@
 //! Segment Routing Header codec (RFC 8754): build, parse, validate, reverse,
-//! insert and strip. Pure Rust, no I/O.
+//! insert and strip; the SID limit every crate shares ([`MAX_SIDS`]) and the
+//! MTU arithmetic of an inserted SRH ([`mtu`]). Pure Rust, no I/O, no aya, no
+//! C toolchain: the controller, the agent and labctl import it without the
+//! dataplane (as `aya-obj` sits beside `aya`).
+//!
+//! Written by hand because no maintained crate parses and builds RFC 8754
+//! headers (etherparse stops at the generic IPv6 extension header; it is used
+//! here for the Ethernet and IPv6 headers around the SRH).
 //!
 //! This is the reference the BPF programs' output is compared against byte
 //! for byte, and what labctl uses to read captures, so it is strict where the
@@ -10,6 +17,8 @@
 //!   emit, reverse).
 //! - [`wire`]: the fixed 8-byte header as laid out on the wire.
 //! - [`tlv`]: walking the optional TLVs after the segment list.
+//! - [`mtu`]: the bytes an inserted SRH adds, the MSS and route MTU that keep
+//!   full-size packets fitting.
 //! - `frame`: the same header inside Ethernet II + IPv6 frames ([`insert`],
 //!   [`strip`], [`find`], [`apply_end`]).
 //!
@@ -32,6 +41,7 @@ use std::fmt;
 use std::net::Ipv6Addr;
 
 mod frame;
+pub mod mtu;
 pub mod tlv;
 pub mod wire;
 
