@@ -170,48 +170,41 @@ impl fmt::Debug for DnsName {
     }
 }
 
-/// A DNS name that cannot be put on the wire.
+/// A DNS name the dataplane refuses: the rule is the DNS library's
+/// (`hickory_proto::rr::Name::from_ascii`, shared with the topology's
+/// records through `topology::names`), never a second one written here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DnsNameError {
-    #[error("DNS name {name:?}: empty label")]
-    EmptyLabel { name: String },
-    #[error("DNS name {name:?}: label {label:?} is longer than 63 bytes")]
-    LabelTooLong { name: String, label: String },
-    #[error("DNS name {name:?} is longer than 255 bytes in wire format")]
-    TooLong { name: String },
+#[error("DNS name {name:?} is not valid: {reason}")]
+pub struct DnsNameError {
+    pub name: String,
+    pub reason: String,
 }
 
 impl DnsName {
     /// Encode `name` ("wb.hawk.net" or "wb.hawk.net.") in lower-case wire format.
     pub fn new(name: &str) -> Result<Self, DnsNameError> {
-        let trimmed = name.strip_suffix('.').unwrap_or(name);
+        let parsed =
+            hickory_proto::rr::Name::from_ascii(name.trim()).map_err(|e| DnsNameError {
+                name: name.to_owned(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self::from_name(&parsed))
+    }
+
+    /// Encode a parsed name in lower-case wire format. A parsed name is at
+    /// most 255 bytes on the wire (the library's rule), which the buffer holds.
+    pub fn from_name(name: &hickory_proto::rr::Name) -> Self {
         let mut wire = [0u8; DNS_NAME_LEN];
         let mut pos = 0usize;
-        for label in trimmed.split('.') {
-            if label.is_empty() {
-                return Err(DnsNameError::EmptyLabel {
-                    name: name.to_string(),
-                });
-            }
-            if label.len() > 63 {
-                return Err(DnsNameError::LabelTooLong {
-                    name: name.to_string(),
-                    label: label.to_string(),
-                });
-            }
-            // Room for this label and the final zero byte (255 bytes at most).
-            if pos + 1 + label.len() + 1 > DNS_NAME_LEN - 1 {
-                return Err(DnsNameError::TooLong {
-                    name: name.to_string(),
-                });
+        for label in name.to_lowercase().iter() {
+            if pos + 1 + label.len() >= DNS_NAME_LEN {
+                break;
             }
             wire[pos] = label.len() as u8;
-            for (i, b) in label.bytes().enumerate() {
-                wire[pos + 1 + i] = b.to_ascii_lowercase();
-            }
+            wire[pos + 1..pos + 1 + label.len()].copy_from_slice(label);
             pos += 1 + label.len();
         }
-        Ok(DnsName { wire })
+        DnsName { wire }
     }
 
     /// The dotted text form (for status output).
@@ -399,19 +392,10 @@ mod tests {
         assert_eq!(&name.wire[..13], b"\x02wb\x04hawk\x03net\x00");
         assert!(name.wire[13..].iter().all(|b| *b == 0));
         assert_eq!(name.to_text(), "wb.hawk.net");
-        assert!(matches!(
-            DnsName::new("a..b"),
-            Err(DnsNameError::EmptyLabel { .. })
-        ));
-        assert!(matches!(
-            DnsName::new(&"x".repeat(64)),
-            Err(DnsNameError::LabelTooLong { .. })
-        ));
+        assert!(DnsName::new("a..b").is_err());
+        assert!(DnsName::new(&"x".repeat(64)).is_err());
         let long = vec!["abcdefghi"; 26].join(".");
-        assert!(matches!(
-            DnsName::new(&long),
-            Err(DnsNameError::TooLong { .. })
-        ));
+        assert!(DnsName::new(&long).is_err());
         let just_fits = vec!["abcdefghi"; 25].join("."); // 250 + 1 = 251 bytes
         assert!(DnsName::new(&just_fits).is_ok());
     }

@@ -44,8 +44,8 @@ pub enum Error {
     #[error("{0}")]
     Ambiguous(String),
     /// The lab name is not usable as a namespace / directory name.
-    #[error("invalid lab name {name:?}: {why}")]
-    BadName { name: String, why: &'static str },
+    #[error(transparent)]
+    BadName(#[from] topology::names::NameError),
     /// A node named on the command line is not in the lab.
     #[error("lab {lab} has no node {node} (nodes: {known})")]
     NoSuchNode {

@@ -28,30 +28,12 @@ pub fn lab_dir(lab: &str) -> PathBuf {
     Path::new(STATE_ROOT).join(lab)
 }
 
-/// Check that a lab name is usable in namespace names, paths and interface-free contexts.
+/// Check a lab name by the rule the topology file's `name` follows.
 pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |why| {
-        Err(Error::BadName {
-            name: name.to_string(),
-            why,
-        })
-    };
-    if name.is_empty() {
-        return bad("empty");
-    }
-    if name.len() > 64 {
-        return bad("longer than 64 characters");
-    }
-    if name.starts_with(['-', '.']) {
-        return bad("starts with '-' or '.'");
-    }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-    {
-        return bad("only ASCII letters, digits, '-', '_' and '.' are allowed");
-    }
-    Ok(())
+    Ok(topology::names::check_name(
+        topology::names::NameKind::Lab,
+        name,
+    )?)
 }
 
 /// One line of the journal.
@@ -291,7 +273,8 @@ mod tests {
     #[test]
     fn names() {
         assert!(validate_name("hawk").is_ok());
-        assert!(validate_name("t-123_4.x").is_ok());
+        assert!(validate_name("t123-4").is_ok());
+        assert!(validate_name("t-123_4.x").is_err());
         assert!(validate_name("").is_err());
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a/b").is_err());

@@ -93,3 +93,34 @@ fn graph_draws_hawk_and_refuses_invalid_files() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is used twice"));
 }
+
+/// `labctl up --name` and the file's `name` follow one rule: a name the file
+/// refuses is refused on the command line with the same words, before
+/// anything is built (so this runs without root).
+#[test]
+fn up_name_follows_the_file_name_rule() {
+    let file = repo().join("topologies/line.yaml");
+    for bad in ["Bad_Name", "t-123_4.x", "-x", "a/b"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
+            .args(["up", "-q"])
+            .arg(&file)
+            .arg(format!("--name={bad}"))
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{bad}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let rule = topology::names::check_name(topology::names::NameKind::Lab, bad)
+            .unwrap_err()
+            .to_string();
+        assert!(stderr.contains(&rule), "{bad}: {stderr}");
+        let yaml = std::fs::read_to_string(&file).unwrap().replacen(
+            "name: line",
+            &format!("name: {bad:?}"),
+            1,
+        );
+        let err = topology::parse_str(&yaml, "line.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&rule), "{bad}: {err}");
+    }
+}

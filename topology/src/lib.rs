@@ -13,6 +13,8 @@
 //! - [`graph::render`]: mermaid / dot drawings.
 //! - [`vpp::generate`]: VPP startup.conf + CLI exec file of a router.
 //! - [`schema::json_schema`]: the JSON Schema of the file format.
+//! - [`names`]: the lab/node name rule and the DNS name rule every crate
+//!   shares (`labctl up --name`, the file, the agent, the dataplane).
 //!
 //! # Layout
 //! Three stages, as in containerlab: `raw` (serde structs that keep line and
@@ -28,6 +30,7 @@ mod error;
 pub mod graph;
 mod locate;
 pub mod model;
+pub mod names;
 pub mod raw;
 mod resolve;
 pub mod routes;

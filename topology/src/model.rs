@@ -207,6 +207,21 @@ pub struct LinkProps {
     pub utilization_pct: Option<f64>,
 }
 
+impl LinkProps {
+    /// These properties with every value `over` sets put on top (field by
+    /// field): how defaults, a link's symmetric values, one direction's
+    /// values and the admin API's changes combine, everywhere.
+    pub fn overlay(&self, over: &LinkProps) -> LinkProps {
+        LinkProps {
+            bandwidth_kbps: over.bandwidth_kbps.or(self.bandwidth_kbps),
+            latency_us: over.latency_us.or(self.latency_us),
+            jitter_us: over.jitter_us.or(self.jitter_us),
+            loss_pct: over.loss_pct.or(self.loss_pct),
+            utilization_pct: over.utilization_pct.or(self.utilization_pct),
+        }
+    }
+}
+
 /// A point-to-point link (one veth pair).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Link {

@@ -14,6 +14,7 @@ use serde_saphyr::{Location, Spanned};
 
 use crate::error::{LoadError, Problem};
 use crate::model::*;
+use crate::names::{self, NameKind};
 use crate::raw::*;
 use crate::units;
 
@@ -29,8 +30,6 @@ pub const DEFAULT_LINK_POOL: &str = "2001:db8:ffff::/48";
 pub const DEFAULT_NODE_PREFIX_LEN: u8 = 48;
 /// Longest interface name Linux accepts (IFNAMSIZ - 1).
 pub const MAX_IFNAME_LEN: usize = 15;
-/// Longest lab or node name.
-pub const MAX_NAME_LEN: usize = 32;
 
 /// Parse YAML text into a validated topology.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Topology, LoadError> {
@@ -248,34 +247,10 @@ impl Cx {
     }
 }
 
-/// `over` wins field by field.
-fn overlay(base: &LinkProps, over: &LinkProps) -> LinkProps {
-    LinkProps {
-        bandwidth_kbps: over.bandwidth_kbps.or(base.bandwidth_kbps),
-        latency_us: over.latency_us.or(base.latency_us),
-        jitter_us: over.jitter_us.or(base.jitter_us),
-        loss_pct: over.loss_pct.or(base.loss_pct),
-        utilization_pct: over.utilization_pct.or(base.utilization_pct),
-    }
-}
-
-/// Lab and node names: they become namespace names, host names and directory names.
-fn check_name(cx: &mut Cx, s: &Spanned<String>, field: &str, what: &str) {
-    let v = &s.value;
-    let ok_chars = v
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if v.is_empty()
-        || v.len() > MAX_NAME_LEN
-        || !ok_chars
-        || !v.starts_with(|c: char| c.is_ascii_lowercase())
-        || v.ends_with('-')
-    {
-        cx.err(
-            &s.referenced,
-            field,
-            format!("{what} {v:?} is invalid: use 1..={MAX_NAME_LEN} lower-case letters, digits and '-', starting with a letter, not ending with '-'"),
-        );
+/// Lab and node names: the shared rule of [`crate::names`].
+fn check_name(cx: &mut Cx, s: &Spanned<String>, field: &str, kind: NameKind) {
+    if let Err(e) = names::check_name(kind, &s.value) {
+        cx.err(&s.referenced, field, e.to_string());
     }
 }
 
@@ -395,7 +370,7 @@ impl NodeDraft<'_> {
 }
 
 fn resolve(raw: &RawTopology, cx: &mut Cx) -> Topology {
-    check_name(cx, &raw.name, "name", "lab name");
+    check_name(cx, &raw.name, "name", NameKind::Lab);
 
     // Defaults.
     let default_backend = raw
@@ -456,7 +431,7 @@ fn resolve(raw: &RawTopology, cx: &mut Cx) -> Topology {
     for (key, rn) in &raw.nodes.0 {
         let name = key.value.clone();
         let f = format!("nodes.{name}");
-        check_name(cx, key, &f, "node name");
+        check_name(cx, key, &f, NameKind::Node);
         let node = resolve_node(cx, &name, rn, &f, default_backend, default_route_mtu);
         drafts.insert(
             name,
@@ -602,13 +577,13 @@ fn resolve(raw: &RawTopology, cx: &mut Cx) -> Topology {
             Some(m) => m.value,
             None => default_metric,
         };
-        let sym = overlay(&default_props, &cx.props(&rl.props(), &f));
+        let sym = default_props.overlay(&cx.props(&rl.props(), &f));
         let a_to_b = match &rl.a_to_b {
-            Some(p) => overlay(&sym, &cx.props(p, &format!("{f}.a_to_b"))),
+            Some(p) => sym.overlay(&cx.props(p, &format!("{f}.a_to_b"))),
             None => sym.clone(),
         };
         let b_to_a = match &rl.b_to_a {
-            Some(p) => overlay(&sym, &cx.props(p, &format!("{f}.b_to_a"))),
+            Some(p) => sym.overlay(&cx.props(p, &format!("{f}.b_to_a"))),
             None => sym.clone(),
         };
         let explicit_algos = rl.flex_algos.is_some();
@@ -1222,19 +1197,14 @@ fn resolve_dns(
         }
     }
     for (key, value) in records {
-        let fqdn = key.value.trim().trim_end_matches('.').to_ascii_lowercase();
         let f = format!("dns.records[{:?}]", key.value);
-        let valid_label = |l: &str| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !l.starts_with('-')
-                && !l.ends_with('-')
+        let fqdn = match names::qualified_dns_name(&key.value) {
+            Ok(name) => name.to_ascii().trim_end_matches('.').to_owned(),
+            Err(e) => {
+                cx.err(&key.referenced, &f, e.to_string());
+                continue;
+            }
         };
-        if fqdn.len() > 253 || !fqdn.contains('.') || !fqdn.split('.').all(valid_label) {
-            cx.err(&key.referenced, &f, format!("{:?} is not a fully qualified domain name (labels of letters, digits, '-', at least two labels)", key.value));
-            continue;
-        }
         let target = value.value.trim();
         let addr = if let Some(d) = drafts.get(target) {
             match d.node.address {
