@@ -20,6 +20,8 @@ pub mod api {
     tonic::include_proto!("api");
 }
 
+pub mod validate;
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
