@@ -1,7 +1,8 @@
 //! Carry out a [`LabPlan`]: one OS thread per namespace.
 //!
-//! Each thread creates its namespace with `unshare(CLONE_NEWNET)` (so it is
-//! inside it from then on, and never calls `setns` on anyone else's thread),
+//! Each thread creates its namespace and enters it for the rest of its life
+//! ([`labns::netns::create_and_enter`]: a guard that cannot leave the
+//! thread; nothing ever changes the namespace of a thread it does not own),
 //! opens ONE netlink connection there on a current-thread tokio runtime, and
 //! sends its requests in batches (all futures in flight at once). The phases
 //! are separated by a barrier shared with the calling thread, which reports

@@ -13,7 +13,8 @@
 //!
 //! # Layout
 //! - [`netns`]: named namespaces under `/run/netns` (create, open, delete,
-//!   inode, sysctl of the calling thread's namespace).
+//!   inode, sysctl of the calling thread's namespace; [`netns::Scoped`], one
+//!   removed on drop, and [`netns::unique_name`] for tests running in parallel).
 //! - [`guard`]: [`NetNsGuard`], enter a namespace on this thread, back on drop.
 //! - [`thread`]: [`run_in`] / [`spawn_in`], a closure inside a namespace on
 //!   its own OS thread.

@@ -15,6 +15,7 @@ use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use netns_rs::Env;
 use nix::errno::Errno;
@@ -164,6 +165,52 @@ pub fn create_and_enter(name: &str) -> Result<NetNsGuard> {
     create(name)?.enter()
 }
 
+/// A namespace that exists while this value lives: created exclusively,
+/// deleted on drop — also when a test panics. For tests and short-lived
+/// tools; a lab's namespaces outlive `labctl up` and are journalled instead.
+#[derive(Debug)]
+pub struct Scoped {
+    handle: NsHandle,
+}
+
+impl Scoped {
+    /// Create the namespace `name` ([`create`]).
+    pub fn create(name: &str) -> Result<Scoped> {
+        Ok(Scoped {
+            handle: create(name)?,
+        })
+    }
+
+    /// The namespace's name.
+    pub fn name(&self) -> &str {
+        self.handle.name()
+    }
+
+    /// The open namespace (to enter, or to place a link in).
+    pub fn handle(&self) -> &NsHandle {
+        &self.handle
+    }
+}
+
+impl Drop for Scoped {
+    fn drop(&mut self) {
+        if let Err(e) = delete(self.handle.name()) {
+            tracing::error!("removing namespace {}: {e}", self.handle.name());
+        }
+    }
+}
+
+/// A name unique across processes and calls: `<prefix><pid>-<counter>`,
+/// so tests running in parallel never share a namespace (or a lab).
+pub fn unique_name(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Whether `/run/netns/NAME` exists (false for an invalid name).
 pub fn exists(name: &str) -> bool {
     path(name).is_ok_and(|p| p.exists())
@@ -236,6 +283,14 @@ mod tests {
             assert!(check_name(good).is_ok(), "{good:?}");
         }
         assert_eq!(path("lab-r1").unwrap(), Path::new("/run/netns/lab-r1"));
+    }
+
+    #[test]
+    fn unique_names_differ_and_carry_the_pid() {
+        let (a, b) = (unique_name("t"), unique_name("t"));
+        assert_ne!(a, b);
+        assert!(a.starts_with(&format!("t{}-", std::process::id())), "{a}");
+        assert!(check_name(&a).is_ok());
     }
 
     #[test]

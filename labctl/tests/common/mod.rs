@@ -6,7 +6,6 @@
 use std::net::Ipv6Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub const LABCTL: &str = env!("CARGO_BIN_EXE_labctl");
@@ -19,12 +18,7 @@ pub fn topo(name: &str) -> PathBuf {
 
 /// A lab name unique across processes and tests: `t<pid>-<counter>`.
 pub fn unique_name() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "t{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    labns::netns::unique_name("t")
 }
 
 pub fn labctl(args: &[&str]) -> Output {
