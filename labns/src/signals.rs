@@ -46,7 +46,15 @@ pub struct Deferred {
 
 impl Deferred {
     /// Block the interrupts on the calling thread and start reading them.
+    /// Fails (EBUSY) while another `Deferred` lives.
     pub fn block() -> Result<Deferred> {
+        let mut slot = lock_fd();
+        if slot.is_some() {
+            return Err(Error::Signals {
+                op: "defer interrupts: a Deferred already lives",
+                source: nix::errno::Errno::EBUSY,
+            });
+        }
         let set = interrupt_set();
         let old = set
             .thread_swap_mask(SigmaskHow::SIG_BLOCK)
@@ -66,7 +74,7 @@ impl Deferred {
             }
         };
         CAUGHT.store(0, Ordering::SeqCst);
-        *lock_fd() = Some(fd);
+        *slot = Some(fd);
         Ok(Deferred {
             old,
             _thread_bound: PhantomData,
@@ -165,6 +173,7 @@ mod tests {
     #[test]
     fn a_deferred_interrupt_is_reported_taken_and_never_kills() {
         let deferred = Deferred::block().unwrap();
+        assert!(Deferred::block().is_err(), "one at a time");
         assert_eq!(pending(), None);
         raise(Signal::SIGTERM).unwrap();
         assert_eq!(pending(), Some(Signal::SIGTERM));
