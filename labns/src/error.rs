@@ -97,22 +97,4 @@ impl Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
     }
-
-    /// Whether the cause is missing privilege (EPERM / EACCES anywhere in the chain).
-    pub fn is_permission(&self) -> bool {
-        let errno = |e: &io::Error| {
-            matches!(
-                e.raw_os_error().map(Errno::from_raw),
-                Some(Errno::EPERM | Errno::EACCES)
-            )
-        };
-        match self {
-            Error::Permission { .. } => true,
-            Error::Netns { source, .. }
-            | Error::Io { source, .. }
-            | Error::Spawn { source, .. }
-            | Error::Process { source, .. } => errno(source),
-            _ => false,
-        }
-    }
 }
