@@ -5,11 +5,18 @@
 //! - [`plan`]: topology model → deployment plan (pure, no system calls).
 //! - [`apply`]: carry a plan out, one OS thread and one netlink socket per namespace.
 //! - [`nl`]: the netlink messages (veth, addresses, routes, seg6local, tbf).
-//! - [`netns`]: named namespaces under `/run/netns`.
-//! - [`state`]: `/run/labctl/<name>/`, the write-ahead journal `down` works from.
+//! - [`state`]: `/run/labctl/<name>/`, the write-ahead journal `down` works
+//!   from (and the rule of what a journal line may name), lab selection.
+//! - [`hooks`]: the hidden test hooks of `up` (`LABCTL_PAUSE_AT`, `LABCTL_FAIL_AT`).
+//! - [`live`]: what the kernel has in a lab's namespaces (for `status`).
+//! - [`bpf`]: the loss dropper program.
 //! - [`dns`]: the lab DNS server (hickory-server) run as `labctl __dns`.
 //! - one module per verb: [`up`], [`down`], [`status`], [`exec`], [`graph`], [`validate`];
 //!   [`vpp`]: configuration of `backend: vpp` routers.
+//!
+//! Namespaces, processes, deadline waits and signals come from the
+//! [`labns`] crate: nothing here calls `setns`, `unshare`, `mount` or
+//! `kill` itself.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod apply;
@@ -19,12 +26,11 @@ pub mod down;
 pub mod error;
 pub mod exec;
 pub mod graph;
+pub mod hooks;
 pub mod live;
-pub mod netns;
 pub mod nl;
 pub mod plan;
 pub mod progress;
-pub mod signals;
 pub mod state;
 pub mod status;
 pub mod up;

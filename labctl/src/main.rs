@@ -51,6 +51,10 @@ enum Cmd {
         all: bool,
     },
     /// Show nodes, addresses, SIDs, processes and links (enforced vs declared properties).
+    ///
+    /// Exit status: 0 every lab shown is healthy; 3 one is not (up did not
+    /// finish, a namespace is missing, a lab process is gone, stopped or
+    /// does not answer); 1 the status could not be read.
     Status {
         /// Lab name (default: every running lab).
         name: Option<String>,
@@ -124,8 +128,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Down { name, all } => {
             let removed = labctl::down::run(&labctl::down::DownOptions { name, all })
                 .context("labctl down")?;
-            if !cli.quiet {
-                for r in removed {
+            for r in removed {
+                // Skipped journal lines are reported even with --quiet.
+                for line in &r.skipped {
+                    eprintln!("labctl: warning: journal line skipped: {line}");
+                }
+                if !cli.quiet {
                     eprintln!(
                         "labctl: lab {} down ({} namespaces, {} processes removed)",
                         r.lab, r.namespaces, r.processes
@@ -138,8 +146,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 OutputArg::Table => labctl::status::Output::Table,
                 OutputArg::Json => labctl::status::Output::Json,
             };
-            let text = labctl::status::run(name.as_deref(), output).context("labctl status")?;
-            println!("{}", text.trim_end());
+            let report = labctl::status::run(name.as_deref(), output).context("labctl status")?;
+            println!("{}", report.text.trim_end());
+            if !report.healthy {
+                return Ok(ExitCode::from(labctl::status::EXIT_UNHEALTHY));
+            }
         }
         Cmd::Exec { node, lab, cmd } => {
             let code = labctl::exec::run(&node, lab.as_deref(), &cmd)
