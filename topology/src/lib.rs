@@ -28,6 +28,7 @@ use std::path::Path;
 
 mod error;
 pub mod graph;
+pub mod input;
 mod locate;
 pub mod model;
 pub mod names;
@@ -39,18 +40,17 @@ pub mod units;
 pub mod vpp;
 
 pub use error::{LoadError, Problem};
+pub use input::{read_input_file, FileKind, ReadFileError, MAX_INPUT_FILE_BYTES};
 pub use model::*;
 pub use resolve::{
     derived_ifname, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU, DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU,
     MAX_IFNAME_LEN,
 };
 
-/// Read, parse, resolve and validate a topology file.
+/// Read, parse, resolve and validate a topology file. Only a regular file
+/// of at most [`MAX_INPUT_FILE_BYTES`] is read (see [`read_input_file`]).
 pub fn load(path: &Path) -> Result<Topology, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
+    let text = read_input_file(path, MAX_INPUT_FILE_BYTES)?;
     parse_str(&text, &path.display().to_string())
 }
 
