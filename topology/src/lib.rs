@@ -27,6 +27,7 @@
 use std::path::Path;
 
 mod error;
+pub mod generate;
 pub mod graph;
 pub mod input;
 mod locate;

@@ -1,7 +1,7 @@
 //! The address plan as a whole: every SID and address used once, routed
 //! prefixes and link subnets apart, no SID inside a link subnet.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
@@ -187,11 +187,24 @@ fn routed_prefixes(drafts: &Drafts, duplicated: &BTreeSet<String>) -> Vec<Net> {
 
 /// A SID of a node must be routed to that node: not inside a link subnet.
 fn check_sids_outside_link_subnets(cx: &mut Cx, drafts: &Drafts, links: &[Link]) {
+    // The first link (in file order) of each subnet, by prefix length: a SID
+    // is then looked up once per length (usually one: /64) instead of
+    // against every link.
+    let mut first_of: BTreeMap<u8, HashMap<Ipv6Net, &Link>> = BTreeMap::new();
+    for l in links {
+        let subnet = l.subnet.trunc();
+        let of_len = first_of.entry(subnet.prefix_len()).or_default();
+        of_len.entry(subnet).or_insert(l);
+    }
     for (name, d) in drafts {
         let Some(s) = d.node.sid else {
             continue;
         };
-        if let Some(l) = links.iter().find(|l| l.subnet.contains(&s)) {
+        let holding = first_of.iter().filter_map(|(&len, subnets)| {
+            let net = Ipv6Net::new(s, len).ok()?.trunc();
+            subnets.get(&net)
+        });
+        if let Some(l) = holding.min_by_key(|l| l.id) {
             cx.err(
                 &d.sid_at(),
                 format!("nodes.{name}.sid"),

@@ -58,6 +58,14 @@ fn check_attachments(cx: &mut Cx, drafts: &Drafts, links: &Links) {
         .map(|l| l.id)
         .zip(links.at.iter().copied())
         .collect();
+    // Links by node, in link order (one pass, not one per node: labs have thousands).
+    let mut by_node: HashMap<&str, Vec<&Link>> = HashMap::new();
+    for l in &links.links {
+        by_node.entry(&l.a.node).or_default().push(l);
+        if l.b.node != l.a.node {
+            by_node.entry(&l.b.node).or_default().push(l);
+        }
+    }
     // A link between two end systems is reported once, not from both ends.
     let mut reported: BTreeSet<usize> = BTreeSet::new();
     for (name, d) in drafts {
@@ -65,12 +73,8 @@ fn check_attachments(cx: &mut Cx, drafts: &Drafts, links: &Links) {
             continue;
         }
         let kind = d.node.kind.as_str();
-        let attached: Vec<&Link> = links
-            .links
-            .iter()
-            .filter(|l| l.a.node == *name || l.b.node == *name)
-            .collect();
-        match attached.as_slice() {
+        let attached = by_node.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+        match attached {
             [] => cx.err(&d.at, format!("nodes.{name}"), format!("{kind} node {name} has no link: attach it to a router")),
             [l] => {
                 let peer = l.peer(name).map(|p| p.node.as_str()).unwrap_or_default();
