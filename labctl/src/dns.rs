@@ -97,7 +97,8 @@ pub async fn serve(
 pub fn run_child(state_dir: &Path) -> Result<()> {
     let meta = crate::state::read_meta(state_dir)?;
     let topo_path = state_dir.join("topology.yaml");
-    let text = std::fs::read_to_string(&topo_path).map_err(Error::io("read", &topo_path))?;
+    let text = topology::read_input_file(&topo_path, topology::MAX_INPUT_FILE_BYTES)
+        .map_err(topology::LoadError::Read)?;
     let topo = topology::parse_str(&text, &meta.source.display().to_string())?;
     let addr = topo
         .nodes_of_kind(topology::NodeKind::Dns)

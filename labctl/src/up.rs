@@ -69,7 +69,8 @@ fn check_interrupt() -> Result<()> {
 /// the exit status matches what is left.
 pub fn run(opts: &UpOptions) -> Result<UpReport> {
     let start = Instant::now();
-    let text = fs::read_to_string(&opts.file).map_err(Error::io("read", &opts.file))?;
+    let text = topology::read_input_file(&opts.file, topology::MAX_INPUT_FILE_BYTES)
+        .map_err(topology::LoadError::Read)?;
     let topo = topology::parse_str(&text, &opts.file.display().to_string())?;
     let lab = opts.name.clone().unwrap_or_else(|| topo.name.clone());
     state::validate_name(&lab)?;
