@@ -13,7 +13,9 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod apply;
+pub mod asserter;
 pub mod bpf;
+pub mod capture;
 pub mod dns;
 pub mod down;
 pub mod error;
@@ -22,11 +24,15 @@ pub mod graph;
 pub mod live;
 pub mod netns;
 pub mod nl;
+pub mod overlay;
 pub mod plan;
 pub mod progress;
+pub mod report;
+pub mod scenario;
 pub mod signals;
 pub mod state;
 pub mod status;
+pub mod traffic;
 pub mod up;
 pub mod validate;
 pub mod vpp;
