@@ -15,6 +15,7 @@
 //!   `run.json`, `report.json`, `junit.xml`, `paths.dot`, `paths.mmd`
 //! - [`read_report`]`(dir)`: `report.json` back (for `labctl graph --overlay`)
 //! - [`EXIT_PASSED`], [`EXIT_FAILED`], [`EXIT_INVALID`], [`EXIT_SKIPPED`]
+//! - [`counted`]`(n, noun)`: `1 packet`, `3 packets`
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,16 @@ use topology::Topology;
 use crate::asserter::{Judgement, ObservedPath, Outcome, RunRecord, Verdict};
 use crate::capture::{self, CaptureError, LinkCapture};
 use crate::scenario::Scenario;
+use crate::traffic::{human_bytes, human_rate};
+
+/// `1 packet`, `3 packets`: a count with its noun (plural by `s`).
+pub fn counted(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
 
 pub const EXIT_PASSED: u8 = 0;
 pub const EXIT_FAILED: u8 = 1;
@@ -124,10 +135,10 @@ impl Report {
             self.count(Outcome::Skipped),
         );
         let mut text = format!(
-            "scenario {} on {}: {} expectations, {pass} passed",
+            "scenario {} on {}: {}, {pass} passed",
             self.scenario,
             self.topology,
-            self.verdicts.len()
+            counted(self.verdicts.len(), "expectation")
         );
         if fail > 0 {
             text.push_str(&format!(", {fail} FAILED"));
@@ -141,9 +152,9 @@ impl Report {
         text
     }
 
-    /// The verdict table, `width` columns wide, with the headline above and
-    /// the traffic below. A failure's offending packet is shown under what
-    /// was observed.
+    /// The verdict table, `width` columns wide, with the headline above;
+    /// below it each failure's offending packet in one line (`#3: vpp1→vpp2
+    /// #17 t+0.1s ...`), then the traffic.
     pub fn table(&self, width: u16) -> String {
         let mut t = Table::new();
         t.load_preset(presets::UTF8_FULL_CONDENSED)
@@ -152,28 +163,30 @@ impl Report {
             .force_no_tty()
             .set_header(["#", "expectation", "expected", "observed", "result"]);
         for (i, v) in self.verdicts.iter().enumerate() {
-            let mut observed = v.observed.clone();
-            if let Some(p) = &v.offending {
-                observed.push_str(&format!("\n↳ {p}"));
-            }
             t.add_row([
                 (i + 1).to_string(),
                 format!("{} (line {})", v.name, v.line),
                 v.expected.clone(),
-                observed,
+                v.observed.clone(),
                 result_text(v),
             ]);
         }
         let mut out = format!("{}\n{t}\n", self.headline());
+        // Offending packets below the table, one unbroken line each.
+        for (i, v) in self.verdicts.iter().enumerate() {
+            if let Some(p) = &v.offending {
+                out.push_str(&format!("#{}: {p}\n", i + 1));
+            }
+        }
         for l in &self.traffic {
             out.push_str(&format!(
-                "traffic {}: {} × {}, {} of {} bytes verified, {:.1} Mbit/s{}\n",
+                "traffic {}: {} × {}, {} of {} verified, {}{}\n",
                 l.flow,
                 l.connections,
                 l.proto,
-                l.bytes_verified,
-                l.bytes_sent,
-                l.throughput_bps / 1e6,
+                human_bytes(l.bytes_verified),
+                human_bytes(l.bytes_sent),
+                human_rate(l.throughput_bps),
                 if l.intact { "" } else { ", NOT intact" }
             ));
         }

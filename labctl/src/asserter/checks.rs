@@ -5,7 +5,9 @@ use std::net::{IpAddr, Ipv6Addr};
 
 use super::index::{Index, Packet, TimeWindow};
 use super::{Outcome, Verdict};
+use crate::report::counted;
 use crate::scenario::{Cmp, FlowDirection, HopCheck, HopCheckAll, Proto};
+use crate::traffic::{human_bytes, human_rate};
 
 fn segments_text(list: &[Ipv6Addr]) -> String {
     let items: Vec<String> = list.iter().map(Ipv6Addr::to_string).collect();
@@ -93,17 +95,29 @@ fn all_packets<'p, 'a: 'p>(
     let n = packets.len();
     v.capture_drops = ix.drops_on(packets.iter().map(|p| p.link));
     if let Some((p, why)) = packets.iter().find_map(|p| rule(p).map(|why| (p, why))) {
-        v.observed = format!("{n} packets; {}→{} #{} {why}", p.from, p.to, p.frame_no);
+        v.observed = format!(
+            "{}; {}→{} #{} {why}",
+            counted(n, "packet"),
+            p.from,
+            p.to,
+            p.frame_no
+        );
         v.offending = Some(ix.describe(p));
         return v;
     }
     let d = &first.decoded;
     v.observed = match d.srh() {
         Some(s) => format!(
-            "{n} packets, all as expected (SRH SL {}, dst {})",
-            s.segments_left, d.dst
+            "{}, all as expected (SRH SL {}, dst {})",
+            counted(n, "packet"),
+            s.segments_left,
+            d.dst
         ),
-        None => format!("{n} packets, all as expected (no SRH, dst {})", d.dst),
+        None => format!(
+            "{}, all as expected (no SRH, dst {})",
+            counted(n, "packet"),
+            d.dst
+        ),
     };
     v.outcome = Outcome::Pass;
     v
@@ -117,10 +131,11 @@ pub(super) fn srh_hop(
     h: &HopCheck,
     base: &impl Fn(String, String) -> Verdict,
 ) -> Verdict {
-    let v = base(
+    let mut v = base(
         format!("{flow} {}: SRH on {}", dir.as_str(), h.hop),
         expected_text(h.present, &h.segments, h.segments_left, h.destination),
     );
+    v.line = h.line;
     let packets: Vec<&Packet<'_>> = ix
         .flow(flow, dir, w)
         .filter(|p| p.link == h.hop.link && p.from == h.hop.from)
@@ -248,7 +263,7 @@ pub(super) fn quiet(
             v.outcome = Outcome::Pass;
         }
         Some(p) => {
-            v.observed = format!("{} packets", seen.len());
+            v.observed = counted(seen.len(), "packet");
             v.offending = Some(ix.describe(p));
         }
     }
@@ -279,8 +294,8 @@ pub(super) fn server_no_srh(
         match seen.iter().find(|(_, rh)| *rh != Some(false)) {
             None => {
                 v.observed = format!(
-                    "{} sockets: IPV6_RECVRTHDR delivered no routing header",
-                    seen.len()
+                    "{}: IPV6_RECVRTHDR delivered no routing header",
+                    counted(seen.len(), "socket")
                 );
                 v.outcome = Outcome::Pass;
             }
@@ -340,29 +355,12 @@ fn tcp_server_no_srh(
         return v;
     }
     v.observed = format!(
-        "{} packets reached {node} with an SRH, all SL 0 to {server}{}",
-        arriving.len(),
+        "{} reached {node} with an SRH, all SL 0 to {server}{}",
+        counted(arriving.len(), "packet"),
         malformed.map_or(String::new(), |m| format!("; malformed {m}"))
     );
     v.outcome = Outcome::Pass;
     v
-}
-
-fn human_bytes(n: u64) -> String {
-    match n {
-        n if n >= 1_000_000_000 => format!("{:.2} GB", n as f64 / 1e9),
-        n if n >= 1_000_000 => format!("{:.2} MB", n as f64 / 1e6),
-        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
-        n => format!("{n} B"),
-    }
-}
-
-fn human_rate(bps: f64) -> String {
-    match bps {
-        b if b >= 1e9 => format!("{:.2} Gbit/s", b / 1e9),
-        b if b >= 1e6 => format!("{:.1} Mbit/s", b / 1e6),
-        b => format!("{:.1} kbit/s", b / 1e3),
-    }
 }
 
 pub(super) fn intact(
@@ -395,8 +393,8 @@ pub(super) fn intact(
     let verified: u64 = report.flows.iter().map(|f| f.bytes_verified).sum();
     let echoed: u64 = report.flows.iter().map(|f| f.bytes_echoed).sum();
     let mut text = format!(
-        "{} connections, {} verified",
-        report.flows.len(),
+        "{}, {} verified",
+        counted(report.flows.len(), "connection"),
         human_bytes(verified)
     );
     if echoed > 0 {

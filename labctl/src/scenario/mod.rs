@@ -25,6 +25,8 @@ use std::path::Path;
 
 use topology::{LoadError, Topology};
 
+use crate::report::counted;
+
 pub mod model;
 pub mod raw;
 mod resolve;
@@ -87,7 +89,7 @@ pub fn is_scenario(text: &str) -> bool {
     serde_saphyr::from_str::<Probe>(text).is_ok_and(|p| p.steps.is_some() || p.topology.is_some())
 }
 
-/// `scenarios/high-bandwidth/scenario.yaml: ok: scenario high-bandwidth on hawk, 9 steps (2 flows, 1 event, 1 wait, 3 expect with 20 expectations)`
+/// `scenarios/high-bandwidth/scenario.yaml: ok: scenario high-bandwidth on hawk, 3 steps (1 flow, 0 events, 1 wait, 1 expect step with 22 expectations)`
 pub fn summary(path: &Path, scenario: &Scenario, topo: &Topology) -> String {
     let mut flows = 0;
     let mut events = 0;
@@ -103,10 +105,15 @@ pub fn summary(path: &Path, scenario: &Scenario, topo: &Topology) -> String {
     }
     let expectations = scenario.expectations().count();
     format!(
-        "{}: ok: scenario {} on {}, {} steps ({flows} flows, {events} events, {waits} waits, {expects} expect with {expectations} expectations)",
+        "{}: ok: scenario {} on {}, {} ({}, {}, {}, {} with {})",
         path.display(),
         scenario.name,
         topo.name,
-        scenario.steps.len(),
+        counted(scenario.steps.len(), "step"),
+        counted(flows, "flow"),
+        counted(events, "event"),
+        counted(waits, "wait"),
+        counted(expects, "expect step"),
+        counted(expectations, "expectation"),
     )
 }

@@ -303,6 +303,8 @@ impl std::fmt::Display for Hop {
 /// What is checked on one link of an `srh` check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HopCheck {
+    /// Line of the hop in the file.
+    pub line: u32,
     pub hop: Hop,
     pub present: bool,
     pub segments: Option<Vec<Ipv6Addr>>,

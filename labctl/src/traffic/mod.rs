@@ -26,6 +26,7 @@
 //!   (the counter, if given, grows with the bytes sent: the `flow_bytes` wait)
 //! - [`Pattern`], [`Hello`], [`Summary`]: the wire format (tests build
 //!   corrupt streams with them)
+//! - [`human_bytes`], [`human_rate`]: amounts for reports
 //!
 //! # Layout
 //! `mod.rs` specs, reports, pattern and wire format; `tcp.rs`, `udp.rs`.
@@ -371,6 +372,25 @@ pub fn run_client(spec: &ClientSpec, progress: Option<&AtomicU64>) -> ClientRepo
             .collect()
     });
     ClientReport { flows }
+}
+
+/// `10.00 MB`, `1.5 kB`, `12 B` (decimal units).
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.2} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.2} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
+/// `941.2 Mbit/s`.
+pub fn human_rate(bps: f64) -> String {
+    match bps {
+        b if b >= 1e9 => format!("{:.2} Gbit/s", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} Mbit/s", b / 1e6),
+        b => format!("{:.1} kbit/s", b / 1e3),
+    }
 }
 
 /// Bytes per chunk a bulk sender writes, and the end condition of the payload.

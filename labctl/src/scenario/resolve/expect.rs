@@ -80,7 +80,7 @@ impl Cx<'_> {
                 cx.err(
                     &raw.referenced,
                     &f,
-                    format!("a {check} check is not judged on packets: no window"),
+                    format!("`{check}` is not judged on packets: it takes no window"),
                 );
                 return Some(None);
             }
@@ -264,6 +264,7 @@ impl Cx<'_> {
             return None;
         }
         Some(HopCheck {
+            line: u32::try_from(raw.referenced.line()).unwrap_or(u32::MAX),
             hop: hop?,
             present,
             segments,
@@ -416,19 +417,26 @@ impl Cx<'_> {
             ("at_most", c.at_most.is_some()),
             ("at_least", c.at_least.is_some()),
         ];
-        let (cmp, value) =
-            match self.one_of(&c.host.referenced, field, "a counter check", &comparisons)? {
-                "equals" => (Cmp::Equals, c.equals.as_ref()?),
-                "at_most" => (Cmp::AtMost, c.at_most.as_ref()?),
-                _ => (Cmp::AtLeast, c.at_least.as_ref()?),
-            };
-        let value = self.int_in(value, &format!("{field}.value"), 0..=i64::MAX)?;
+        let name = self.one_of(&c.host.referenced, field, "a counter check", &comparisons)?;
+        let (cmp, raw) = match name {
+            "equals" => (Cmp::Equals, c.equals.as_ref()?),
+            "at_most" => (Cmp::AtMost, c.at_most.as_ref()?),
+            _ => (Cmp::AtLeast, c.at_least.as_ref()?),
+        };
+        let Ok(value) = u64::try_from(raw.value) else {
+            self.err(
+                &raw.referenced,
+                format!("{field}.{name}"),
+                "a counter is never negative",
+            );
+            return None;
+        };
         host?;
         Some(Check::Counter {
             host: c.host.value.clone(),
             name: c.name.value.clone(),
             cmp,
-            value: u64::try_from(value).ok()?,
+            value,
         })
     }
 }
