@@ -71,24 +71,52 @@ impl Pattern {
         Pattern { seed: mix(seed) }
     }
 
-    fn byte(&self, offset: u64) -> u8 {
-        mix(self.seed ^ (offset / 8)).to_le_bytes()[(offset % 8) as usize]
+    /// The 8-byte block `k` of the stream (bytes `8k .. 8k + 8`).
+    fn block(&self, k: u64) -> [u8; 8] {
+        mix(self.seed ^ k).to_le_bytes()
+    }
+
+    /// Calls `f(i, expected)` for the stream bytes at `offset..offset + len`,
+    /// a block at a time (this runs for every byte sent and received).
+    fn each(&self, offset: u64, len: usize, mut f: impl FnMut(usize, &[u8]) -> bool) -> bool {
+        let mut i = 0usize;
+        while i < len {
+            let at = offset + i as u64;
+            let skip = (at % 8) as usize;
+            let block = self.block(at / 8);
+            let n = (8 - skip).min(len - i);
+            if !f(i, &block[skip..skip + n]) {
+                return false;
+            }
+            i += n;
+        }
+        true
     }
 
     /// Write the bytes at `offset..offset + buf.len()` of the stream.
     pub fn fill(&self, offset: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            *b = self.byte(offset + i as u64);
-        }
+        let len = buf.len();
+        self.each(offset, len, |i, expected| {
+            buf[i..i + expected.len()].copy_from_slice(expected);
+            true
+        });
     }
 
     /// The stream offset of the first byte of `buf` (read at `offset`) that
     /// differs from the pattern.
     pub fn first_mismatch(&self, offset: u64, buf: &[u8]) -> Option<u64> {
-        buf.iter()
-            .enumerate()
-            .find(|(i, b)| **b != self.byte(offset + *i as u64))
-            .map(|(i, _)| offset + i as u64)
+        let mut found = None;
+        self.each(offset, buf.len(), |i, expected| {
+            let got = &buf[i..i + expected.len()];
+            match got.iter().zip(expected).position(|(a, b)| a != b) {
+                Some(j) => {
+                    found = Some(offset + (i + j) as u64);
+                    false
+                }
+                None => true,
+            }
+        });
+        found
     }
 }
 
@@ -420,6 +448,13 @@ mod tests {
         a[57] ^= 1;
         assert_eq!(p.first_mismatch(0, &a), Some(57));
         assert_eq!(p.first_mismatch(40, &b[..]), None);
+        // Unaligned starts and lengths read the same stream.
+        let mut c = [0u8; 29];
+        p.fill(13, &mut c);
+        assert_eq!(c[..], a[13..42]);
+        assert_eq!(p.first_mismatch(13, &c), None);
+        c[28] ^= 2;
+        assert_eq!(p.first_mismatch(13, &c), Some(41));
     }
 
     #[test]

@@ -18,7 +18,9 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{recvmsg, setsockopt, ControlMessageOwned, MsgFlags, SockaddrStorage};
+use nix::sys::socket::{
+    recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags, SockaddrStorage,
+};
 use nix::{getsockopt_impl, setsockopt_impl, sockopt_impl};
 
 use super::{chunks, ClientSpec, FlowReport, Pattern, PeerReport, STOP_POLL};
@@ -38,6 +40,15 @@ const END_TRIES: u32 = 10;
 const END_WAIT: Duration = Duration::from_millis(300);
 /// Room for any control message: an SRH is at most 2048 bytes.
 const CMSG_SPACE: usize = 4096;
+/// Socket buffers asked for (the kernel caps them at `net.core.*mem_max`):
+/// bursts of a paced flow wait here instead of being dropped.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Ask for large socket buffers; the kernel's cap is not an error.
+fn enlarge_buffers(socket: &UdpSocket) -> io::Result<()> {
+    setsockopt(socket, sockopt::RcvBuf, &SOCKET_BUFFER).map_err(io::Error::from)?;
+    setsockopt(socket, sockopt::SndBuf, &SOCKET_BUFFER).map_err(io::Error::from)
+}
 
 sockopt_impl!(
     /// `IPV6_RECVRTHDR`: deliver a received routing header as an `IPV6_RTHDR` control message.
@@ -93,6 +104,7 @@ pub(super) fn serve(
     let socket = UdpSocket::bind(bind)?;
     let local = socket.local_addr()?;
     setsockopt(&socket, Ipv6RecvRtHdr, &true).map_err(io::Error::from)?;
+    enlarge_buffers(&socket)?;
     socket.set_read_timeout(Some(STOP_POLL))?;
     let thread = std::thread::spawn(move || receive_loop(&socket, local, &stop));
     Ok((local, thread))
@@ -289,7 +301,10 @@ pub(super) fn client(spec: &ClientSpec, seed: u64, progress: Option<&AtomicU64>)
     };
     let local = socket.local_addr().unwrap_or(spec.server);
     let mut report = FlowReport::new(spec, local);
-    if let Err(e) = socket.set_read_timeout(Some(STOP_POLL)) {
+    if let Err(e) = socket
+        .set_read_timeout(Some(STOP_POLL))
+        .and_then(|()| enlarge_buffers(&socket))
+    {
         report.error = Some(e.to_string());
         return report;
     }
