@@ -10,6 +10,11 @@
 //! - [`dns`]: the lab DNS server (hickory-server) run as `labctl __dns`.
 //! - one module per verb: [`up`], [`down`], [`status`], [`exec`], [`graph`], [`validate`];
 //!   [`vpp`]: configuration of `backend: vpp` routers.
+//! - scenarios (docs/scenarios.md): [`scenario`] (file -> resolved model,
+//!   `labctl validate`), [`traffic`] (TCP/UDP clients and servers with
+//!   end-to-end integrity), [`capture`] (frames per link, pcap files),
+//!   [`asserter`] (captures -> verdicts, pure), [`report`] (table, JSON,
+//!   JUnit, exit codes, results directory), [`overlay`] (observed paths drawn).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod apply;

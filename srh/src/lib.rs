@@ -21,7 +21,7 @@
 //!   full-size packets fitting.
 //! - `frame`: the same header inside Ethernet II + IPv6 frames ([`insert`],
 //!   [`strip`], [`find`], [`apply_end`]).
-//! - [`decode`]: one captured frame -> addresses, SRH, ports, payload range
+//! - [`mod@decode`]: one captured frame -> addresses, SRH, ports, payload range
 //!   ([`decode()`], [`Decoded`], [`DecodeError`]), for the scenario asserter.
 //!
 //! # Segment order

@@ -193,9 +193,10 @@ mod format_tests {
     }
 }
 
-/// Parse a size in bytes: a bare number, or a number with `B`, `kB`, `MB`,
-/// `GB` (decimal) or `KiB`, `MiB`, `GiB` (binary); case matters only for
-/// the `i`-less prefixes' B. Used for traffic amounts in scenario files.
+/// Parse a size in bytes: a bare number, or a number with `B`, `kB` (or
+/// `KB`), `MB`, `GB` (decimal) or `KiB`, `MiB`, `GiB` (binary). Units are
+/// case-sensitive (`mb` is refused rather than guessed). Used for traffic
+/// amounts in scenario files.
 pub fn parse_bytes(text: &str) -> Result<u64, String> {
     let (number, unit) = split_unit(text)?;
     let per_unit = match unit {

@@ -44,7 +44,7 @@ use crate::scenario::{Amount, Proto};
 mod tcp;
 mod udp;
 
-/// Bytes of the UDP datagram header ([`udp`]): the smallest datagram.
+/// Bytes of the UDP datagram header (`udp.rs`): the smallest datagram.
 pub const MIN_DATAGRAM_SIZE: u32 = udp::HEADER_LEN as u32;
 /// How long a blocked read or write may take before the flow fails.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
