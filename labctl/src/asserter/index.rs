@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use std::time::Duration;
 
 use srh::Decoded;
-use topology::Topology;
+use topology::{Link, Topology};
 
 use super::{LinkDrop, RunRecord};
 use crate::capture::{Direction, LinkCapture};
@@ -77,6 +77,44 @@ fn connections(run: &RunRecord) -> HashMap<ConnKey, (&str, FlowDirection)> {
     keys
 }
 
+/// The frames of one link's capture that belong to a flow, with the flow
+/// and direction. Frames that do not decode or carry no ports belong to no
+/// flow (neighbour discovery, noise).
+fn flow_packets<'a>(
+    link: &'a Link,
+    capture: &LinkCapture,
+    keys: &HashMap<ConnKey, (&'a str, FlowDirection)>,
+) -> Vec<(&'a str, FlowDirection, Packet<'a>)> {
+    let mut out = Vec::new();
+    for (i, p) in capture.packets.iter().enumerate() {
+        let Ok(decoded) = srh::decode(&p.frame) else {
+            continue;
+        };
+        let Some((sp, dp)) = decoded.upper.ports() else {
+            continue;
+        };
+        let proto = decoded.upper.protocol();
+        let key = (decoded.src, sp, decoded.final_destination(), dp, proto);
+        let Some(&(flow, direction)) = keys.get(&key) else {
+            continue;
+        };
+        let (from, to) = match p.direction {
+            Direction::AToB => (link.a.node.as_str(), link.b.node.as_str()),
+            Direction::BToA => (link.b.node.as_str(), link.a.node.as_str()),
+        };
+        let packet = Packet {
+            link: link.id,
+            from,
+            to,
+            frame_no: i + 1,
+            ts: p.ts,
+            decoded,
+        };
+        out.push((flow, direction, packet));
+    }
+    out
+}
+
 impl<'a> Index<'a> {
     pub fn build(
         scenario: &'a Scenario,
@@ -92,41 +130,7 @@ impl<'a> Index<'a> {
                 continue;
             };
             drops.insert(c.link, c.dropped);
-            for (i, p) in c.packets.iter().enumerate() {
-                // Frames that do not decode belong to no flow (ND, ARP, noise).
-                let Ok(decoded) = srh::decode(&p.frame) else {
-                    continue;
-                };
-                let Some((sp, dp)) = decoded.upper.ports() else {
-                    continue;
-                };
-                let key = (
-                    decoded.src,
-                    sp,
-                    decoded.final_destination(),
-                    dp,
-                    decoded.upper.protocol(),
-                );
-                let Some(&(flow, direction)) = keys.get(&key) else {
-                    continue;
-                };
-                let (from, to) = match p.direction {
-                    Direction::AToB => (link.a.node.as_str(), link.b.node.as_str()),
-                    Direction::BToA => (link.b.node.as_str(), link.a.node.as_str()),
-                };
-                packets.push((
-                    flow,
-                    direction,
-                    Packet {
-                        link: c.link,
-                        from,
-                        to,
-                        frame_no: i + 1,
-                        ts: p.ts,
-                        decoded,
-                    },
-                ));
-            }
+            packets.extend(flow_packets(link, c, &keys));
         }
         packets.sort_by_key(|(_, _, p)| (p.ts, p.link, p.frame_no));
         let mut by_flow: BTreeMap<(&str, FlowDirection), Vec<usize>> = BTreeMap::new();
