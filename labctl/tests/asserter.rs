@@ -6,36 +6,11 @@
 
 mod runs;
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use labctl::asserter::{judge, Judgement, Outcome, Verdict};
 use labctl::capture::{read_captures, write_captures, LinkCapture};
 use labctl::scenario::Scenario;
 use runs::*;
 use topology::Topology;
-
-/// A directory removed when dropped, unique per process and call.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "labctl-asserter-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Judge a run after writing its captures as pcap files and reading them back.
 fn judge_via_pcap(s: &Scenario, topo: &Topology, run: &Run<'_>) -> Judgement {
@@ -169,21 +144,17 @@ fn a_missing_srh_fails_on_its_link() {
 #[test]
 fn a_reply_without_the_reversed_list_fails() {
     let (s, topo) = shipped("high-bandwidth");
-    let mut run = Run::new(&topo, &s);
-    let web = conn("fcbb:cc00:1::a", 40000, "fcbb:cc00:2::a", 80);
-    run.at_step(1);
     let sids = upper_sids();
+    let back = reversed(&UPPER);
     // The server sends the request's list back unreversed.
-    run.exchange(
-        &web,
+    let run = web_run(
+        &topo,
+        &s,
         3,
-        &UPPER,
-        Some(&sids),
-        &reversed(&UPPER),
-        Some(&sids),
+        &leg(&UPPER, Some(&sids)),
+        &leg(&back, Some(&sids)),
         &no_tamper,
     );
-    run.flow_report("web", &[web], 1000);
     let j = judge_via_pcap(&s, &topo, &run);
     let bad = verdict(&j, "web: replies carry the reversed list");
     assert_eq!(bad.outcome, Outcome::Fail);
@@ -206,20 +177,16 @@ fn a_reply_without_the_reversed_list_fails() {
 #[test]
 fn a_flow_on_the_wrong_path_fails_path_quiet_and_hops() {
     let (s, topo) = shipped("high-bandwidth");
-    let mut run = Run::new(&topo, &s);
-    let web = conn("fcbb:cc00:1::a", 40000, "fcbb:cc00:2::a", 80);
-    run.at_step(1);
-    let sids = upper_sids();
-    run.exchange(
-        &web,
+    let (sids, back) = (upper_sids(), rev(&upper_sids()));
+    let back_path = reversed(&UPPER);
+    let run = web_run(
+        &topo,
+        &s,
         2,
-        &LOWER,
-        Some(&sids),
-        &reversed(&UPPER),
-        Some(&rev(&sids)),
+        &leg(&LOWER, Some(&sids)),
+        &leg(&back_path, Some(&back)),
         &no_tamper,
     );
-    run.flow_report("web", &[web], 1000);
     let j = judge_via_pcap(&s, &topo, &run);
     let path = verdict(&j, "web request: path");
     assert_eq!(path.outcome, Outcome::Fail);
@@ -327,46 +294,20 @@ fn path_change_run<'t>(topo: &'t Topology, s: &Scenario, late_upper: bool) -> Ru
     let mut run = Run::new(topo, s);
     let bulk = conn("fcbb:cc00:1::a", 41000, "fcbb:cc00:2::a", 80);
     let (up, low) = (upper_sids(), lower_sids());
+    let (up_back, low_back) = (rev(&up), rev(&low));
+    let (upper_back, lower_back) = (reversed(&UPPER), reversed(&LOWER));
+    let upper = leg(&UPPER, Some(&up));
+    let lower = leg(&LOWER, Some(&low));
+    let upper_reply = leg(&upper_back, Some(&up_back));
+    let lower_reply = leg(&lower_back, Some(&low_back));
     run.at_step(2); // before `change`
-    run.exchange(
-        &bulk,
-        3,
-        &UPPER,
-        Some(&up),
-        &reversed(&UPPER),
-        Some(&rev(&up)),
-        &no_tamper,
-    );
+    run.exchange(&bulk, 3, &upper, &upper_reply, &no_tamper);
     run.at_step(4); // while the agent switches: judged by neither window
-    run.exchange(
-        &bulk,
-        2,
-        &UPPER,
-        Some(&up),
-        &reversed(&LOWER),
-        Some(&rev(&low)),
-        &no_tamper,
-    );
+    run.exchange(&bulk, 2, &upper, &lower_reply, &no_tamper);
     run.at_step(6); // after `settled`
-    run.exchange(
-        &bulk,
-        3,
-        &LOWER,
-        Some(&low),
-        &reversed(&LOWER),
-        Some(&rev(&low)),
-        &no_tamper,
-    );
+    run.exchange(&bulk, 3, &lower, &lower_reply, &no_tamper);
     if late_upper {
-        run.exchange(
-            &bulk,
-            1,
-            &UPPER,
-            Some(&up),
-            &reversed(&LOWER),
-            Some(&rev(&low)),
-            &no_tamper,
-        );
+        run.exchange(&bulk, 1, &upper, &lower_reply, &no_tamper);
     }
     run.flow_report("bulk", &[bulk], 5_000_000);
     run.counters(7, "host-a", &[("too_big", 0)]);
@@ -420,13 +361,12 @@ fn sfc_path_with_a_router_visited_twice_is_reconstructed() {
     let mut run = Run::new(&topo, &s);
     let web = conn("fcbb:cc00:1::a", 40000, "fcbb:cc00:2::a", 80);
     run.at_step(1);
+    let (back, back_sids) = (reversed(&path), rev(&sids));
     run.exchange(
         &web,
         3,
-        &path,
-        Some(&sids),
-        &reversed(&path),
-        Some(&rev(&sids)),
+        &leg(&path, Some(&sids)),
+        &leg(&back, Some(&back_sids)),
         &no_tamper,
     );
     run.flow_report("web", &[web], 2_000_000);
@@ -445,24 +385,10 @@ fn udp_server_no_srh_reads_the_receivers_report() {
     );
     let low = lower_sids();
     run.at_step(3);
-    run.exchange(
-        &web,
-        2,
-        &LOWER,
-        Some(&low),
-        &reversed(&LOWER),
-        Some(&rev(&low)),
-        &no_tamper,
-    );
-    run.exchange(
-        &voice,
-        2,
-        &LOWER,
-        Some(&low),
-        &reversed(&LOWER),
-        Some(&rev(&low)),
-        &no_tamper,
-    );
+    let (back, back_sids) = (reversed(&LOWER), rev(&low));
+    let (request, reply) = (leg(&LOWER, Some(&low)), leg(&back, Some(&back_sids)));
+    run.exchange(&web, 2, &request, &reply, &no_tamper);
+    run.exchange(&voice, 2, &request, &reply, &no_tamper);
     run.flow_report("web", &[web], 5_000_000);
     run.flow_report("voice", &[voice], 1_000_000);
     let j = judge_via_pcap(&s, &topo, &run);

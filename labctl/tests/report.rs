@@ -6,9 +6,8 @@
 
 mod runs;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use labctl::asserter::{judge, Outcome, Verdict};
 use labctl::capture::read_captures;
@@ -16,27 +15,6 @@ use labctl::report::{
     read_report, write_results, Report, EXIT_FAILED, EXIT_INVALID, EXIT_PASSED, EXIT_SKIPPED,
 };
 use runs::*;
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "labctl-report-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The high-bandwidth report, correct or with vpp1's End missing.
 fn report(
@@ -145,12 +123,11 @@ fn results_directory_round_trip_and_overlay() {
     let again = judge(&s, &topo, &run, &read_captures(&dir.0).unwrap());
     assert_eq!(again.verdicts, r.verdicts);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
-        .args(["graph", "--format", "dot", "--overlay"])
-        .arg(&dir.0)
-        .arg(repo("topologies/hawk.yaml"))
-        .output()
-        .unwrap();
+    let overlay_arg = format!("--overlay={}", dir.0.display());
+    let out = labctl(
+        &["graph", "--format", "dot", &overlay_arg],
+        &repo("topologies/hawk.yaml"),
+    );
     assert!(
         out.status.success(),
         "{}",

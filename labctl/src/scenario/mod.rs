@@ -55,8 +55,9 @@ pub fn parse_str(text: &str, path: &Path) -> Result<(Scenario, Topology), LoadEr
     resolve::parse(text, path)
 }
 
-/// `labctl validate FILE`: a scenario file or directory is resolved against
-/// its topology, any other file is validated as a topology. `Ok` is the
+/// `labctl validate FILE`: a scenario (a directory, a `scenario.yaml`, or
+/// a file with `steps` or `topology` at the top) is resolved against its
+/// topology; any other file is validated as a topology. `Ok` is the
 /// one-line summary; the error lists every problem.
 pub fn validate_file(path: &Path) -> Result<String, LoadError> {
     let text = if path.is_dir() {
@@ -69,8 +70,9 @@ pub fn validate_file(path: &Path) -> Result<String, LoadError> {
             })?,
         )
     };
+    let named_scenario = path.file_name().is_some_and(|n| n == "scenario.yaml");
     match text {
-        Some(text) if !is_scenario(&text) => crate::validate::validate(path),
+        Some(text) if !named_scenario && !is_scenario(&text) => crate::validate::validate(path),
         _ => {
             let (scenario, topo) = load(path)?;
             Ok(summary(&scenario.file, &scenario, &topo))

@@ -75,6 +75,55 @@ pub fn udp_conn(client: &str, cport: u16, server: &str, sport: u16) -> Conn {
     }
 }
 
+/// One direction of an exchange: the nodes crossed and the SRH's SIDs
+/// (travel order; `None`: no SRH).
+pub struct Leg<'a> {
+    pub path: &'a [&'a str],
+    pub sids: Option<&'a [Ipv6Addr]>,
+}
+
+pub fn leg<'a>(path: &'a [&'a str], sids: Option<&'a [Ipv6Addr]>) -> Leg<'a> {
+    Leg { path, sids }
+}
+
+/// `frame` with the SRH a source builds for `sids`, if any.
+fn with_srh(
+    frame: Vec<u8>,
+    proto: Proto,
+    final_dst: Ipv6Addr,
+    sids: Option<&[Ipv6Addr]>,
+) -> Vec<u8> {
+    match sids {
+        Some(sids) => {
+            let srh = Srh::from_travel_order(proto.number(), final_dst, sids).unwrap();
+            srh::insert(&frame, &srh).unwrap()
+        }
+        None => frame,
+    }
+}
+
+/// A directory removed when dropped, unique per process and call.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new() -> TempDir {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "labctl-runs-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Builds a run: captures per link, the run record.
 pub struct Run<'t> {
     pub topo: &'t Topology,
@@ -184,32 +233,22 @@ impl<'t> Run<'t> {
     }
 
     /// `n` request/reply exchanges of a connection: requests along
-    /// `request_path` with an SRH of `request_sids` (travel order; none:
-    /// no SRH), replies along `reply_path` with `reply_sids`.
-    #[allow(clippy::too_many_arguments)]
+    /// `request`, replies along `reply`.
     pub fn exchange(
         &mut self,
         c: &Conn,
         n: usize,
-        request_path: &[&str],
-        request_sids: Option<&[Ipv6Addr]>,
-        reply_path: &[&str],
-        reply_sids: Option<&[Ipv6Addr]>,
+        request: &Leg<'_>,
+        reply: &Leg<'_>,
         tamper: Tamper<'_>,
     ) {
         for _ in 0..n {
-            let mut req = self.frame(c.proto, c.client, c.server, b"request bytes");
-            if let Some(sids) = request_sids {
-                let srh = Srh::from_travel_order(c.proto.number(), *c.server.ip(), sids).unwrap();
-                req = srh::insert(&req, &srh).unwrap();
-            }
-            self.carry(req, request_path, tamper);
-            let mut rep = self.frame(c.proto, c.server, c.client, b"reply bytes");
-            if let Some(sids) = reply_sids {
-                let srh = Srh::from_travel_order(c.proto.number(), *c.client.ip(), sids).unwrap();
-                rep = srh::insert(&rep, &srh).unwrap();
-            }
-            self.carry(rep, reply_path, tamper);
+            let req = self.frame(c.proto, c.client, c.server, b"request bytes");
+            let req = with_srh(req, c.proto, *c.server.ip(), request.sids);
+            self.carry(req, request.path, tamper);
+            let rep = self.frame(c.proto, c.server, c.client, b"reply bytes");
+            let rep = with_srh(rep, c.proto, *c.client.ip(), reply.sids);
+            self.carry(rep, reply.path, tamper);
         }
     }
 
@@ -291,23 +330,37 @@ pub fn rev(sids: &[Ipv6Addr]) -> Vec<Ipv6Addr> {
     sids.iter().rev().copied().collect()
 }
 
-/// A correct run of the shipped high-bandwidth scenario: 5 exchanges of
-/// one connection on the upper path, reversed list on the way back.
-pub fn high_bandwidth<'t>(topo: &'t Topology, s: &Scenario, tamper: Tamper<'_>) -> Run<'t> {
+/// A run of one connection of flow `web` (host-a:40000 → host-b:80) in
+/// step 1: `n` exchanges along `request` and `reply`.
+pub fn web_run<'t>(
+    topo: &'t Topology,
+    s: &Scenario,
+    n: usize,
+    request: &Leg<'_>,
+    reply: &Leg<'_>,
+    tamper: Tamper<'_>,
+) -> Run<'t> {
     let mut run = Run::new(topo, s);
     let web = conn("fcbb:cc00:1::a", 40000, "fcbb:cc00:2::a", 80);
     run.at_step(1);
-    let sids = upper_sids();
-    run.exchange(
-        &web,
+    run.exchange(&web, n, request, reply, tamper);
+    run.flow_report("web", &[web], 10_000_000);
+    run
+}
+
+/// A correct run of the shipped high-bandwidth scenario: 5 exchanges on
+/// the upper path, the reversed list on the way back, counters read.
+pub fn high_bandwidth<'t>(topo: &'t Topology, s: &Scenario, tamper: Tamper<'_>) -> Run<'t> {
+    let (sids, back) = (upper_sids(), rev(&upper_sids()));
+    let back_path = reversed(&UPPER);
+    let mut run = web_run(
+        topo,
+        s,
         5,
-        &UPPER,
-        Some(&sids),
-        &reversed(&UPPER),
-        Some(&rev(&sids)),
+        &leg(&UPPER, Some(&sids)),
+        &leg(&back_path, Some(&back)),
         tamper,
     );
-    run.flow_report("web", &[web], 10_000_000);
     run.counters(2, "host-a", &[("too_big", 0), ("encapsulated", 5)]);
     run.counters(2, "host-b", &[("too_big", 0), ("malformed", 0)]);
     run
