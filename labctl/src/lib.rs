@@ -17,10 +17,17 @@
 //! Namespaces, processes, deadline waits and signals come from the
 //! [`labns`] crate: nothing here calls `setns`, `unshare`, `mount` or
 //! `kill` itself.
+//! - scenarios (docs/scenarios.md): [`scenario`] (file -> resolved model,
+//!   `labctl validate`), [`traffic`] (TCP/UDP clients and servers with
+//!   end-to-end integrity), [`capture`] (frames per link, pcap files),
+//!   [`asserter`] (captures -> verdicts, pure), [`report`] (table, JSON,
+//!   JUnit, exit codes, results directory), [`overlay`] (observed paths drawn).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod apply;
+pub mod asserter;
 pub mod bpf;
+pub mod capture;
 pub mod dns;
 pub mod down;
 pub mod error;
@@ -29,10 +36,14 @@ pub mod graph;
 pub mod hooks;
 pub mod live;
 pub mod nl;
+pub mod overlay;
 pub mod plan;
 pub mod progress;
+pub mod report;
+pub mod scenario;
 pub mod state;
 pub mod status;
+pub mod traffic;
 pub mod up;
 pub mod validate;
 pub mod vpp;

@@ -72,13 +72,17 @@ enum Cmd {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
-    /// Draw a topology file.
+    /// Draw a topology file (with --overlay: the paths a scenario run observed).
     Graph {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormat,
+        /// A results directory of `labctl run` (results/<scenario>/<run>/):
+        /// draw each flow's observed path over the topology, hop by hop.
+        #[arg(long, value_name = "RESULTS")]
+        overlay: Option<PathBuf>,
     },
-    /// Check a topology file and report every problem.
+    /// Check a topology or scenario file (or a scenario directory) and report every problem.
     Validate { file: PathBuf },
     /// (internal) The lab DNS server, started by `up` inside the dns namespace.
     #[command(name = "__dns", hide = true)]
@@ -157,12 +161,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("labctl exec {node}"))?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
-        Cmd::Graph { file, format } => {
+        Cmd::Graph {
+            file,
+            format,
+            overlay,
+        } => {
             let format = match format {
                 GraphFormat::Mermaid => labctl::graph::GraphFormat::Mermaid,
                 GraphFormat::Dot => labctl::graph::GraphFormat::Dot,
             };
-            match labctl::graph::graph(&file, format) {
+            let drawn = match overlay {
+                Some(dir) => {
+                    labctl::overlay::graph_overlay(&file, &dir, format).map_err(|e| e.to_string())
+                }
+                None => labctl::graph::graph(&file, format).map_err(|e| e.to_string()),
+            };
+            match drawn {
                 Ok(text) => println!("{}", text.trim_end()),
                 Err(e) => {
                     eprintln!("{e}");
@@ -170,7 +184,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Cmd::Validate { file } => match labctl::validate::validate(&file) {
+        Cmd::Validate { file } => match labctl::scenario::validate_file(&file) {
             Ok(summary) => println!("{summary}"),
             Err(e) => {
                 // Every problem, one per line, each naming file:line:column and field.

@@ -41,6 +41,7 @@ mod syntax;
 
 use context::Cx;
 pub use ifname::{derived_ifname, MAX_IFNAME_LEN};
+pub use syntax::syntax_problem;
 
 /// Default link MTU: room for an SRH of 16 SIDs on top of 1500-byte host packets.
 pub const DEFAULT_LINK_MTU: u32 = 9000;

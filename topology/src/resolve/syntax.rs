@@ -6,7 +6,7 @@ use crate::locate;
 
 /// A serde-saphyr error as one problem: location plus the message without
 /// the rendered source snippet (the CLI prints `file:line:col`).
-pub(super) fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
+pub fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
     let loc = err.location();
     let mut message = err.without_snippet().to_string();
     // The library appends " at line L, column C"; the location is in front already.
