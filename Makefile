@@ -30,9 +30,10 @@ lint: deps lint-ci
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 # The GitHub workflows and action.yml: schema (action-validator) and audit
-# (zizmor, offline); then the CI scripts' own tests.
-lint-ci: tools
+# (zizmor, offline); the CI scripts: shellcheck, then their own tests.
+lint-ci: deps tools
 	ci/lint-workflows.sh
+	shellcheck -x ci/*.sh .ci/run
 	ci/selftest.sh
 
 fmt:

@@ -10,9 +10,10 @@
 #   iperf3: throughput benchmarks
 #   iputils-ping: so `labctl exec NODE -- ping ...` works in a fresh lab
 #   python3-venv: the virtualenv ci/tools.sh installs zizmor into
+#   `make lint` runs shellcheck on the ci/ scripts
 set -euo pipefail
 
-DEB_PACKAGES=(clang libbpf-dev linux-libc-dev protobuf-compiler iproute2 iperf3 iputils-ping python3-venv)
+DEB_PACKAGES=(clang libbpf-dev linux-libc-dev protobuf-compiler iproute2 iperf3 iputils-ping python3-venv shellcheck)
 
 if [[ ${1:-} == --list ]]; then
   printf '%s\n' "${DEB_PACKAGES[@]}"

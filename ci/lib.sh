@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the ci/ scripts (sourced, not run).
 
 # Run a command as root: directly when already root (this repository's own

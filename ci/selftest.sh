@@ -48,7 +48,7 @@ grep -qx $'skip\t3\tskipped' "$tmp/results/ci/status.tsv" || fail "status.tsv: $
 grep -q '^### Scenarios: 1 passed, 1 skipped$' "$tmp/summary" || fail "summary: $(cat "$tmp/summary")"
 grep -q '| skip | .* skipped | 3 | 0 / 0 passed | skipped: needs netem' "$tmp/summary" || fail "summary: $(cat "$tmp/summary")"
 grep -q '| pass | .* passed | 0 | 3 / 3 passed |' "$tmp/summary" || fail "summary: $(cat "$tmp/summary")"
-grep -qx 'skipped=1' "$tmp/out" && grep -qx 'passed=1' "$tmp/out" || fail "outputs: $(cat "$tmp/out")"
+{ grep -qx 'skipped=1' "$tmp/out" && grep -qx 'passed=1' "$tmp/out"; } || fail "outputs: $(cat "$tmp/out")"
 [[ $(cat "$tmp/results/ci/json/pass.json") == '{"scenario": "pass"}' ]] || fail "json report not kept"
 
 run 1 "$tmp/s/pass" "$tmp/s/fail"

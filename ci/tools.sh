@@ -35,11 +35,14 @@ if ! has_version "$TOOLS_DIR/bin/action-validator" "$ACTION_VALIDATOR_VERSION"; 
     --debug --no-default-features --root "$TOOLS_DIR" --quiet
 fi
 
+install_zizmor() {
+  python3 -m venv --clear "$TOOLS_DIR/venv"
+  "$TOOLS_DIR/venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: \
+    "zizmor==$ZIZMOR_VERSION"
+}
+
 if ! has_version "$TOOLS_DIR/venv/bin/zizmor" "$ZIZMOR_VERSION"; then
-  timed "zizmor $ZIZMOR_VERSION (pip wheel)" bash -c '
-    python3 -m venv --clear "$1/venv" &&
-    "$1/venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=:all: "zizmor==$2"
-  ' _ "$TOOLS_DIR" "$ZIZMOR_VERSION"
+  timed "zizmor $ZIZMOR_VERSION (pip wheel)" install_zizmor
 fi
 
 echo "ci/tools.sh: $("$TOOLS_DIR/bin/action-validator" --version), $("$TOOLS_DIR/venv/bin/zizmor" --version) in $TOOLS_DIR"
