@@ -106,11 +106,11 @@ impl Needs {
         let mut needs = Needs::new();
         needs.need(
             Feature::Privileges,
-            format!("labctl up {lab} (namespaces, netlink)"),
+            format!("{lab}: labctl up (namespaces, netlink)"),
         );
         needs.need(
             Feature::Seg6Enabled,
-            format!("labctl up {lab} (seg6_enabled on every node)"),
+            format!("{lab}: labctl up (seg6_enabled on every node)"),
         );
         for (feature, who) in users {
             let because = match feature {
