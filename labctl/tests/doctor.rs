@@ -90,7 +90,9 @@ fn scratch_with_veth() -> labns::netns::Scoped {
 fn bpf_object() -> &'static Path {
     static OBJ: OnceLock<PathBuf> = OnceLock::new();
     OBJ.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("labctl-doctor-test-{}", std::process::id()));
+        // Cargo's scratch directory for integration tests (under target/).
+        let dir =
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("doctor-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let src = dir.join("pass.bpf.c");
         std::fs::write(
