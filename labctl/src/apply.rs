@@ -188,31 +188,10 @@ fn phase_namespace(ns: &NsPlan) -> Result<Ctx> {
     ] {
         netns::sysctl(key, value)?;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| Error::Sys {
-            op: "tokio runtime",
-            what: ns.netns.clone(),
-            source: e,
-        })?;
-    let nl = rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::Sys {
-            op: "netlink socket",
-            what: ns.netns.clone(),
-            source: e,
-        })?;
-        tokio::spawn(conn);
-        let nl = Nl {
-            handle,
-            netns: ns.netns.clone(),
-        };
-        // A fresh namespace has only `lo`, always ifindex 1.
-        let (msg, flags) = nl::link_up(1);
-        nl.send(msg, flags, "set lo up".to_string()).await?;
-        Ok::<_, Error>(nl)
-    })?;
+    let (rt, nl) = Nl::connect_here(&ns.netns)?;
+    // A fresh namespace has only `lo`, always ifindex 1.
+    let (msg, flags) = nl::link_up(1);
+    rt.block_on(nl.send(msg, flags, "set lo up".to_string()))?;
     Ok(Ctx {
         rt,
         nl,

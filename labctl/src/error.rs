@@ -66,8 +66,12 @@ pub enum Error {
         known: String,
     },
     /// A `backend: vpp` router on a machine without the `vpp` binary.
+    /// (Not a `#[source]`: the message already holds it, and `{:#}` would repeat it.)
     #[error("{0}. Nothing was created.")]
-    MissingVpp(#[from] crate::vpp::MissingVpp),
+    MissingVpp(crate::vpp::MissingVpp),
+    /// The machine lacks a feature the lab needs ([`crate::doctor`]).
+    #[error("{0}\nNothing was created.")]
+    Unsupported(crate::doctor::Unsupported),
     /// The VPP configuration of a router cannot be generated.
     #[error("vpp config of {node}")]
     VppConfig {
@@ -119,6 +123,18 @@ impl Error {
             what: what.into(),
             source: io::Error::last_os_error(),
         }
+    }
+}
+
+impl From<crate::vpp::MissingVpp> for Error {
+    fn from(e: crate::vpp::MissingVpp) -> Error {
+        Error::MissingVpp(e)
+    }
+}
+
+impl From<crate::doctor::Unsupported> for Error {
+    fn from(e: crate::doctor::Unsupported) -> Error {
+        Error::Unsupported(e)
     }
 }
 

@@ -9,9 +9,12 @@
 //!   from (and the rule of what a journal line may name), lab selection.
 //! - [`hooks`]: the hidden test hooks of `up` (`LABCTL_PAUSE_AT`, `LABCTL_FAIL_AT`).
 //! - [`live`]: what the kernel has in a lab's namespaces (for `status`).
-//! - [`bpf`]: the loss dropper program.
+//! - [`bpf`]: tiny BPF programs assembled here (the loss dropper, doctor's
+//!   probes) and the raw `bpf(2)` calls around them.
 //! - [`dns`]: the lab DNS server (hickory-server) run as `labctl __dns`.
-//! - one module per verb: [`up`], [`down`], [`status`], [`exec`], [`graph`], [`validate`];
+//! - [`doctor`]: what this machine can run, found by trying; the probes
+//!   `up` (and `run`) call to refuse early.
+//! - one module per verb: [`up`], [`down`], [`status`], [`exec`], [`graph`], [`validate`], [`doctor`];
 //!   [`vpp`]: configuration of `backend: vpp` routers.
 //!
 //! Namespaces, processes, deadline waits and signals come from the
@@ -29,6 +32,7 @@ pub mod asserter;
 pub mod bpf;
 pub mod capture;
 pub mod dns;
+pub mod doctor;
 pub mod down;
 pub mod error;
 pub mod exec;

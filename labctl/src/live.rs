@@ -14,6 +14,7 @@ use rtnetlink::RouteMessageBuilder;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::nl::Nl;
 
 /// One interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -58,23 +59,10 @@ pub fn probe_all(names: &[String]) -> Vec<Result<LiveNs>> {
 /// On a thread already inside namespace `name`: one netlink connection,
 /// three dumps.
 fn probe_here(name: &str) -> Result<LiveNs> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| Error::Sys {
-            op: "tokio runtime",
-            what: name.to_string(),
-            source: e,
-        })?;
+    let (rt, nl) = Nl::connect_here(name)?;
     rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::Sys {
-            op: "netlink socket",
-            what: name.to_string(),
-            source: e,
-        })?;
-        tokio::spawn(conn);
         let dump = Dump {
-            handle,
+            handle: nl.handle,
             netns: name,
         };
         let mut ifaces = dump.links().await?;

@@ -82,6 +82,18 @@ enum Cmd {
         #[arg(long, value_name = "RESULTS")]
         overlay: Option<PathBuf>,
     },
+    /// Probe what this machine can run, by trying each feature in a scratch namespace.
+    ///
+    /// Judged against what labctl, `make build` and the topology files need
+    /// (`up` and the agents). Exit status: 0 every needed feature is
+    /// present; 3 one is missing or could not be tried; 1 an error (a
+    /// topology file that does not load).
+    Doctor {
+        /// Topology files whose needs count (default: topologies/*.yaml under the current directory).
+        topologies: Vec<PathBuf>,
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: OutputArg,
+    },
     /// Check a topology or scenario file (or a scenario directory) and report every problem.
     Validate { file: PathBuf },
     /// (internal) The lab DNS server, started by `up` inside the dns namespace.
@@ -182,6 +194,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     eprintln!("{e}");
                     return Ok(ExitCode::FAILURE);
                 }
+            }
+        }
+        Cmd::Doctor { topologies, output } => {
+            let files = if topologies.is_empty() {
+                labctl::doctor::default_topologies()
+            } else {
+                topologies
+            };
+            let needs = labctl::doctor::needs_of_files(&files).context("labctl doctor")?;
+            let report = labctl::doctor::doctor(&needs);
+            match output {
+                OutputArg::Table => print!("{}", report.to_table()),
+                OutputArg::Json => println!("{}", report.to_json().context("labctl doctor")?),
+            }
+            if !report.ok() {
+                return Ok(ExitCode::from(labctl::doctor::EXIT_MISSING));
             }
         }
         Cmd::Validate { file } => match labctl::scenario::validate_file(&file) {

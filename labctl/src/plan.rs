@@ -149,7 +149,7 @@ pub fn netns_name(lab: &str, node: &str) -> String {
 }
 
 /// `SEG6_LOCAL_FLV_OP_*` of include/uapi/linux/seg6_local.h.
-fn flavor_op(f: EndFlavor) -> u32 {
+pub fn flavor_op(f: EndFlavor) -> u32 {
     match f {
         EndFlavor::Psp => 1,
         EndFlavor::Usp => 2,

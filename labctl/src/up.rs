@@ -1,7 +1,9 @@
 //! `labctl up FILE [--name NAME] [--replace]`: build a lab.
 //!
-//! Order: load and validate the file; refuse before creating anything if a
-//! `backend: vpp` router has no `vpp` binary, or a namespace name is taken;
+//! Order: load and validate the file; refuse before creating anything if the
+//! machine lacks a feature the lab uses ([`crate::doctor::require`]: no
+//! privileges, a SID flavour the kernel lacks, a `backend: vpp` router
+//! without a `vpp` binary, ...) or a namespace name is taken;
 //! create the state directory (atomically: two `up`s of one name cannot both
 //! win); journal the owner; apply the plan ([`crate::apply`]); write the
 //! resolv.conf files; start the DNS server; mark the journal complete. Any
@@ -75,6 +77,8 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
     let lab = opts.name.clone().unwrap_or_else(|| topo.name.clone());
     state::validate_name(&lab)?;
     let plan = Arc::new(plan::from_topology(&topo, &lab));
+    // Everything the lab will use, tried before anything is created.
+    crate::doctor::require(&crate::doctor::Needs::for_up(&topo))?;
     let vpp_bin = crate::vpp::require_vpp(&topo)?;
     // From here on, Ctrl-C means "stop at the next step and clean up".
     let _deferred = labns::signals::Deferred::block()?;
