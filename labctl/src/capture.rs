@@ -55,7 +55,10 @@ pub struct LinkCapture {
     pub dropped: u64,
 }
 
-/// Longest frame kept: a 64 KiB GSO super-frame plus headers fits.
+/// The snap length written in pcap headers: the longest frame a file of
+/// ours may hold (a 64 KiB GSO super-frame plus headers fits). Frames the
+/// capture rings deliver are shorter: cut to [`labns::capture::DEFAULT_SNAPLEN`]
+/// with their wire length kept (`orig_len`).
 pub const SNAPLEN: u32 = 262_144;
 
 /// Why capture files could not be written or read.

@@ -83,6 +83,14 @@ pub enum Error {
         last: Option<String>,
         error: Option<String>,
     },
+    /// A packet capture could not be opened or read ([`crate::capture`]).
+    #[error("capture on {ifname}: {op}")]
+    Capture {
+        ifname: String,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
     /// A deadline passed.
     #[error(transparent)]
     Timeout(#[from] crate::wait::Timeout),

@@ -2,8 +2,8 @@
 //! labctl, the agent tests, the scenario engine and the dataplane tests.
 //!
 //! Built on `netns-rs` (named namespaces the `ip netns` way, entering one)
-//! and `nix` (mounts, `setns`/`unshare`, signals); nothing here calls `libc`
-//! directly.
+//! and `nix` (mounts, `setns`/`unshare`, signals); only [`capture`] calls
+//! `libc`, for the AF_PACKET socket options nix does not wrap.
 //!
 //! The one rule this crate enforces: **a thread that entered a namespace
 //! never runs anything else**. [`NetNsGuard`] is `!Send` and puts its thread
@@ -27,9 +27,12 @@
 //!   a line on a pipe), with a [`Timeout`] error that says what was awaited.
 //! - [`signals`]: defer SIGINT/SIGTERM/SIGHUP to step boundaries; ignore
 //!   terminal signals while a foreground child runs.
+//! - [`capture`]: [`Capture`], an AF_PACKET TPACKET ring on one interface
+//!   (frames as on the wire, with direction, wall-clock time and ring drops).
 //! - [`error`]: [`Error`], one typed enum for the crate.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod capture;
 pub mod command;
 pub mod error;
 pub mod guard;
@@ -39,6 +42,7 @@ pub mod signals;
 pub mod thread;
 pub mod wait;
 
+pub use capture::{Capture, CaptureOptions, CaptureStats, Frame};
 pub use command::{spawn_command_in, SpawnOptions, Spawned};
 pub use error::{Error, Result};
 pub use guard::NetNsGuard;

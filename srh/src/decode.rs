@@ -9,17 +9,24 @@
 //! the same strict rules as everything else that reads an SRH. A frame that
 //! cannot be read yields a typed [`DecodeError`], never a panic.
 //!
-//! Frames must be whole: the IPv6 payload length must be covered by the
-//! captured bytes (bytes past it are Ethernet padding and ignored). A
-//! payload length of 0 on a longer frame is read as "the rest of the frame",
-//! as etherparse does for jumbo and GSO super-packets.
+//! [`decode`] takes whole frames: the IPv6 payload length must be covered
+//! by the bytes (bytes past it are Ethernet padding and ignored). A payload
+//! length of 0 on a longer frame is read as "the rest of the frame", as
+//! etherparse does for jumbo and GSO super-packets.
+//!
+//! [`decode_captured`] takes a frame a capture cut to its snap length,
+//! with the frame's length on the wire (as pcap's `orig_len`): every header
+//! up to and including the TCP/UDP/ICMPv6 header must have been captured;
+//! the payload may be cut ([`Decoded::cut`] says by how much). A frame
+//! that was not cut is read exactly as [`decode`] reads it.
 
 use std::fmt;
 use std::net::Ipv6Addr;
 use std::ops::Range;
 
 use etherparse::{
-    err::packet::SliceError, IpNumber, Ipv6ExtensionSlice, LinkSlice, NetSlice, SlicedPacket,
+    err::packet::SliceError, Ethernet2Slice, IpNumber, Ipv6ExtensionSlice, Ipv6ExtensionsSlice,
+    Ipv6HeaderSlice, LaxNetSlice, LaxSlicedPacket, LinkSlice, NetSlice, SlicedPacket,
     TransportSlice,
 };
 
@@ -171,6 +178,8 @@ pub struct Decoded {
     /// Bytes of the upper-layer payload in the frame: after the TCP/UDP/ICMPv6
     /// header, or the whole IP payload for other protocols and fragments.
     pub payload: Range<usize>,
+    /// Bytes of the frame a capture did not keep (0: the frame is whole).
+    pub cut: usize,
 }
 
 impl Decoded {
@@ -188,7 +197,7 @@ impl Decoded {
     }
 }
 
-/// Decode one frame (see the module docs).
+/// Decode one whole frame (see the module docs).
 pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
     let sliced = SlicedPacket::from_ethernet(frame)?;
     let Some(LinkSlice::Ethernet2(eth)) = &sliced.link else {
@@ -200,36 +209,106 @@ pub fn decode(frame: &[u8]) -> Result<Decoded, DecodeError> {
             ether_type: ether_type.0,
         });
     };
-    let header = ip.header();
-    let (srh, other_routing_type) = routing_header(frame, ip.extensions())?;
-    let ip_payload = ip.payload();
-    let (upper, payload) = match &sliced.transport {
-        Some(t) => transport(t),
-        None if ip_payload.fragmented => (
-            Upper::Fragment {
-                protocol: ip_payload.ip_number.0,
-            },
-            ip_payload.payload,
-        ),
-        None => (
-            Upper::Other {
-                protocol: ip_payload.ip_number.0,
-            },
-            ip_payload.payload,
-        ),
+    let p = ip.payload();
+    let (payload, t) = (
+        (p.ip_number, p.fragmented, p.payload),
+        sliced.transport.as_ref(),
+    );
+    Parts::new(eth, ip.header(), ip.extensions(), payload, t).decoded(frame, 0)
+}
+
+/// Decode a frame a capture cut to its snap length; `wire_len` is its
+/// length on the wire (see the module docs).
+pub fn decode_captured(frame: &[u8], wire_len: usize) -> Result<Decoded, DecodeError> {
+    if wire_len <= frame.len() {
+        return decode(frame);
+    }
+    let sliced = LaxSlicedPacket::from_ethernet(frame).map_err(SliceError::Len)?;
+    let Some(LinkSlice::Ethernet2(eth)) = &sliced.link else {
+        return Err(DecodeError::NotEthernet);
     };
-    Ok(Decoded {
-        src_mac: eth.source(),
-        dst_mac: eth.destination(),
-        src: header.source_addr(),
-        dst: header.destination_addr(),
-        hop_limit: header.hop_limit(),
-        payload_len: header.payload_length(),
-        srh,
-        other_routing_type,
-        upper,
-        payload: offset_in(frame, payload),
-    })
+    let ether_type = sliced
+        .ether_payload()
+        .map_or(eth.ether_type(), |p| p.ether_type);
+    let Some(LaxNetSlice::Ipv6(ip)) = &sliced.net else {
+        return Err(DecodeError::NotIpv6 {
+            ether_type: ether_type.0,
+        });
+    };
+    // A header cut by the snap length is as unreadable as a broken one.
+    if let Some((err, _)) = sliced.stop_err {
+        return Err(DecodeError::Malformed(err));
+    }
+    let p = ip.payload();
+    let (payload, t) = (
+        (p.ip_number, p.fragmented, p.payload),
+        sliced.transport.as_ref(),
+    );
+    Parts::new(eth, ip.header(), ip.extensions(), payload, t).decoded(frame, wire_len - frame.len())
+}
+
+/// The layers of a sliced frame, strict or lax alike.
+struct Parts<'f, 'a> {
+    eth: &'f Ethernet2Slice<'a>,
+    header: Ipv6HeaderSlice<'a>,
+    extensions: &'f Ipv6ExtensionsSlice<'a>,
+    ip_number: IpNumber,
+    fragmented: bool,
+    ip_payload: &'a [u8],
+    transport: Option<&'f TransportSlice<'a>>,
+}
+
+impl<'f, 'a> Parts<'f, 'a> {
+    /// `payload`: the IP payload's protocol, whether it is a fragment, its bytes.
+    fn new(
+        eth: &'f Ethernet2Slice<'a>,
+        header: Ipv6HeaderSlice<'a>,
+        extensions: &'f Ipv6ExtensionsSlice<'a>,
+        (ip_number, fragmented, ip_payload): (IpNumber, bool, &'a [u8]),
+        transport: Option<&'f TransportSlice<'a>>,
+    ) -> Self {
+        Parts {
+            eth,
+            header,
+            extensions,
+            ip_number,
+            fragmented,
+            ip_payload,
+            transport,
+        }
+    }
+
+    fn decoded(&self, frame: &[u8], cut: usize) -> Result<Decoded, DecodeError> {
+        let (srh, other_routing_type) = routing_header(frame, self.extensions)?;
+        let (upper, payload) = match self.transport {
+            Some(t) => transport(t),
+            None if self.fragmented => (
+                Upper::Fragment {
+                    protocol: self.ip_number.0,
+                },
+                self.ip_payload,
+            ),
+            None => (
+                Upper::Other {
+                    protocol: self.ip_number.0,
+                },
+                self.ip_payload,
+            ),
+        };
+        Ok(Decoded {
+            src_mac: self.eth.source(),
+            dst_mac: self.eth.destination(),
+            src: self.header.source_addr(),
+            dst: self.header.destination_addr(),
+            hop_limit: self.header.hop_limit(),
+            payload_len: self.header.payload_length(),
+            srh,
+            other_routing_type,
+            upper,
+            payload: offset_in(frame, payload),
+            cut,
+        })
+    }
 }
 
 /// The routing header of a packet: an SRH with its offset, or another type.
@@ -238,7 +317,7 @@ type RoutingHeader = (Option<(Srh, usize)>, Option<u8>);
 /// The routing header of the extension chain, parsed when it is an SRH.
 fn routing_header(
     frame: &[u8],
-    extensions: &etherparse::Ipv6ExtensionsSlice<'_>,
+    extensions: &Ipv6ExtensionsSlice<'_>,
 ) -> Result<RoutingHeader, DecodeError> {
     for ext in extensions.clone() {
         let Ipv6ExtensionSlice::Routing(rh) = ext else {
@@ -348,7 +427,7 @@ impl fmt::Display for Decoded {
             } => write!(
                 f,
                 "TCP {flags} seq {seq} ack {ack} len {}",
-                self.payload.len()
+                self.payload.len() + self.cut
             )?,
             Upper::Udp { length, .. } => write!(f, "UDP len {length}")?,
             Upper::Icmpv6 { icmp_type, code } => write!(f, "ICMPv6 type {icmp_type} code {code}")?,

@@ -22,7 +22,8 @@
 //! - `frame`: the same header inside Ethernet II + IPv6 frames ([`insert`],
 //!   [`strip`], [`find`], [`apply_end`]).
 //! - [`mod@decode`]: one captured frame -> addresses, SRH, ports, payload range
-//!   ([`decode()`], [`Decoded`], [`DecodeError`]), for the scenario asserter.
+//!   ([`decode()`], [`decode_captured`] for frames cut by a capture's snap
+//!   length, [`Decoded`], [`DecodeError`]), for the scenario asserter.
 //!
 //! # Segment order
 //! The wire holds segments backwards: `segments[0]` is the final destination
@@ -51,7 +52,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode, DecodeError, Decoded, TcpFlags, Upper};
+pub use decode::{decode, decode_captured, DecodeError, Decoded, TcpFlags, Upper};
 pub use frame::{apply_end, find, insert, insert_raw, strip, ETHERNET_LEN, IPV6_LEN, SRH_OFFSET};
 pub use tlv::{Tlv, TlvIter, TlvType};
 pub use wire::SrhFixed;

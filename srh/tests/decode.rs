@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 use etherparse::PacketBuilder;
 use proptest::collection::vec;
 use proptest::prelude::*;
-use srh::{decode, DecodeError, Srh, SrhError, TcpFlags, Upper};
+use srh::{decode, decode_captured, DecodeError, Srh, SrhError, TcpFlags, Upper};
 
 fn a(s: &str) -> Ipv6Addr {
     s.parse().expect("test address")
@@ -269,7 +269,69 @@ fn tcp_flags_print_in_a_fixed_order() {
     assert!(TcpFlags(TcpFlags::FIN | TcpFlags::ACK).has(TcpFlags::FIN));
 }
 
+/// A capture cut to its snap length (`tcpdump -s`): the headers are read,
+/// the payload is what was kept, and `cut` says how much was not.
+#[test]
+fn a_frame_cut_by_the_snap_length_decodes_its_headers() {
+    let payload = vec![0x5a; 4000];
+    let whole = srh::insert(&tcp_syn(&payload), &design_srh()).expect("insert");
+    let expected = decode(&whole).expect("whole frame");
+    let snap = 300;
+    let d = decode_captured(&whole[..snap], whole.len()).expect("headers captured");
+    assert_eq!(d.srh, expected.srh);
+    assert_eq!(d.upper, expected.upper);
+    assert_eq!(
+        (d.src, d.dst, d.payload_len),
+        (expected.src, expected.dst, expected.payload_len)
+    );
+    assert_eq!(d.payload.start, expected.payload.start);
+    assert_eq!(d.payload.end, snap);
+    assert_eq!(d.cut, whole.len() - snap);
+    assert!(d.to_string().contains("len 4000 |"), "{d}");
+    // Not cut: exactly what `decode` says, padding included.
+    assert_eq!(decode_captured(&whole, whole.len()), Ok(expected.clone()));
+    assert_eq!(expected.cut, 0);
+    // Whole frames keep the strict rule: short of their payload length without
+    // a wire length that says they were cut, they are malformed.
+    assert!(matches!(
+        decode(&whole[..snap]),
+        Err(DecodeError::Malformed(_))
+    ));
+}
+
+#[test]
+fn a_cut_inside_a_header_is_malformed() {
+    let whole = srh::insert(&tcp_syn(&[1; 100]), &design_srh()).expect("insert");
+    // Inside the SRH (it starts at 54 and is 88 bytes long), then inside TCP.
+    for snap in [60, 54 + 88 + 10] {
+        assert!(
+            matches!(
+                decode_captured(&whole[..snap], whole.len()),
+                Err(DecodeError::Malformed(_))
+            ),
+            "cut at {snap}"
+        );
+    }
+    let mut arp = whole.clone();
+    arp[12..14].copy_from_slice(&[0x08, 0x06]);
+    assert_eq!(
+        decode_captured(&arp[..100], arp.len()),
+        Err(DecodeError::NotIpv6 { ether_type: 0x0806 })
+    );
+}
+
 proptest! {
+    #[test]
+    fn a_capture_cut_anywhere_never_panics_and_keeps_its_ranges(cut in 0usize..600) {
+        let whole = srh::insert(&udp(&[9; 500]), &design_srh()).expect("insert");
+        let snap = cut.min(whole.len());
+        if let Ok(d) = decode_captured(&whole[..snap], whole.len()) {
+            prop_assert!(d.payload.end <= snap);
+            prop_assert_eq!(d.cut, whole.len() - snap);
+            prop_assert_eq!(d.srh().map(|s| s.segments_left), Some(4));
+        }
+    }
+
     #[test]
     fn never_panics_on_arbitrary_bytes(bytes in vec(any::<u8>(), 0..400)) {
         if let Ok(d) = decode(&bytes) {

@@ -87,7 +87,7 @@ fn flow_packets<'a>(
 ) -> Vec<(&'a str, FlowDirection, Packet<'a>)> {
     let mut out = Vec::new();
     for (i, p) in capture.packets.iter().enumerate() {
-        let Ok(decoded) = srh::decode(&p.frame) else {
+        let Ok(decoded) = srh::decode_captured(&p.frame, p.orig_len as usize) else {
             continue;
         };
         let Some((sp, dp)) = decoded.upper.ports() else {

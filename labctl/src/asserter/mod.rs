@@ -6,7 +6,8 @@
 //! times, each flow's traffic report with its 5-tuples, agent counters read
 //! at `expect` steps) and every link's capture (frames with direction and
 //! timestamp, and the ring's drop count). Frames are decoded with
-//! `srh::decode`; a frame belongs to a flow when its (source, source port,
+//! `srh::decode_captured` (a capture keeps the headers of each frame, cut
+//! to its snap length); a frame belongs to a flow when its (source, source port,
 //! final destination, destination port, protocol) is one of the flow's
 //! connections (request) or the reverse (reply) — the final destination is
 //! segment 0 of an SRH, so packets are matched on every hop.
