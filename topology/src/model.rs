@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
+use std::path::PathBuf;
 
 use ipnet::Ipv6Net;
 use schemars::JsonSchema;
@@ -162,6 +163,9 @@ pub struct Node {
     pub backend: RouterBackend,
     /// Hosts: agent mode, if the host runs the agent.
     pub agent: Option<AgentRole>,
+    /// Client agents: their configuration file as written, relative to the
+    /// topology file (the deployment resolves and reads it).
+    pub agent_config: Option<PathBuf>,
     /// Service functions: the function name SFC intents refer to.
     pub function: Option<String>,
     /// Flex-algo numbers (128..=255) this node takes part in.

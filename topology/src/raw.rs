@@ -178,6 +178,10 @@ pub struct RawNode {
     /// Agent mode (hosts only).
     #[schemars(with = "Option<AgentRole>")]
     pub agent: Option<Spanned<AgentRole>>,
+    /// The client agent's configuration (hawkwing format), relative to the
+    /// topology file (hosts with `agent: client` only, required there).
+    #[schemars(with = "Option<String>")]
+    pub agent_config: Option<Spanned<String>>,
     /// Function name (service functions only, required there).
     #[schemars(with = "Option<String>")]
     pub function: Option<Spanned<String>>,

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv6Addr;
+use std::path::PathBuf;
 
 use ipnet::Ipv6Net;
 use serde_saphyr::{Location, Spanned};
@@ -132,6 +133,7 @@ fn resolve_node(cx: &mut Cx, name: &str, n: &Fields, defaults: &Defaults) -> Nod
     let (address, prefix) = address_part(cx, n, sid, locator);
     let backend = backend(cx, n, defaults.backend);
     let agent = agent(cx, n);
+    let agent_config = agent_config(cx, n, agent);
     let function = function(cx, n);
     let route_mtu = route_mtu(cx, n, defaults.route_mtu);
     let flex_algos = cx.flex_algos(&n.rn.flex_algos, &n.path("flex_algos"));
@@ -145,6 +147,7 @@ fn resolve_node(cx: &mut Cx, name: &str, n: &Fields, defaults: &Defaults) -> Nod
         prefix,
         backend,
         agent,
+        agent_config,
         function,
         flex_algos,
         route_mtu,
@@ -317,6 +320,38 @@ fn agent(cx: &mut Cx, n: &Fields) -> Option<AgentRole> {
             None
         }
         other => other.as_ref().map(|a| a.value),
+    }
+}
+
+/// A client agent's configuration file: required on `agent: client`
+/// hosts, refused elsewhere (a server agent is configured by the lab).
+fn agent_config(cx: &mut Cx, n: &Fields, agent: Option<AgentRole>) -> Option<PathBuf> {
+    let field = "agent_config";
+    match (&n.rn.agent_config, agent) {
+        (Some(c), _) if n.kind != NodeKind::Host => {
+            n.not_for(cx, Some(&c.referenced), field, "hosts");
+            None
+        }
+        (Some(c), Some(AgentRole::Client)) if c.value.trim().is_empty() => {
+            cx.err(&c.referenced, n.path(field), "the file name is empty");
+            None
+        }
+        (Some(c), Some(AgentRole::Client)) => Some(PathBuf::from(c.value.trim())),
+        (Some(c), _) => {
+            let message =
+                "`agent_config` configures a client agent: the host needs `agent: client`";
+            cx.err(&c.referenced, n.path(field), message);
+            None
+        }
+        (None, Some(AgentRole::Client)) => {
+            let message = "a host with `agent: client` needs an `agent_config` file";
+            match &n.rn.agent {
+                Some(a) => cx.err(&a.referenced, n.path(field), message),
+                None => n.missing(cx, field, message),
+            }
+            None
+        }
+        (None, _) => None,
     }
 }
 
