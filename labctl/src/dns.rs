@@ -9,17 +9,26 @@
 //!
 //! Zones: each record `a.b.c` lives in the zone `b.c` (its parent), with a
 //! synthetic SOA; names in a zone without a record answer NXDOMAIN.
+//!
+//! Records change while the lab runs ([`set_record`], a scenario's `dns`
+//! step): the changes are kept in `dns-records.json` in the state
+//! directory, and on SIGHUP the server serves the topology's records with
+//! those changes on top (a name in a zone the topology does not have is
+//! not served). [`set_record`] returns once the server answers the new
+//! address.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::{Ipv6Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::rdata::{AAAA, SOA};
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
+use labns::{Signal, Wait};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use hickory_server::Server;
@@ -48,9 +57,14 @@ fn name(s: &str) -> Result<Name> {
     Name::from_ascii(format!("{s}.")).map_err(|e| Error::Dns(format!("invalid name {s:?}: {e}")))
 }
 
-/// A catalog with one authoritative in-memory zone per [`zones`] entry.
-pub fn catalog(records: &BTreeMap<String, Ipv6Addr>) -> Result<Catalog> {
+/// Zone name -> its handler, to change records while serving.
+pub type Zones = BTreeMap<String, Arc<InMemoryZoneHandler>>;
+
+/// A catalog with one authoritative in-memory zone per [`zones`] entry,
+/// and the zones' handlers.
+pub fn catalog(records: &BTreeMap<String, Ipv6Addr>) -> Result<(Catalog, Zones)> {
     let mut catalog = Catalog::new();
+    let mut handlers = Zones::new();
     for (zone, recs) in zones(records) {
         let origin = name(&zone)?;
         let mut handler: InMemoryZoneHandler =
@@ -71,21 +85,60 @@ pub fn catalog(records: &BTreeMap<String, Ipv6Addr>) -> Result<Catalog> {
                 1,
             );
         }
-        let handlers: Vec<Arc<dyn ZoneHandler>> = vec![Arc::new(handler)];
-        catalog.upsert(LowerName::new(&origin), handlers);
+        let handler = Arc::new(handler);
+        handlers.insert(zone, Arc::clone(&handler));
+        let list: Vec<Arc<dyn ZoneHandler>> = vec![handler];
+        catalog.upsert(LowerName::new(&origin), list);
     }
-    Ok(catalog)
+    Ok((catalog, handlers))
 }
 
-/// Serve `records` on an already bound UDP socket and TCP listener until the task is dropped.
+/// Serve exactly `records` from now on: every AAAA record of every zone
+/// is replaced. Returns the names not served (their zone is not).
+pub async fn replace_records(served: &Zones, records: &BTreeMap<String, Ipv6Addr>) -> Vec<String> {
+    let wanted = zones(records);
+    for (zone, handler) in served {
+        let mut recs = handler.records_mut().await;
+        recs.retain(|k, _| k.record_type != RecordType::AAAA);
+        for (n, addr) in wanted.get(zone).into_iter().flatten() {
+            let Ok(rname) = name(n) else { continue };
+            let mut set = RecordSet::new(rname.clone(), RecordType::AAAA, 1);
+            set.insert(Record::from_rdata(rname.clone(), TTL, RData::AAAA(AAAA(*addr))), 1);
+            recs.insert(RrKey::new(LowerName::new(&rname), RecordType::AAAA), Arc::new(set));
+        }
+    }
+    wanted
+        .into_iter()
+        .filter(|(zone, _)| !served.contains_key(zone))
+        .flat_map(|(_, recs)| recs.into_iter().map(|(n, _)| n))
+        .collect()
+}
+
+/// Serve `records` on an already bound UDP socket and TCP listener until
+/// the task is dropped; on SIGHUP, serve what `reload` returns instead.
 pub async fn serve(
     records: &BTreeMap<String, Ipv6Addr>,
     udp: UdpSocket,
     tcp: TcpListener,
+    reload: impl Fn() -> Result<BTreeMap<String, Ipv6Addr>> + Send + 'static,
 ) -> Result<()> {
-    let mut server = Server::new(catalog(records)?);
+    let (catalog, handlers) = catalog(records)?;
+    let mut server = Server::new(catalog);
     server.register_socket(udp);
     server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| Error::Dns(format!("SIGHUP handler: {e}")))?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match reload() {
+                Ok(recs) => {
+                    let skipped = replace_records(&handlers, &recs).await;
+                    tracing::info!("records reloaded; not served (no such zone): {skipped:?}");
+                }
+                Err(e) => tracing::error!("records not reloaded: {e}"),
+            }
+        }
+    });
     server
         .block_until_done()
         .await
@@ -95,11 +148,9 @@ pub async fn serve(
 /// Entry point of `labctl __dns`: serve the lab's records on the dns node's
 /// address (the process already runs in that node's namespace).
 pub fn run_child(state_dir: &Path) -> Result<()> {
-    let meta = crate::state::read_meta(state_dir)?;
-    let topo_path = state_dir.join("topology.yaml");
-    let text = topology::read_input_file(&topo_path, topology::MAX_INPUT_FILE_BYTES)
-        .map_err(topology::LoadError::Read)?;
-    let topo = topology::parse_str(&text, &meta.source.display().to_string())?;
+    let topo = crate::state::read_topology(state_dir)?;
+    let records = effective_records(state_dir)?;
+    let dir = state_dir.to_path_buf();
     let addr = topo
         .nodes_of_kind(topology::NodeKind::Dns)
         .find_map(|n| n.address)
@@ -116,12 +167,115 @@ pub fn run_child(state_dir: &Path) -> Result<()> {
         let tcp = TcpListener::bind(sa)
             .await
             .map_err(|e| Error::Dns(format!("bind tcp {sa}: {e}")))?;
-        tracing::info!("serving {} records on {sa}", topo.dns_records.len());
+        tracing::info!("serving {} records on {sa}", records.len());
         let mut out = std::io::stdout();
         let _ = writeln!(out, "ready");
         let _ = out.flush();
-        serve(&topo.dns_records, udp, tcp).await
+        serve(&records, udp, tcp, move || effective_records(&dir)).await
     })
+}
+
+/// The file of a lab's record changes.
+const CHANGES: &str = "dns-records.json";
+/// How long a changed record gets to be served.
+const CHANGE_WAIT: Duration = Duration::from_secs(5);
+
+/// The record changes of the lab in `state_dir` (none: empty).
+pub fn read_changes(state_dir: &Path) -> Result<BTreeMap<String, Ipv6Addr>> {
+    let path = state_dir.join(CHANGES);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Io {
+            op: "decode",
+            path,
+            source: std::io::Error::other(e),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(Error::io("read", path)(e)),
+    }
+}
+
+/// The records the lab serves now: the topology's with the changes on top.
+pub fn effective_records(state_dir: &Path) -> Result<BTreeMap<String, Ipv6Addr>> {
+    let mut records = crate::state::read_topology(state_dir)?.dns_records;
+    records.extend(read_changes(state_dir)?);
+    Ok(records)
+}
+
+/// Serve `name` as `addr` in lab `lab` (`None`: as the topology has it),
+/// and return once the server answers so.
+pub fn set_record(lab: &str, name: &str, addr: Option<Ipv6Addr>) -> Result<()> {
+    let dir = crate::state::lab_dir(lab);
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let mut changes = read_changes(&dir)?;
+    match addr {
+        Some(a) => changes.insert(name.clone(), a),
+        None => changes.remove(&name),
+    };
+    let path = dir.join(CHANGES);
+    std::fs::write(&path, serde_json::to_string_pretty(&changes)?)
+        .map_err(Error::io("write", &path))?;
+    let want = effective_records(&dir)?.get(&name).copied();
+    let plan = crate::plan::from_topology(&crate::state::read_topology(&dir)?, lab);
+    let Some(dns) = plan.dns.as_ref() else {
+        return Err(Error::Dns(format!("lab {lab} has no dns node")));
+    };
+    let journal = crate::state::read_journal(&dir, lab)?;
+    let Some(id) = crate::procs::running(&journal.entries, "dns") else {
+        return Err(Error::Dns(format!("the dns server of lab {lab} is not running")));
+    };
+    id.signal(Signal::SIGHUP)?;
+    let server = SocketAddr::from((dns.listen, 53));
+    let netns = plan.namespaces[dns.ns].netns.clone();
+    Wait::new(format!("the dns server to answer {name} with {want:?}"), CHANGE_WAIT)
+        .every(Duration::from_millis(10))
+        .try_until(|| {
+            let n = name.clone();
+            let got = labns::run_in(&netns, move || {
+                query_aaaa(server, &n, Duration::from_millis(500))
+            })?;
+            let first = got.as_ref().and_then(|a| a.first().copied());
+            Ok::<_, Error>(match got.is_some() && first == want {
+                true => ControlFlow::Break(()),
+                false => ControlFlow::Continue(format!("answers {got:?}")),
+            })
+        })
+}
+
+/// Send an AAAA query for `name` to `server` and return the response to
+/// it (matched by id) within `limit`. Blocking.
+fn exchange(server: SocketAddr, name: &str, limit: Duration) -> Option<Message> {
+    // Any id works; a varying one keeps a late answer to an earlier probe from counting.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let id = (std::process::id() as u16) ^ (nanos as u16);
+    let qname = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).ok()?;
+    let mut m = Message::query();
+    m.metadata.id = id;
+    m.metadata.recursion_desired = true;
+    m.add_query(Query::query(qname, RecordType::AAAA));
+    let query = m.to_vec().ok()?;
+    let local = if server.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let sock = std::net::UdpSocket::bind(local).ok()?;
+    sock.connect(server).and_then(|()| sock.send(&query)).ok()?;
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+            return None;
+        }
+        let n = sock.recv(&mut buf).ok()?;
+        if let Ok(r) = Message::from_vec(&buf[..n]) {
+            if r.metadata.id == id {
+                return Some(r);
+            }
+        }
+    }
 }
 
 /// Whether the DNS server at `server` answers an AAAA query for `name`
@@ -129,50 +283,24 @@ pub fn run_child(state_dir: &Path) -> Result<()> {
 /// Blocking; run it where `server` is reachable (`status` runs it in the
 /// dns node's namespace). A stopped or hung server does not answer.
 pub fn answers(server: SocketAddr, name: &str, limit: Duration) -> bool {
-    // Any id works; a varying one keeps a late answer to an earlier probe from counting.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let id = (std::process::id() as u16) ^ (nanos as u16);
-    let Ok(qname) = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))) else {
-        return false;
-    };
-    let mut m = Message::query();
-    m.metadata.id = id;
-    m.add_query(Query::query(qname, RecordType::AAAA));
-    let Ok(query) = m.to_vec() else {
-        return false;
-    };
-    let local = if server.is_ipv6() {
-        "[::]:0"
-    } else {
-        "0.0.0.0:0"
-    };
-    let Ok(sock) = std::net::UdpSocket::bind(local) else {
-        return false;
-    };
-    if sock
-        .connect(server)
-        .and_then(|()| sock.send(&query))
-        .is_err()
-    {
-        return false;
-    }
-    let deadline = Instant::now() + limit;
-    let mut buf = [0u8; 4096];
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
-            return false;
-        }
-        match sock.recv(&mut buf) {
-            Ok(n) if Message::from_vec(&buf[..n]).is_ok_and(|r| r.metadata.id == id) => {
-                return true
-            }
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-    }
+    exchange(server, name, limit).is_some()
+}
+
+/// The AAAA addresses `server` gives for `name` (`Some(empty)`: NXDOMAIN
+/// or no record; `None`: no answer within `limit`). Blocking; run it where
+/// `server` is reachable (from a lab node's namespace): the query leaves
+/// that node like any application's lookup.
+pub fn query_aaaa(server: SocketAddr, name: &str, limit: Duration) -> Option<Vec<Ipv6Addr>> {
+    let r = exchange(server, name, limit)?;
+    Some(
+        r.answers
+            .iter()
+            .filter_map(|a| match &a.data {
+                RData::AAAA(x) => Some(x.0),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 #[cfg(test)]
@@ -245,7 +373,7 @@ mod tests {
         let tcp = TcpListener::bind("[::1]:0").await.unwrap();
         let tcp_addr = tcp.local_addr().unwrap();
         let recs = records();
-        let server = tokio::spawn(async move { serve(&recs, udp, tcp).await });
+        let server = tokio::spawn(async move { serve(&recs, udp, tcp, || Ok(BTreeMap::new())).await });
 
         let r = ask(addr, "wb.hawk.net.", RecordType::AAAA).await;
         assert_eq!(r.metadata.id, 4242);

@@ -104,6 +104,45 @@ pub enum Error {
     /// DNS server setup failed.
     #[error("dns: {0}")]
     Dns(String),
+    /// A binary the lab runs (controller, agent) is not built or installed.
+    #[error(
+        "{name} not found (looked in {searched}); build it with `cargo build --bins` \
+         (labctl finds the workspace's binaries next to its own executable) or put it in PATH. \
+         Nothing was created."
+    )]
+    MissingBinary { name: &'static str, searched: String },
+    /// A lab process exited while labctl waited for it.
+    #[error("{name} exited ({status}); the end of its log {}:\n{tail}", log.display())]
+    ProcessExited {
+        name: String,
+        status: String,
+        log: PathBuf,
+        tail: String,
+    },
+    /// Lab processes did not get ready in time.
+    #[error("{timeout}; their logs:\n{logs}")]
+    NotReady {
+        timeout: labns::Timeout,
+        logs: String,
+    },
+    /// No link joins the two nodes named.
+    #[error("no link between {a} and {b}")]
+    NoSuchLink { a: String, b: String },
+    /// A running agent could not be asked.
+    #[error("agent: {0}")]
+    Agent(String),
+    /// The controller could not be reached or refused a call.
+    #[error("controller: {0}")]
+    Controller(String),
+    /// A topology file's `agent_config` cannot be read.
+    #[error("{topology}: nodes.{node}.agent_config: cannot read {}: {source}", path.display())]
+    AgentConfig {
+        topology: String,
+        node: String,
+        path: PathBuf,
+        #[source]
+        source: topology::ReadFileError,
+    },
 }
 
 /// Result alias of the labctl library.

@@ -9,8 +9,9 @@
 //!   to test that a failed `up` removes what it made.
 //!
 //! Steps, in order: `namespaces`, `links`, `addresses`, `routes` (the
-//! phases of [`crate::apply`]), `dns` (the DNS server started), `complete`
-//! (the journal says complete; nothing is left to do but return).
+//! phases of [`crate::apply`]), `dns` (the DNS server started),
+//! `controller` (the controller accepts), `agents` (every agent is ready),
+//! `complete` (the journal says complete; nothing is left to do but return).
 
 use std::time::Duration;
 

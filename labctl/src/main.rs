@@ -96,6 +96,11 @@ enum Cmd {
     },
     /// Check a topology or scenario file (or a scenario directory) and report every problem.
     Validate { file: PathBuf },
+    /// Change a link of a running lab (`labctl link set A B ...`).
+    Link {
+        #[command(subcommand)]
+        cmd: LinkCmd,
+    },
     /// (internal) The lab DNS server, started by `up` inside the dns namespace.
     #[command(name = "__dns", hide = true)]
     Dns {
@@ -104,6 +109,55 @@ enum Cmd {
         #[arg(long)]
         state: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum LinkCmd {
+    /// Change the link between A and B: in the kernel what it can enforce
+    /// (state: both ends down/up; bandwidth: the sending interface's tbf;
+    /// loss: the BPF dropper), and tell the lab's controller everything
+    /// (latency, jitter, utilization and metric are known to it only).
+    /// Prints, per property, whether it was enforced or declared.
+    Set {
+        a: String,
+        b: String,
+        /// Lab name (default: the only running lab).
+        #[arg(long)]
+        lab: Option<String>,
+        /// Take the link down (both ends).
+        #[arg(long, conflicts_with = "up")]
+        down: bool,
+        /// Bring the link up (both ends; waits for carrier).
+        #[arg(long)]
+        up: bool,
+        /// e.g. 10mbit, 1gbit.
+        #[arg(long)]
+        bandwidth: Option<String>,
+        /// e.g. 4ms, 500us.
+        #[arg(long)]
+        latency: Option<String>,
+        #[arg(long)]
+        jitter: Option<String>,
+        /// Percent, e.g. 0.5 or 2%.
+        #[arg(long)]
+        loss: Option<String>,
+        /// Percent.
+        #[arg(long)]
+        utilization: Option<String>,
+        /// IGP metric (the controller's flex-algo measure).
+        #[arg(long)]
+        metric: Option<u32>,
+        /// Which direction the properties apply to, relative to A B.
+        #[arg(long, value_enum, default_value = "both")]
+        direction: DirectionArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DirectionArg {
+    Both,
+    AToB,
+    BToA,
 }
 
 fn main() -> ExitCode {
@@ -220,9 +274,72 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
         },
+        Cmd::Link { cmd } => link_set(cmd, cli.quiet)?,
         Cmd::Dns { lab, state } => {
             labctl::dns::run_child(&state).with_context(|| format!("dns server of lab {lab}"))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `labctl link set`: parse the units, find the link, apply, print what was
+/// enforced and what declared.
+fn link_set(cmd: LinkCmd, quiet: bool) -> Result<()> {
+    use labctl::scenario::LinkDirection;
+    use topology::units::{parse_bandwidth_kbps, parse_duration_us, parse_percent};
+    let LinkCmd::Set {
+        a,
+        b,
+        lab,
+        down,
+        up,
+        bandwidth,
+        latency,
+        jitter,
+        loss,
+        utilization,
+        metric,
+        direction,
+    } = cmd;
+    let unit = |v: Option<String>, what: &str, parse: fn(&str) -> Result<u64, String>| {
+        v.map(|t| parse(&t).map_err(|e| anyhow::anyhow!("--{what} {t}: {e}")))
+            .transpose()
+    };
+    let pct = |v: Option<String>, what: &str| {
+        v.map(|t| parse_percent(&t).map_err(|e| anyhow::anyhow!("--{what} {t}: {e}")))
+            .transpose()
+    };
+    let props = topology::LinkProps {
+        bandwidth_kbps: unit(bandwidth, "bandwidth", parse_bandwidth_kbps)?,
+        latency_us: unit(latency, "latency", parse_duration_us)?,
+        jitter_us: unit(jitter, "jitter", parse_duration_us)?,
+        loss_pct: pct(loss, "loss")?,
+        utilization_pct: pct(utilization, "utilization")?,
+    };
+    let state = match (down, up) {
+        (true, _) => Some(false),
+        (_, true) => Some(true),
+        _ => None,
+    };
+    anyhow::ensure!(
+        state.is_some() || metric.is_some() || props != topology::LinkProps::default(),
+        "nothing to change: give --down, --up, --bandwidth, --latency, --jitter, --loss, --utilization or --metric"
+    );
+    let direction = match direction {
+        DirectionArg::Both => LinkDirection::Both,
+        DirectionArg::AToB => LinkDirection::AToB,
+        DirectionArg::BToA => LinkDirection::BToA,
+    };
+    let lab = labctl::state::select_lab(lab.as_deref(), "pass --lab NAME")?;
+    let topo = labctl::status::lab_topology(&lab)?;
+    let change =
+        labctl::link::change_between(&topo, &a, &b, direction, state, props, metric)?;
+    let report =
+        labctl::link::set(&lab, &change).with_context(|| format!("labctl link set {a} {b}"))?;
+    if !quiet {
+        for line in report.lines() {
+            println!("{line}");
+        }
+    }
+    Ok(())
 }

@@ -11,7 +11,8 @@ use std::os::fd::RawFd;
 
 use futures::stream::{StreamExt, TryStreamExt};
 use netlink_packet_core::{
-    DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REQUEST,
+    DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REPLACE, NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage, State};
@@ -35,6 +36,10 @@ pub struct Nl {
 }
 
 const CREATE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+/// Flags of a request that creates or replaces (`tc qdisc replace`).
+pub const REPLACE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+/// Flags of a plain request (set, delete).
+pub const REQUEST: u16 = NLM_F_REQUEST | NLM_F_ACK;
 
 impl Nl {
     /// A current-thread tokio runtime and one rtnetlink connection opened by
@@ -78,18 +83,32 @@ impl Nl {
     /// awaited together: the requests are written back to back and the kernel
     /// answers them in order.
     pub async fn send(&self, msg: RouteNetlinkMessage, flags: u16, what: String) -> Result<()> {
+        self.send_allowing(msg, flags, what, 0).await.map(|_| ())
+    }
+
+    /// [`Nl::send`], where the kernel refusing with `errno` (e.g. ENOENT
+    /// for a delete) is fine: `Ok(false)` then.
+    pub async fn send_allowing(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        what: String,
+        errno: i32,
+    ) -> Result<bool> {
         let mut req = NetlinkMessage::from(msg);
         req.header.flags = flags;
         let mut handle = self.handle.clone();
         let mut resp = handle.request(req).map_err(|e| self.err(what.clone(), e))?;
         while let Some(m) = resp.next().await {
             if let NetlinkPayload::Error(e) = m.payload {
-                if e.code.is_some() {
-                    return Err(self.err(what, e));
+                match e.code {
+                    Some(code) if errno != 0 && code.get() == -errno => return Ok(false),
+                    Some(_) => return Err(self.err(what, e)),
+                    None => {}
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Send every request at once and wait for all ACKs; the first error wins.
@@ -174,8 +193,14 @@ pub fn veth(
 
 /// Set a link administratively up.
 pub fn link_up(index: u32) -> (RouteNetlinkMessage, u16) {
-    let msg: LinkMessage = LinkUnspec::new_with_index(index).up().build();
-    (RouteNetlinkMessage::SetLink(msg), NLM_F_REQUEST | NLM_F_ACK)
+    link_state(index, true)
+}
+
+/// Set a link administratively up or down (`ip link set IF up|down`).
+pub fn link_state(index: u32, up: bool) -> (RouteNetlinkMessage, u16) {
+    let b = LinkUnspec::new_with_index(index);
+    let msg: LinkMessage = if up { b.up() } else { b.down() }.build();
+    (RouteNetlinkMessage::SetLink(msg), REQUEST)
 }
 
 /// An IPv6 address with `nodad` (usable at once, never tentative).
@@ -333,6 +358,18 @@ pub fn dropper_filter(index: u32, prog_fd: RawFd) -> RouteNetlinkMessage {
         )),
     ]));
     RouteNetlinkMessage::NewTrafficFilter(msg)
+}
+
+/// `tc filter del dev IF egress prio 1`: every filter at the loss
+/// dropper's priority (send with [`REQUEST`]; ENOENT when there is none).
+pub fn dropper_filter_delete(index: u32) -> RouteNetlinkMessage {
+    let mut msg = TcMessage::with_index(index as i32);
+    msg.header.parent = TcHandle {
+        major: 0xffff,
+        minor: TcHandle::MIN_EGRESS,
+    };
+    msg.header.info = (1 << 16) | ETH_P_ALL_BE;
+    RouteNetlinkMessage::DelTrafficFilter(msg)
 }
 
 /// The address text used in error messages.

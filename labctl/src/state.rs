@@ -283,6 +283,16 @@ pub fn read_meta(dir: &Path) -> Result<LabMeta> {
     })
 }
 
+/// The topology a lab was built from: `topology.yaml` in its state
+/// directory, named in problems by the file `up` was given.
+pub fn read_topology(dir: &Path) -> Result<topology::Topology> {
+    let meta = read_meta(dir)?;
+    let p = dir.join("topology.yaml");
+    let text = topology::read_input_file(&p, topology::MAX_INPUT_FILE_BYTES)
+        .map_err(topology::LoadError::Read)?;
+    Ok(topology::parse_str(&text, &meta.source.display().to_string())?)
+}
+
 /// Names of every lab that has a state directory.
 pub fn list_labs() -> Vec<String> {
     let mut out: Vec<String> = fs::read_dir(STATE_ROOT)

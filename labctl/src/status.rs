@@ -7,19 +7,22 @@
 //! controller input).
 //!
 //! A lab is **healthy** when `up` finished, every namespace exists and
-//! every lab process works: it exists, is not stopped, and — for the DNS
-//! server — answers a query from its own namespace within
-//! [`DNS_PROBE_WAIT`]. Otherwise [`LabStatus::problems`] says why, and
+//! every lab process works: it exists, is not stopped, and answers — the
+//! DNS server a query from its own namespace within [`DNS_PROBE_WAIT`], the
+//! controller a connection on its intent and admin ports, an agent its
+//! `srv6-agent status`. A process restarted under the same name (by `labctl
+//! run`) counts as its last journal line. Otherwise [`LabStatus::problems`] says why, and
 //! `labctl status` exits with [`EXIT_UNHEALTHY`].
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use comfy_table::{presets, Table};
-use labns::{netns, ProcId, ProcState};
+use labns::{netns, ProcState};
 use serde::Serialize;
 use topology::{LinkProps, Topology};
 
+use crate::deploy::{self, Deployment};
 use crate::error::{Error, Result};
 use crate::plan::{self, Forwarding, LabPlan};
 use crate::state::{self, Entry};
@@ -159,16 +162,22 @@ fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
     out
 }
 
+/// A running lab's metadata, its topology with the link changes made since
+/// `up` (`labctl link set`), and its journal.
 fn load(lab: &str) -> Result<(state::LabMeta, Topology, Vec<Entry>)> {
     let dir = state::lab_dir(lab);
     if !dir.is_dir() {
         return Err(Error::NoSuchLab(lab.to_string()));
     }
     let meta = state::read_meta(&dir)?;
-    let p = dir.join("topology.yaml");
-    let text = std::fs::read_to_string(&p).map_err(Error::io("read", &p))?;
-    let topo = topology::parse_str(&text, &meta.source.display().to_string())?;
+    let mut topo = state::read_topology(&dir)?;
+    crate::link::apply_overrides(&mut topo, &crate::link::read_overrides(&dir)?);
     Ok((meta, topo, state::read_journal(&dir, lab)?.entries))
+}
+
+/// A running lab's topology as it is now (with its link changes).
+pub fn lab_topology(lab: &str) -> Result<Topology> {
+    load(lab).map(|(_, t, _)| t)
 }
 
 /// Node names of a running lab (for error messages); empty if unreadable.
@@ -191,7 +200,8 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
         .map(|(ns, live)| node_status(&topo, ns, live.ok()))
         .collect();
     let links = topo.links.iter().map(|l| link_status(&nodes, l)).collect();
-    let processes = process_status(&plan, &topo, &journal);
+    let deployment = Deployment::read(&state::lab_dir(lab))?;
+    let processes = process_status(&plan, &topo, &journal, &deployment);
     let complete = journal.contains(&Entry::Complete);
     let problems = problems(complete, &nodes, &processes);
     Ok(LabStatus {
@@ -279,29 +289,25 @@ fn link_status(nodes: &[NodeStatus], l: &topology::Link) -> LinkStatus {
     }
 }
 
-/// Every journalled process: its state by pid + start time, and for the
-/// DNS server whether it answers.
-fn process_status(plan: &LabPlan, topo: &Topology, journal: &[Entry]) -> Vec<ProcStatus> {
-    journal
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Proc { name, pid, start } => Some((
-                name,
-                ProcId {
-                    pid: *pid,
-                    start: *start,
-                },
-            )),
-            _ => None,
-        })
+/// Every lab process (the last journal line of each name): its state by
+/// pid + start time, and whether it answers: the DNS server a query, the
+/// controller a connection on both its ports, an agent its status.
+fn process_status(
+    plan: &LabPlan,
+    topo: &Topology,
+    journal: &[Entry],
+    deployment: &Deployment,
+) -> Vec<ProcStatus> {
+    crate::procs::latest(journal)
+        .into_iter()
         .map(|(name, id)| {
             let state = id.state();
-            let answers = match (name.as_str(), state) {
-                ("dns", ProcState::Running) => dns_answers(plan, topo),
+            let answers = match state {
+                ProcState::Running => answers(&name, plan, topo, deployment),
                 _ => None,
             };
             ProcStatus {
-                name: name.clone(),
+                name,
                 pid: id.pid,
                 alive: state == ProcState::Running && answers != Some(false),
                 state: state.to_string(),
@@ -309,6 +315,23 @@ fn process_status(plan: &LabPlan, topo: &Topology, journal: &[Entry]) -> Vec<Pro
             }
         })
         .collect()
+}
+
+/// The functional probe of the running process `name`, where it has one.
+fn answers(name: &str, plan: &LabPlan, topo: &Topology, d: &Deployment) -> Option<bool> {
+    if name == "dns" {
+        return dns_answers(plan, topo);
+    }
+    if name == deploy::CONTROLLER {
+        let c = d.controller.as_ref()?;
+        return Some(matches!(
+            deploy::controller::accepting(c),
+            Ok(std::ops::ControlFlow::Break(()))
+        ));
+    }
+    let agent = d.agents.iter().find(|a| a.proc_name() == name)?;
+    let bin = d.binaries.agent.as_ref()?;
+    Some(deploy::agent::status(bin, &agent.netns, &agent.interface).is_ok())
 }
 
 /// Ask the lab DNS server, from its own namespace, for the first record
@@ -342,10 +365,11 @@ fn problems(complete: bool, nodes: &[NodeStatus], processes: &[ProcStatus]) -> V
     }
     for p in processes.iter().filter(|p| !p.alive) {
         let why = match p.answers {
-            Some(false) => format!(
+            Some(false) if p.name == "dns" => format!(
                 "does not answer a query within {} ms",
                 DNS_PROBE_WAIT.as_millis()
             ),
+            Some(false) => "runs but does not answer".to_string(),
             _ => format!("is {}", p.state),
         };
         out.push(format!("process {} (pid {}) {why}", p.name, p.pid));

@@ -3,26 +3,31 @@
 //! Order: load and validate the file; refuse before creating anything if the
 //! machine lacks a feature the lab uses ([`crate::doctor::require`]: no
 //! privileges, a SID flavour the kernel lacks, a `backend: vpp` router
-//! without a `vpp` binary, ...) or a namespace name is taken;
+//! without a `vpp` binary, ...), a binary it runs is missing
+//! (`mock-controller`, `srv6-agent`: [`crate::deploy::binaries_for`]), an
+//! agent configuration cannot be read, or a namespace name is taken;
 //! create the state directory (atomically: two `up`s of one name cannot both
 //! win); journal the owner; apply the plan ([`crate::apply`]); write the
-//! resolv.conf files; start the DNS server; mark the journal complete. Any
-//! failure tears down what was made.
+//! resolv.conf files; start the DNS server, the controller and the agents,
+//! each ready by condition ([`crate::deploy`]); mark the journal complete.
+//! Any failure tears down what was made.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use labns::{netns, ProcId, SpawnOptions, Wait};
+use labns::{netns, ProcId, Wait};
 
 use crate::apply;
+use crate::deploy::{self, Deployment};
 use crate::down;
 use crate::error::{Error, Result};
 use crate::hooks::pause_point;
 use crate::plan::{self, Forwarding, LabPlan};
+use crate::procs::{self, Spec};
 use crate::progress::Progress;
 use crate::state::{self, Entry, Journal, LabMeta};
 
@@ -40,7 +45,8 @@ pub struct UpOptions {
     pub replace: bool,
     /// No progress output.
     pub quiet: bool,
-    /// The labctl binary, re-executed as `labctl __dns` for the DNS server.
+    /// The labctl binary, re-executed as `labctl __dns` for the DNS server;
+    /// the controller and agent binaries are looked up next to it.
     pub exe: PathBuf,
 }
 
@@ -80,6 +86,8 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
     // Everything the lab will use, tried before anything is created.
     crate::doctor::require(&crate::doctor::Needs::for_up(&topo))?;
     let vpp_bin = crate::vpp::require_vpp(&topo)?;
+    let binaries = deploy::binaries_for(&topo, &opts.exe)?;
+    let agent_configs = read_agent_configs(&topo, &opts.file)?;
     // From here on, Ctrl-C means "stop at the next step and clean up".
     let _deferred = labns::signals::Deferred::block()?;
     let dir = claim(&lab, opts.replace, &plan)?;
@@ -90,6 +98,8 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
         plan: &plan,
         topo: &topo,
         vpp_bin: vpp_bin.as_deref(),
+        deployment: Deployment::plan(&topo, &lab, &dir, binaries),
+        agent_configs,
     };
     match build.run(&text) {
         Ok(()) => Ok(UpReport {
@@ -141,6 +151,27 @@ fn claim(lab: &str, replace: bool, plan: &LabPlan) -> Result<PathBuf> {
     }
 }
 
+/// Every client agent's `agent_config`, read (relative to the topology
+/// file) before anything is made: `(node, text)`.
+fn read_agent_configs(topo: &topology::Topology, file: &Path) -> Result<Vec<(String, String)>> {
+    let base = file.parent().unwrap_or(Path::new("."));
+    topo.nodes
+        .values()
+        .filter_map(|n| Some((n, n.agent_config.as_ref()?)))
+        .map(|(n, rel)| {
+            let path = base.join(rel);
+            topology::read_input_file(&path, topology::MAX_INPUT_FILE_BYTES)
+                .map(|text| (n.name.clone(), text))
+                .map_err(|source| Error::AgentConfig {
+                    topology: file.display().to_string(),
+                    node: n.name.clone(),
+                    path,
+                    source,
+                })
+        })
+        .collect()
+}
+
 /// What one `up` builds from, once the state directory is claimed.
 struct Build<'a> {
     opts: &'a UpOptions,
@@ -149,6 +180,9 @@ struct Build<'a> {
     plan: &'a Arc<LabPlan>,
     topo: &'a topology::Topology,
     vpp_bin: Option<&'a Path>,
+    deployment: Deployment,
+    /// `(node, text)` of each client agent's configuration.
+    agent_configs: Vec<(String, String)>,
 }
 
 impl Build<'_> {
@@ -178,23 +212,24 @@ impl Build<'_> {
         self.lab(&journal)
     }
 
-    /// Namespaces and links, resolv.conf files, VPP, the DNS server; then the
-    /// journal says complete.
+    /// Namespaces and links, resolv.conf files, VPP, the DNS server, the
+    /// controller and the agents; then the journal says complete.
     fn lab(&self, journal: &Journal) -> Result<()> {
         let Build {
-            opts,
-            lab,
-            dir,
-            plan,
-            topo,
-            vpp_bin,
+            opts, lab, plan, ..
         } = *self;
         let vpp_nodes: Vec<&plan::NsPlan> = plan
             .namespaces
             .iter()
             .filter(|n| n.forwarding == Forwarding::Vpp)
             .collect();
-        let steps = apply::STEPS + 1 + u64::from(plan.dns.is_some()) + vpp_nodes.len() as u64;
+        let d = &self.deployment;
+        let steps = apply::STEPS
+            + 1
+            + u64::from(plan.dns.is_some())
+            + vpp_nodes.len() as u64
+            + u64::from(d.controller.is_some())
+            + u64::from(!d.agents.is_empty());
         let mut progress = Progress::new(steps, &format!("up {lab}"), opts.quiet);
         if let Err(e) = apply::apply(plan, journal, &mut progress) {
             progress.abandon();
@@ -203,20 +238,10 @@ impl Build<'_> {
         check_interrupt()?;
         write_resolvers(plan, journal)?;
         progress.step("resolv.conf written");
-        if let Some(vpp) = vpp_bin {
-            for ns in vpp_nodes {
-                let id = start_vpp(vpp, topo, dir, ns)?;
-                journal.record(&[Entry::Proc {
-                    name: format!("vpp-{}", ns.node),
-                    pid: id.pid,
-                    start: id.start,
-                }])?;
-                progress.step(&format!("vpp on {} (pid {})", ns.node, id.pid));
-            }
-        }
+        self.vpp(&vpp_nodes, journal, &mut progress)?;
         if let Some(dns) = &plan.dns {
             let ns = &plan.namespaces[dns.ns].netns;
-            let id = spawn_dns(&opts.exe, lab, dir, ns, journal)?;
+            let id = spawn_dns(&opts.exe, lab, self.dir, ns, journal)?;
             progress.step(&format!(
                 "dns server on [{}]:53 (pid {})",
                 dns.listen, id.pid
@@ -224,6 +249,7 @@ impl Build<'_> {
             pause_point("dns");
         }
         check_interrupt()?;
+        self.deploy(journal, &mut progress)?;
         journal.record(&[Entry::Complete])?;
         // The last boundary: a signal up to here removes the lab; one after it
         // is discarded when the deferral ends (the lab is up, and `up` says so).
@@ -234,6 +260,60 @@ impl Build<'_> {
             plan.namespaces.len(),
             plan.veths.len()
         ));
+        Ok(())
+    }
+
+    /// Start the VPP routers.
+    fn vpp(
+        &self,
+        nodes: &[&plan::NsPlan],
+        journal: &Journal,
+        progress: &mut Progress,
+    ) -> Result<()> {
+        let Some(vpp) = self.vpp_bin else {
+            return Ok(());
+        };
+        for ns in nodes {
+            let id = start_vpp(vpp, self.topo, self.dir, ns, journal)?;
+            progress.step(&format!("vpp on {} (pid {})", ns.node, id.pid));
+        }
+        Ok(())
+    }
+
+    /// The agents' configurations and `deploy.json` into the state
+    /// directory, then the controller and the agents, each ready by condition.
+    fn deploy(&self, journal: &Journal, progress: &mut Progress) -> Result<()> {
+        let (d, dir) = (&self.deployment, self.dir);
+        for (node, text) in &self.agent_configs {
+            let path = deploy::agent_config_path(dir, node);
+            if let Some(parent) = path.parent() {
+                fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
+            }
+            fs::write(&path, text).map_err(Error::io("write", &path))?;
+        }
+        d.write(dir)?;
+        if let Some(c) = &d.controller {
+            let started = deploy::start_controller(d, c, dir, journal)?;
+            progress.step(&format!(
+                "controller on {} at {} (pid {})",
+                c.node,
+                c.listen(),
+                started.id.pid
+            ));
+            pause_point("controller");
+            check_interrupt()?;
+        }
+        if !d.agents.is_empty() {
+            let all: Vec<&deploy::AgentSpec> = d.agents.iter().collect();
+            let started = deploy::start_agents(d, &all, dir, journal)?;
+            let pids: Vec<String> = started
+                .iter()
+                .map(|s| format!("{} (pid {})", s.name, s.id.pid))
+                .collect();
+            progress.step(&format!("agents ready: {}", pids.join(", ")));
+            pause_point("agents");
+            check_interrupt()?;
+        }
         Ok(())
     }
 }
@@ -279,6 +359,7 @@ fn start_vpp(
     topo: &topology::Topology,
     dir: &Path,
     ns: &plan::NsPlan,
+    journal: &Journal,
 ) -> Result<ProcId> {
     let opts = crate::vpp::VppOptions {
         run_dir: dir.join("vpp").join(&ns.node),
@@ -290,58 +371,51 @@ fn start_vpp(
             source,
         })?;
     crate::vpp::write_config(&cfg).map_err(Error::io("write vpp config", &cfg.run_dir))?;
-    let log = cfg.run_dir.join("vpp.stdout.log");
-    let mut cmd = Command::new(vpp);
-    cmd.arg("-c").arg(cfg.startup_conf_path());
-    Ok(spawn_detached(cmd, &ns.netns, &log, Stdio::null())?.id)
-}
-
-/// Spawn `cmd` inside namespace `ns` in its own session (it outlives
-/// `up`), stderr to `log`. It is in the namespace from its first
-/// instruction, so `down` finds it by namespace even if it was never
-/// journalled (a kill between spawn and journal write).
-fn spawn_detached(mut cmd: Command, ns: &str, log: &Path, stdout: Stdio) -> Result<labns::Spawned> {
-    let log_file = fs::File::create(log).map_err(Error::io("create", log))?;
-    cmd.stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(Stdio::from(log_file));
-    Ok(labns::spawn_command_in(
-        ns,
-        &mut cmd,
-        &SpawnOptions::new().new_session(),
-    )?)
+    let spec = Spec {
+        name: format!("vpp-{}", ns.node),
+        netns: ns.netns.clone(),
+        program: vpp.to_path_buf(),
+        args: vec![
+            "-c".to_string(),
+            cfg.startup_conf_path().display().to_string(),
+        ],
+        etc_overlay: false,
+        log: cfg.run_dir.join("vpp.stdout.log"),
+    };
+    Ok(procs::start(&spec, journal, Some(Stdio::null()))?.id)
 }
 
 /// Start `labctl __dns` inside the dns node's namespace, detached (own
 /// session), journal it, and wait until it reports that its sockets are bound.
 fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str, journal: &Journal) -> Result<ProcId> {
-    let log = dir.join("dns.log");
-    let mut cmd = Command::new(exe);
-    cmd.arg("__dns")
-        .arg("--lab")
-        .arg(lab)
-        .arg("--state")
-        .arg(dir);
-    let mut spawned = spawn_detached(cmd, ns, &log, Stdio::piped())?;
-    let id = spawned.id;
-    journal.record(&[Entry::Proc {
+    let spec = Spec {
         name: "dns".to_string(),
-        pid: id.pid,
-        start: id.start,
-    }])?;
-    let Some(stdout) = spawned.child.stdout.take() else {
+        netns: ns.to_string(),
+        program: exe.to_path_buf(),
+        args: vec![
+            "__dns".to_string(),
+            "--lab".to_string(),
+            lab.to_string(),
+            "--state".to_string(),
+            dir.display().to_string(),
+        ],
+        etc_overlay: false,
+        log: dir.join("dns.log"),
+    };
+    let mut started = procs::start(&spec, journal, Some(Stdio::piped()))?;
+    let Some(stdout) = started.child.stdout.take() else {
         return Err(Error::Dns("no stdout pipe".to_string()));
     };
     let ready = Wait::new("the dns server to say ready", DNS_READY_WAIT)
         .for_line(stdout, |l| l.trim() == "ready");
     if let Err(source) = ready {
-        let _ = spawned.child.kill();
-        let _ = spawned.child.wait();
-        let log_text = fs::read_to_string(&log).unwrap_or_default();
+        let _ = started.child.kill();
+        let _ = started.child.wait();
+        let log_text = fs::read_to_string(&spec.log).unwrap_or_default();
         return Err(Error::DnsDidNotStart {
             log: log_text.trim().to_string(),
             source,
         });
     }
-    Ok(id)
+    Ok(started.id)
 }

@@ -197,7 +197,7 @@ pub struct Endpoint {
 
 /// Properties of traffic in one direction of a link (`None` = not declared:
 /// not enforced, unknown to the controller).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LinkProps {
     /// kbit/s.
     pub bandwidth_kbps: Option<u64>,
