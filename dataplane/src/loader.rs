@@ -18,7 +18,7 @@ use aya::{Ebpf, EbpfError, EbpfLoader};
 use tracing::{debug, warn};
 
 use crate::maps::{
-    ClientConfig, Counter, Counters, DnsName, DnsNameError, FlowKey, Proto, ServerConfig,
+    map_name, ClientConfig, Counter, Counters, DnsName, DnsNameError, FlowKey, Proto, ServerConfig,
     ServiceKey, ServiceValue, SrhBlob,
 };
 use crate::programs;
@@ -373,23 +373,23 @@ impl Loaded {
     }
 
     fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
-        let mut map = self.hash_mut::<[u8; 16], u32>("local_addrs")?;
+        let mut map = self.hash_mut::<[u8; 16], u32>(map_name::LOCAL_ADDRS)?;
         map.insert(addr.octets(), 1, 0)
-            .map_err(map_err("local_addrs"))
+            .map_err(map_err(map_name::LOCAL_ADDRS))
     }
 
     fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
-        let mut map = self.hash_mut::<[u8; 16], u32>("local_addrs")?;
-        remove_if_present(&mut map, &addr.octets(), "local_addrs")
+        let mut map = self.hash_mut::<[u8; 16], u32>(map_name::LOCAL_ADDRS)?;
+        remove_if_present(&mut map, &addr.octets(), map_name::LOCAL_ADDRS)
     }
 
     fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
-        let map = self.hash::<[u8; 16], u32>("local_addrs")?;
+        let map = self.hash::<[u8; 16], u32>(map_name::LOCAL_ADDRS)?;
         let mut out: Vec<Ipv6Addr> = map
             .keys()
             .map(|k| k.map(Ipv6Addr::from))
             .collect::<std::result::Result<_, _>>()
-            .map_err(map_err("local_addrs"))?;
+            .map_err(map_err(map_name::LOCAL_ADDRS))?;
         out.sort();
         Ok(out)
     }
@@ -405,7 +405,7 @@ impl Loaded {
     }
 
     fn counters(&self) -> Result<Counters> {
-        let name = "counters";
+        let name = map_name::COUNTERS;
         let map = self
             .ebpf
             .map(name)
@@ -641,27 +641,33 @@ impl Dataplane<Client> {
     ) -> Result<()> {
         check_sids(sids)?;
         let blob = SrhBlob::for_path(proto.number(), sids)?;
-        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("client_paths")?;
+        let mut map = self
+            .loaded
+            .hash_mut::<FlowKey, SrhBlob>(map_name::CLIENT_PATHS)?;
         map.insert(FlowKey::new(destination, port, proto), blob, 0)
-            .map_err(map_err("client_paths"))
+            .map_err(map_err(map_name::CLIENT_PATHS))
     }
 
     /// Stop steering (destination, port, proto). False if there was no path.
     pub fn remove_path(&mut self, destination: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
-        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("client_paths")?;
+        let mut map = self
+            .loaded
+            .hash_mut::<FlowKey, SrhBlob>(map_name::CLIENT_PATHS)?;
         remove_if_present(
             &mut map,
             &FlowKey::new(destination, port, proto),
-            "client_paths",
+            map_name::CLIENT_PATHS,
         )
     }
 
     /// Every configured path, sorted.
     pub fn paths(&self) -> Result<Vec<PathEntry>> {
-        let map = self.loaded.hash::<FlowKey, SrhBlob>("client_paths")?;
+        let map = self
+            .loaded
+            .hash::<FlowKey, SrhBlob>(map_name::CLIENT_PATHS)?;
         let mut out = Vec::new();
         for item in map.iter() {
-            let (key, blob) = item.map_err(map_err("client_paths"))?;
+            let (key, blob) = item.map_err(map_err(map_name::CLIENT_PATHS))?;
             let Some(proto) = Proto::from_number(key.proto) else {
                 continue;
             };
@@ -690,9 +696,9 @@ impl Dataplane<Client> {
         let key = ServiceKey::new(service_id, port, proto);
         let mut map = self
             .loaded
-            .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;
+            .hash_mut::<ServiceKey, SrhBlob>(map_name::CLIENT_SERVICE_PATHS)?;
         map.insert(key, blob, 0)
-            .map_err(map_err("client_service_paths"))
+            .map_err(map_err(map_name::CLIENT_SERVICE_PATHS))
     }
 
     pub fn remove_service_path(
@@ -704,8 +710,8 @@ impl Dataplane<Client> {
         let key = ServiceKey::new(service_id, port, proto);
         let mut map = self
             .loaded
-            .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;
-        remove_if_present(&mut map, &key, "client_service_paths")
+            .hash_mut::<ServiceKey, SrhBlob>(map_name::CLIENT_SERVICE_PATHS)?;
+        remove_if_present(&mut map, &key, map_name::CLIENT_SERVICE_PATHS)
     }
 
     /// Snoop DNS replies whose question is `name` and map their AAAA answers to `service_id`.
@@ -713,9 +719,9 @@ impl Dataplane<Client> {
         let key = DnsName::new(name)?;
         let mut map = self
             .loaded
-            .hash_mut::<DnsName, ServiceValue>("client_names")?;
+            .hash_mut::<DnsName, ServiceValue>(map_name::CLIENT_NAMES)?;
         map.insert(key, ServiceValue { service_id, pad: 0 }, 0)
-            .map_err(map_err("client_names"))?;
+            .map_err(map_err(map_name::CLIENT_NAMES))?;
         self.update_dns_names()
     }
 
@@ -723,8 +729,8 @@ impl Dataplane<Client> {
         let key = DnsName::new(name)?;
         let mut map = self
             .loaded
-            .hash_mut::<DnsName, ServiceValue>("client_names")?;
-        let removed = remove_if_present(&mut map, &key, "client_names")?;
+            .hash_mut::<DnsName, ServiceValue>(map_name::CLIENT_NAMES)?;
+        let removed = remove_if_present(&mut map, &key, map_name::CLIENT_NAMES)?;
         self.update_dns_names()?;
         Ok(removed)
     }
@@ -734,22 +740,24 @@ impl Dataplane<Client> {
     fn update_dns_names(&mut self) -> Result<()> {
         let names = self
             .loaded
-            .hash::<DnsName, ServiceValue>("client_names")?
+            .hash::<DnsName, ServiceValue>(map_name::CLIENT_NAMES)?
             .keys()
             .count();
         let config = ClientConfig {
             dns_names: u32::try_from(names).unwrap_or(u32::MAX),
             pad: 0,
         };
-        self.loaded.set_config("client_config", config)
+        self.loaded.set_config(map_name::CLIENT_CONFIG, config)
     }
 
     /// Addresses learned by DNS snooping, with their service, sorted.
     pub fn dns_addresses(&self) -> Result<Vec<(Ipv6Addr, u32)>> {
-        let map = self.loaded.hash::<[u8; 16], ServiceValue>("client_dns")?;
+        let map = self
+            .loaded
+            .hash::<[u8; 16], ServiceValue>(map_name::CLIENT_DNS)?;
         let mut out = Vec::new();
         for item in map.iter() {
-            let (addr, value) = item.map_err(map_err("client_dns"))?;
+            let (addr, value) = item.map_err(map_err(map_name::CLIENT_DNS))?;
             out.push((Ipv6Addr::from(addr), value.service_id));
         }
         out.sort();
@@ -778,12 +786,12 @@ impl Default for ServerOptions {
 impl Dataplane<Server> {
     /// Load (verify) every server program; nothing is attached yet.
     pub fn load(options: ServerOptions) -> Result<Self> {
-        Self::load_role(&[("server_flows", options.max_flows)])
+        Self::load_role(&[(map_name::SERVER_FLOWS, options.max_flows)])
     }
 
     /// Learn only from sources inside `prefixes` (an empty list: learn from anyone).
     pub fn set_trusted_prefixes(&mut self, prefixes: &[(Ipv6Addr, u8)]) -> Result<()> {
-        let name = "trusted_prefixes";
+        let name = map_name::TRUSTED_PREFIXES;
         for (_, len) in prefixes {
             if *len > 128 {
                 return Err(DataplaneError::PrefixLength(*len));
@@ -813,15 +821,17 @@ impl Dataplane<Server> {
             trusted_only: u32::from(!prefixes.is_empty()),
             pad: 0,
         };
-        self.loaded.set_config("server_config", config)
+        self.loaded.set_config(map_name::SERVER_CONFIG, config)
     }
 
     /// Every learned flow, sorted.
     pub fn flows(&self) -> Result<Vec<LearnedFlow>> {
-        let map = self.loaded.hash::<FlowKey, SrhBlob>("server_flows")?;
+        let map = self
+            .loaded
+            .hash::<FlowKey, SrhBlob>(map_name::SERVER_FLOWS)?;
         let mut out = Vec::new();
         for item in map.iter() {
-            let (key, blob) = item.map_err(map_err("server_flows"))?;
+            let (key, blob) = item.map_err(map_err(map_name::SERVER_FLOWS))?;
             let srh = blob.to_srh()?;
             out.push(LearnedFlow {
                 peer: key.address(),
@@ -836,7 +846,9 @@ impl Dataplane<Server> {
 
     /// The flow learned for (peer, port, proto), if any.
     pub fn flow(&self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<Option<LearnedFlow>> {
-        let map = self.loaded.hash::<FlowKey, SrhBlob>("server_flows")?;
+        let map = self
+            .loaded
+            .hash::<FlowKey, SrhBlob>(map_name::SERVER_FLOWS)?;
         match map.get(&FlowKey::new(peer, port, proto), 0) {
             Ok(blob) => Ok(Some(LearnedFlow {
                 peer,
@@ -845,13 +857,19 @@ impl Dataplane<Server> {
                 segments: blob.to_srh()?.segments,
             })),
             Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(map_err("server_flows")(err)),
+            Err(err) => Err(map_err(map_name::SERVER_FLOWS)(err)),
         }
     }
 
     pub fn forget_flow(&mut self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
-        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("server_flows")?;
-        remove_if_present(&mut map, &FlowKey::new(peer, port, proto), "server_flows")
+        let mut map = self
+            .loaded
+            .hash_mut::<FlowKey, SrhBlob>(map_name::SERVER_FLOWS)?;
+        remove_if_present(
+            &mut map,
+            &FlowKey::new(peer, port, proto),
+            map_name::SERVER_FLOWS,
+        )
     }
 
     pub fn test_run(&self, program: ServerProgram, frame: &[u8]) -> Result<RunOutput> {

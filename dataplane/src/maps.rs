@@ -17,6 +17,47 @@ pub const DNS_NAME_LEN: usize = 256;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 
+/// Map names: the `SEC(".maps")` variables of `bpf/*.bpf.c` and
+/// `bpf/include/srv6_helpers.h`, named once here (a test checks each against
+/// the compiled objects, so a renamed map fails a test, not a call at run time).
+pub mod map_name {
+    /// `enum counter` → packets, per CPU (both objects).
+    pub const COUNTERS: &str = "counters";
+    /// Per-CPU scratch space of the programs (both objects).
+    pub const SCRATCH: &str = "scratch_map";
+    /// This host's addresses (both objects).
+    pub const LOCAL_ADDRS: &str = "local_addrs";
+    pub const CLIENT_PATHS: &str = "client_paths";
+    pub const CLIENT_SERVICE_PATHS: &str = "client_service_paths";
+    pub const CLIENT_NAMES: &str = "client_names";
+    pub const CLIENT_DNS: &str = "client_dns";
+    pub const CLIENT_CONFIG: &str = "client_config";
+    pub const SERVER_FLOWS: &str = "server_flows";
+    pub const TRUSTED_PREFIXES: &str = "trusted_prefixes";
+    pub const SERVER_CONFIG: &str = "server_config";
+
+    /// Every map of the client object.
+    pub const CLIENT_OBJECT: &[&str] = &[
+        COUNTERS,
+        SCRATCH,
+        LOCAL_ADDRS,
+        CLIENT_PATHS,
+        CLIENT_SERVICE_PATHS,
+        CLIENT_NAMES,
+        CLIENT_DNS,
+        CLIENT_CONFIG,
+    ];
+    /// Every map of the server object.
+    pub const SERVER_OBJECT: &[&str] = &[
+        COUNTERS,
+        SCRATCH,
+        LOCAL_ADDRS,
+        SERVER_FLOWS,
+        TRUSTED_PREFIXES,
+        SERVER_CONFIG,
+    ];
+}
+
 /// Transport protocols a path can be keyed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proto {
@@ -418,5 +459,33 @@ mod tests {
         assert_eq!(blob.n_segments, 5);
         assert_eq!(Ipv6Addr::from(blob.first_hop), sids[0]);
         assert_eq!(blob.to_srh().unwrap(), srh);
+    }
+
+    #[test]
+    fn map_names_are_the_maps_of_the_compiled_objects() {
+        use std::collections::BTreeSet;
+        for (object, bytes, names) in [
+            (
+                "client",
+                crate::programs::CLIENT_OBJECT,
+                map_name::CLIENT_OBJECT,
+            ),
+            (
+                "server",
+                crate::programs::SERVER_OBJECT,
+                map_name::SERVER_OBJECT,
+            ),
+        ] {
+            let parsed = aya_obj::Object::parse(bytes).unwrap();
+            // Sections such as .rodata are maps to libbpf too; only named maps count.
+            let in_object: BTreeSet<&str> = parsed
+                .maps
+                .keys()
+                .map(String::as_str)
+                .filter(|name| !name.starts_with('.'))
+                .collect();
+            let named: BTreeSet<&str> = names.iter().copied().collect();
+            assert_eq!(in_object, named, "{object} object");
+        }
     }
 }
