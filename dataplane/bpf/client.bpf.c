@@ -6,13 +6,24 @@
  */
 #include "srv6_helpers.h"
 
+#define UDP_HDR_LEN 8
+/* DNS wire format (RFC 1035 §4.1). */
 #define DNS_PORT 53
 #define DNS_HDR_LEN 12
-#define DNS_MAX_ANSWERS 16
-#define DNS_MAX_LABELS 16   /* labels skipped per answer owner name before giving up */
+#define DNS_FLAG_QR 0x8000     /* a response */
+#define DNS_FLAG_TC 0x0200     /* truncated */
+#define DNS_RCODE_MASK 0x000F  /* 0: no error */
+#define DNS_QTYPE_QCLASS_LEN 4 /* after the question name */
 #define DNS_TYPE_AAAA 28
 #define DNS_CLASS_IN 1
-#define UDP_HDR_LEN 8
+#define DNS_LABEL_MAX 63       /* 2^6 - 1: also the mask that proves a label's bound */
+#define DNS_PTR_BITS 0xC0      /* both top bits: a compression pointer */
+#define DNS_PTR_LEN 2
+/* Bounds of the walks (verifier-friendly; a reply beyond them is ignored). */
+#define DNS_MAX_ANSWERS 16
+#define DNS_MAX_LABELS 16        /* labels skipped per answer owner name */
+#define DNS_QNAME_MAX_LABELS 128 /* a 255-byte name holds at most 127 labels + the root */
+#define DNS_NAME_POS_MASK (DNS_NAME_LEN - 1) /* positions inside the 256-byte key */
 
 /* (destination, port, proto) -> SRH: paths from the controller or config. */
 struct {
@@ -63,32 +74,43 @@ static __always_inline bool dns_snooping(void)
 	return cfg && cfg->dns_names;
 }
 
-SEC("classifier")
-int client_egress(struct __sk_buff *skb)
+/* The path for a steerable packet: its own, or its DNS-learned service's. */
+static __always_inline struct srh_blob *client_path(const struct flow_key *key)
+{
+	struct srh_blob *blob = bpf_map_lookup_elem(&client_paths, key);
+	struct service_value *svc;
+	struct service_key skey = {};
+
+	if (blob || !dns_snooping())
+		return blob;
+	svc = bpf_map_lookup_elem(&client_dns, &key->addr);
+	if (!svc)
+		return NULL;
+	skey.service_id = svc->service_id;
+	skey.port = key->port;
+	skey.proto = key->proto;
+	return bpf_map_lookup_elem(&client_service_paths, &skey);
+}
+
+static __always_inline int client_egress_verdict(struct __sk_buff *skb)
 {
 	struct l3_hdrs h;
 	struct flow_key key;
 	struct srh_blob *blob;
+	int reason;
 
-	if (!egress_steerable(skb, &h, &key))
-		return TC_ACT_OK;
-	blob = bpf_map_lookup_elem(&client_paths, &key);
-	if (!blob && dns_snooping()) {
-		struct service_value *svc = bpf_map_lookup_elem(&client_dns, &key.addr);
-		struct service_key skey = {};
-
-		if (svc) {
-			skey.service_id = svc->service_id;
-			skey.port = key.port;
-			skey.proto = key.proto;
-			blob = bpf_map_lookup_elem(&client_service_paths, &skey);
-		}
-	}
-	if (!blob) {
-		count(CNT_PASSED);
-		return TC_ACT_OK;
-	}
+	if (!egress_steerable(skb, &h, &key, &reason))
+		return reason;
+	blob = client_path(&key);
+	if (!blob)
+		return CNT_PASSED;
 	return insert_srh(skb, &h, blob);
+}
+
+SEC("classifier")
+int client_egress(struct __sk_buff *skb)
+{
+	return verdict(false, client_egress_verdict(skb));
 }
 
 /* Skip a (possibly compressed) name at *off. 0 on success. */
@@ -104,12 +126,12 @@ static __always_inline int skip_name(void *ctx, bool xdp, __u32 *off)
 			*off += 1;
 			return 0;
 		}
-		if ((b & 0xC0) == 0xC0) {
-			*off += 2;
+		if ((b & DNS_PTR_BITS) == DNS_PTR_BITS) {
+			*off += DNS_PTR_LEN;
 			return 0;
 		}
-		if (b & 0xC0)
-			return -1;
+		if (b & DNS_PTR_BITS)
+			return -1; /* the reserved label types 01 and 10 */
 		*off += (__u32)b + 1;
 	}
 	return -1;
@@ -135,7 +157,9 @@ struct rr_hdr {
  * A DNS reply (UDP from port 53) at `off` (the UDP header): if its question
  * names a configured service, remember every AAAA answer. Answers of a
  * CNAME chain all answer the question, so no chain walk is needed. Truncated
- * (TC bit), failed, or malformed replies are ignored.
+ * (TC bit), failed, or malformed replies are ignored. Counts its outcomes:
+ * CNT_DNS_LEARNED per answer stored, CNT_DNS_IGNORED per reply (or answer)
+ * not used; nothing for a name that is not configured.
  */
 static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 {
@@ -151,8 +175,9 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 	if (ctx_load(ctx, xdp, off, &dh, sizeof(dh)) < 0)
 		goto ignored;
 	flags = bpf_ntohs(dh.flags);
-	/* QR = 1 (response), TC = 0, RCODE = 0, exactly one question. */
-	if (!(flags & 0x8000) || (flags & 0x0200) || (flags & 0x000F) || bpf_ntohs(dh.qdcount) != 1)
+	/* A response, not truncated, no error, exactly one question. */
+	if (!(flags & DNS_FLAG_QR) || (flags & DNS_FLAG_TC) || (flags & DNS_RCODE_MASK) ||
+	    bpf_ntohs(dh.qdcount) != 1)
 		goto ignored;
 	ancount = bpf_ntohs(dh.ancount);
 	qoff = off + DNS_HDR_LEN;
@@ -161,8 +186,9 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 	__builtin_memset(&s->name, 0, sizeof(s->name));
 	/* Copy the question name label by label, so that only name bytes land in
 	 * the key (the rest stays zero). Positions are masked to prove bounds to
-	 * the verifier; name_buf has one label of slack past the 256-byte key. */
-	for (i = 0; i < 128; i++) {
+	 * the verifier; scratch.name_slack takes a label copied at the last
+	 * position past the 256-byte key. */
+	for (i = 0; i < DNS_QNAME_MAX_LABELS; i++) {
 		__u8 l;
 
 		if (ctx_load(ctx, xdp, qoff + pos, &l, 1) < 0)
@@ -171,9 +197,10 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 			end = pos + 1;
 			break;
 		}
-		if (l > 63 || pos + l + 1 >= DNS_NAME_LEN - 1)
+		if (l > DNS_LABEL_MAX || pos + l + 1 >= DNS_NAME_LEN - 1)
 			goto ignored;
-		if (ctx_load(ctx, xdp, qoff + pos, &s->name.wire[pos & 0xff], ((__u32)l & 0x3f) + 1) < 0)
+		if (ctx_load(ctx, xdp, qoff + pos, &s->name.wire[pos & DNS_NAME_POS_MASK],
+			     ((__u32)l & DNS_LABEL_MAX) + 1) < 0)
 			goto ignored;
 		pos += (__u32)l + 1;
 	}
@@ -192,7 +219,7 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 		return; /* not a configured name: nothing to count */
 	{
 		struct service_value val = {.service_id = svc->service_id};
-		__u32 aoff = qoff + end + 4; /* QTYPE + QCLASS */
+		__u32 aoff = qoff + end + DNS_QTYPE_QCLASS_LEN;
 		int a;
 
 		for (a = 0; a < DNS_MAX_ANSWERS; a++) {
@@ -213,8 +240,11 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 					goto ignored;
 				if (ctx_load(ctx, xdp, aoff, &addr, sizeof(addr)) < 0)
 					goto ignored;
-				bpf_map_update_elem(&client_dns, &addr, &val, BPF_ANY);
-				count(CNT_DNS_LEARNED);
+				/* Counted as learned only when really stored. */
+				if (bpf_map_update_elem(&client_dns, &addr, &val, BPF_ANY))
+					count(CNT_DNS_IGNORED);
+				else
+					count(CNT_DNS_LEARNED);
 			}
 			aoff += rdlen;
 			if (aoff > pkt_len)
@@ -226,46 +256,47 @@ ignored:
 	count(CNT_DNS_IGNORED);
 }
 
-static __always_inline int client_ingress(void *ctx, bool xdp)
+/* Snoop a UDP reply from the DNS port (the upper layer is at L4_OFF). */
+static __always_inline void maybe_snoop_dns(void *ctx, bool xdp, const struct l3_hdrs *h)
 {
-	const int pass = xdp ? XDP_PASS : TC_ACT_OK;
-	const int drop = xdp ? XDP_DROP : TC_ACT_SHOT;
+	__u16 sport, dport;
+
+	if (h->ip6.nexthdr == IPPROTO_UDP && !load_ports(ctx, xdp, L4_OFF, &sport, &dport) &&
+	    sport == DNS_PORT)
+		snoop_dns(ctx, xdp, L4_OFF);
+}
+
+static __always_inline int client_ingress_verdict(void *ctx, bool xdp)
+{
 	struct srh_fixed srh;
 	struct l3_hdrs h;
 	__u32 total = 0;
-	int kind = classify_ingress(ctx, xdp, &h, &srh, &total);
+	int reason;
+	int kind = classify_ingress(ctx, xdp, &h, &srh, &total, &reason);
 
-	if (kind == INGRESS_SKIP)
-		return pass;
+	if (kind == INGRESS_NOT_OURS)
+		return reason;
+	reason = CNT_PASSED;
 	if (kind == INGRESS_OURS) {
-		if (strip_srh(ctx, xdp, &h, &srh, total)) {
-			count(CNT_ERROR);
-			return drop;
-		}
-		count(CNT_DECAPSULATED);
+		if (strip_srh(ctx, xdp, &h, &srh, total))
+			return DROP(CNT_ERROR);
+		reason = CNT_DECAPSULATED;
 	}
-	/* After a strip the packet is plain IPv6: the upper layer is at L4_OFF. */
-	if (h.ip6.nexthdr == IPPROTO_UDP) {
-		__u16 sport, dport;
-
-		if (!load_ports(ctx, xdp, L4_OFF, &sport, &dport) && sport == DNS_PORT)
-			snoop_dns(ctx, xdp, L4_OFF);
-	}
-	if (kind == INGRESS_PLAIN)
-		count(CNT_PASSED);
-	return pass;
+	/* After a strip the packet is plain IPv6 (h describes it). */
+	maybe_snoop_dns(ctx, xdp, &h);
+	return reason;
 }
 
 SEC("classifier")
 int client_ingress_tc(struct __sk_buff *skb)
 {
-	return client_ingress(skb, false);
+	return verdict(false, client_ingress_verdict(skb, false));
 }
 
 SEC("xdp")
 int client_ingress_xdp(struct xdp_md *ctx)
 {
-	return client_ingress(ctx, true);
+	return verdict(true, client_ingress_verdict(ctx, true));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -45,7 +45,8 @@ static __always_inline bool trusted(const struct in6_addr *src)
 static __always_inline bool same_blob(const struct srh_blob *a, const struct srh_blob *b)
 {
 	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u32 words = (8 + 16 + (__u32)a->srh_len + 7) / 8, i;
+	/* Compare the used part only: the header fields, first_hop, srh_len bytes. */
+	__u32 words = (offsetof(struct srh_blob, srh) + (__u32)a->srh_len + 7) / 8, i;
 
 	if (a->srh_len != b->srh_len)
 		return false;
@@ -71,7 +72,7 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 	__u32 n = (__u32)srh->last_entry + 1, i;
 	struct srh_fixed out = {
 		.next_header = proto,
-		.hdr_ext_len = (__u8)(2 * n),
+		.hdr_ext_len = (__u8)(n * SRH_SEGMENT_LEN / 8), /* 8-octet units past the first */
 		.routing_type = SRH_ROUTING_TYPE,
 		.segments_left = srh->last_entry,
 		.last_entry = srh->last_entry,
@@ -79,13 +80,13 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 
 	if (n < 1 || n > MAX_SEGMENTS)
 		return -1;
-	if (ctx_load(ctx, xdp, L4_OFF + SRH_FIXED_LEN, s->segs, n * 16) < 0)
+	if (ctx_load(ctx, xdp, L4_OFF + SRH_FIXED_LEN, s->segs, n * SRH_SEGMENT_LEN) < 0)
 		return -1;
 	__builtin_memset(b, 0, sizeof(*b));
-	b->srh_len = SRH_FIXED_LEN + 16 * n;
+	b->srh_len = SRH_FIXED_LEN + SRH_SEGMENT_LEN * n;
 	b->n_segments = n;
 	__builtin_memcpy(b->srh, &out, sizeof(out));
-	__builtin_memcpy(b->srh + SRH_FIXED_LEN, &h->ip6.saddr, 16);
+	__builtin_memcpy(b->srh + SRH_FIXED_LEN, &h->ip6.saddr, SRH_SEGMENT_LEN);
 	for (i = 1; i < MAX_SEGMENTS; i++) {
 		__u32 j = n - i;
 
@@ -93,7 +94,8 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 			break;
 		if (j >= MAX_SEGMENTS)
 			return -1;
-		__builtin_memcpy(b->srh + SRH_FIXED_LEN + 16 * i, &s->segs[j], 16);
+		__builtin_memcpy(b->srh + SRH_FIXED_LEN + SRH_SEGMENT_LEN * i, &s->segs[j],
+				 SRH_SEGMENT_LEN);
 	}
 	/* Replies go first to the last SID the request passed: segment n-1 = received 1. */
 	if (n > 1)
@@ -103,87 +105,96 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 	return 0;
 }
 
-static __always_inline int server_ingress(void *ctx, bool xdp)
+/* learn_flow() could not read what it needs: the packet is passed untouched. */
+#define LEARN_FAILED (-2)
+
+/*
+ * Learn the reversed segment list of a valid SRH (SL 0, to us) for the
+ * client's (address, port, proto). Returns the outcome to count, NO_OUTCOME
+ * for an upper layer without ports (ICMPv6, ...), or LEARN_FAILED.
+ */
+static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs *h,
+				      const struct srh_fixed *srh, __u32 total)
 {
-	const int pass = xdp ? XDP_PASS : TC_ACT_OK;
-	const int drop = xdp ? XDP_DROP : TC_ACT_SHOT;
+	struct scratch *s;
+	struct flow_key key = {};
+	struct srh_blob *old;
+	__u16 sport, dport;
+
+	if (srh->next_header == IPPROTO_FRAGMENT_HDR)
+		return CNT_FRAGMENT; /* no ports to learn: strip only */
+	if (srh->next_header != IPPROTO_TCP && srh->next_header != IPPROTO_UDP)
+		return NO_OUTCOME;
+	if (!trusted(&h->ip6.saddr))
+		return CNT_UNTRUSTED;
+	s = get_scratch();
+	if (!s || load_ports(ctx, xdp, L4_OFF + total, &sport, &dport) ||
+	    build_reverse(ctx, xdp, h, srh, srh->next_header, s))
+		return LEARN_FAILED;
+	key.addr = h->ip6.saddr;
+	key.port = sport;
+	key.proto = srh->next_header;
+	/* Skip the (costly) LRU update when the path is unchanged. */
+	old = bpf_map_lookup_elem(&server_flows, &key);
+	if (old && same_blob(old, &s->blob))
+		return CNT_LEARN_UNCHANGED;
+	if (bpf_map_update_elem(&server_flows, &key, &s->blob, BPF_ANY))
+		return CNT_ERROR;
+	return CNT_LEARNED;
+}
+
+static __always_inline int server_ingress_verdict(void *ctx, bool xdp)
+{
 	struct srh_fixed srh;
 	struct l3_hdrs h;
 	__u32 total = 0;
-	int kind = classify_ingress(ctx, xdp, &h, &srh, &total);
+	int reason, outcome;
+	int kind = classify_ingress(ctx, xdp, &h, &srh, &total, &reason);
 
-	if (kind == INGRESS_SKIP)
-		return pass;
-	if (kind == INGRESS_PLAIN) {
-		count(CNT_PASSED);
-		return pass;
-	}
-	if (srh.next_header == IPPROTO_FRAGMENT_HDR) {
-		count(CNT_FRAGMENT); /* no ports to learn: strip only */
-	} else if (srh.next_header == IPPROTO_TCP || srh.next_header == IPPROTO_UDP) {
-		if (!trusted(&h.ip6.saddr)) {
-			count(CNT_UNTRUSTED);
-		} else {
-			struct scratch *s = get_scratch();
-			struct flow_key key = {};
-			struct srh_blob *old;
-			__u16 sport, dport;
-
-			if (!s || load_ports(ctx, xdp, L4_OFF + total, &sport, &dport) ||
-			    build_reverse(ctx, xdp, &h, &srh, srh.next_header, s)) {
-				/* Validated above, so only an odd helper failure lands here. */
-				count(CNT_ERROR);
-				return pass;
-			}
-			key.addr = h.ip6.saddr;
-			key.port = sport;
-			key.proto = srh.next_header;
-			/* Skip the (costly) LRU update when the path is unchanged. */
-			old = bpf_map_lookup_elem(&server_flows, &key);
-			if (old && same_blob(old, &s->blob)) {
-				count(CNT_LEARN_UNCHANGED);
-			} else if (bpf_map_update_elem(&server_flows, &key, &s->blob, BPF_ANY)) {
-				count(CNT_ERROR);
-			} else {
-				count(CNT_LEARNED);
-			}
-		}
-	}
-	if (strip_srh(ctx, xdp, &h, &srh, total)) {
-		count(CNT_ERROR);
-		return drop;
-	}
-	count(CNT_DECAPSULATED);
-	return pass;
+	if (kind == INGRESS_NOT_OURS)
+		return reason;
+	if (kind == INGRESS_PLAIN)
+		return CNT_PASSED;
+	outcome = learn_flow(ctx, xdp, &h, &srh, total);
+	if (outcome == LEARN_FAILED)
+		return CNT_ERROR; /* validated above, so only an odd helper failure lands here */
+	count_outcome(outcome);
+	if (strip_srh(ctx, xdp, &h, &srh, total))
+		return DROP(CNT_ERROR);
+	return CNT_DECAPSULATED;
 }
 
 SEC("classifier")
 int server_ingress_tc(struct __sk_buff *skb)
 {
-	return server_ingress(skb, false);
+	return verdict(false, server_ingress_verdict(skb, false));
 }
 
 SEC("xdp")
 int server_ingress_xdp(struct xdp_md *ctx)
 {
-	return server_ingress(ctx, true);
+	return verdict(true, server_ingress_verdict(ctx, true));
+}
+
+static __always_inline int server_egress_verdict(struct __sk_buff *skb)
+{
+	struct l3_hdrs h;
+	struct flow_key key;
+	struct srh_blob *blob;
+	int reason;
+
+	if (!egress_steerable(skb, &h, &key, &reason))
+		return reason;
+	blob = bpf_map_lookup_elem(&server_flows, &key);
+	if (!blob)
+		return CNT_PASSED;
+	return insert_srh(skb, &h, blob);
 }
 
 SEC("classifier")
 int server_egress(struct __sk_buff *skb)
 {
-	struct l3_hdrs h;
-	struct flow_key key;
-	struct srh_blob *blob;
-
-	if (!egress_steerable(skb, &h, &key))
-		return TC_ACT_OK;
-	blob = bpf_map_lookup_elem(&server_flows, &key);
-	if (!blob) {
-		count(CNT_PASSED);
-		return TC_ACT_OK;
-	}
-	return insert_srh(skb, &h, blob);
+	return verdict(false, server_egress_verdict(skb));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -17,7 +17,8 @@
 /* Segments in an SRH we build or learn: final destination + SIDs. */
 #define MAX_SEGMENTS (MAX_SIDS + 1)
 #define SRH_FIXED_LEN 8
-#define MAX_SRH_LEN (SRH_FIXED_LEN + 16 * MAX_SEGMENTS)
+#define SRH_SEGMENT_LEN 16 /* one IPv6 address */
+#define MAX_SRH_LEN (SRH_FIXED_LEN + SRH_SEGMENT_LEN * MAX_SEGMENTS)
 /* Wire-format DNS names are at most 255 bytes; the key is zero padded. */
 #define DNS_NAME_LEN 256
 
@@ -76,22 +77,35 @@ struct server_config {
 	__u32 pad;
 };
 
-/* Per-CPU decision counters; index = reason. */
+/*
+ * Reason codes, each the index of its per-CPU counter. Mirrored by
+ * `dataplane::maps::Counter` (dataplane/src/maps.rs), whose test checks every
+ * value against this text: never renumber, append new ones before COUNTER_MAX.
+ *
+ * V (verdict): why a program passed or dropped a packet. Helpers decide and
+ * return one; each program counts it at its single exit (`verdict()` in
+ * srv6_helpers.h), so every packet a program sees has exactly one verdict.
+ * O (outcome): what else was decided about a packet on the way (a flow
+ * learned or refused, an MSS lowered, a DNS answer stored): counted where it
+ * is decided, at most once per packet (once per answer for DNS).
+ */
 enum counter {
-	CNT_PASSED = 0,         /* not ours: no SRH / no matching path */
-	CNT_ENCAPSULATED = 1,   /* SRH inserted */
-	CNT_DECAPSULATED = 2,   /* SRH stripped */
-	CNT_LEARNED = 3,        /* server flow stored (new or changed path) */
-	CNT_MALFORMED = 4,      /* invalid SRH: passed untouched */
-	CNT_TOO_BIG = 5,        /* would exceed the MTU after insert: dropped */
-	CNT_FRAGMENT = 6,       /* IPv6 fragment: passed without insert / learn */
-	CNT_NOT_LOCAL = 7,      /* SRH with SL > 0 or not addressed to us: passed */
-	CNT_UNTRUSTED = 8,      /* SRH from outside the trusted prefixes: stripped, not learned */
-	CNT_DNS_LEARNED = 9,    /* AAAA answer stored for a configured name */
-	CNT_DNS_IGNORED = 10,   /* DNS reply truncated / malformed / not a usable answer */
-	CNT_ERROR = 11,         /* a helper failed (adjust_room, store): dropped */
-	CNT_MSS_CLAMPED = 12,   /* TCP SYN MSS lowered to fit the SRH */
-	CNT_LEARN_UNCHANGED = 13, /* server flow already stored with this path */
+	CNT_PASSED = 0,         /* V: not ours (not IPv6, no SRH, no matching path): passed */
+	CNT_ENCAPSULATED = 1,   /* V: SRH inserted */
+	CNT_DECAPSULATED = 2,   /* V: SRH stripped */
+	CNT_LEARNED = 3,        /* O: server flow stored (new or changed path) */
+	CNT_MALFORMED = 4,      /* V: invalid SRH: passed untouched */
+	CNT_TOO_BIG = 5,        /* V: would exceed the MTU after insert: dropped */
+	CNT_FRAGMENT = 6,       /* V (egress): IPv6 fragment, passed without insert;
+				 * O (server ingress): SRH stripped, nothing learned */
+	CNT_NOT_LOCAL = 7,      /* V: SRH with SL > 0 or not addressed to us: passed */
+	CNT_UNTRUSTED = 8,      /* O: SRH from outside the trusted prefixes: stripped, not learned */
+	CNT_DNS_LEARNED = 9,    /* O: AAAA answer stored for a configured name */
+	CNT_DNS_IGNORED = 10,   /* O: DNS reply truncated / malformed / not usable, or an answer not stored */
+	CNT_ERROR = 11,         /* V: a helper failed (adjust_room, store): dropped, or passed
+				 * untouched when nothing was changed yet; O: a learn update failed */
+	CNT_MSS_CLAMPED = 12,   /* O: TCP SYN MSS lowered to fit the SRH */
+	CNT_LEARN_UNCHANGED = 13, /* O: server flow already stored with this path */
 	COUNTER_MAX
 };
 

@@ -32,6 +32,25 @@
 /* Options examined in a SYN before giving up: stacks put MSS first, and a
  * bound this small keeps the verifier's state count low. */
 #define TCP_OPTIONS_SCAN 10
+/* TCP option kinds and the MSS option's length (RFC 9293 §3.2). */
+#define TCPOPT_EOL 0
+#define TCPOPT_NOP 1
+#define TCPOPT_MSS 2
+#define TCPOLEN_MSS 4
+/* The IPv6 + TCP headers an MSS leaves out of the MTU. */
+#define IPV6_TCP_HLEN (sizeof(struct ipv6hdr) + sizeof(struct tcphdr))
+/* Never clamp below this: a device too small for it is left to PMTU discovery. */
+#define MSS_FLOOR 64
+/* bpf_l4_csum_replace/bpf_l3_csum_replace take the replaced field's size in
+ * the low bits of their flags (BPF_F_HDR_FIELD_MASK). */
+#define CSUM_FIELD_U16 sizeof(__u16)
+
+/*
+ * A verdict: the counter index (enum counter) a packet is passed under, or
+ * DROP(index) for one that is dropped. Helpers return one; `verdict()` is
+ * every program's single exit.
+ */
+#define DROP(reason) (-(int)(reason))
 
 /* The fixed part of an SRH (RFC 8754 §2). */
 struct srh_fixed {
@@ -80,6 +99,26 @@ static __always_inline void count(__u32 idx)
 
 	if (v)
 		*v += 1;
+}
+
+/* No outcome to count (see enum counter). */
+#define NO_OUTCOME (-1)
+
+static __always_inline void count_outcome(int outcome)
+{
+	if (outcome >= 0)
+		count((__u32)outcome);
+}
+
+/* The single exit of every program: count the verdict, return the hook's action. */
+static __always_inline int verdict(bool xdp, int reason)
+{
+	bool drop = reason < 0;
+
+	count((__u32)(drop ? -reason : reason));
+	if (xdp)
+		return drop ? XDP_DROP : XDP_PASS;
+	return drop ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
 static __always_inline struct scratch *get_scratch(void)
@@ -153,8 +192,8 @@ static __always_inline int check_srh(void *ctx, bool xdp, const struct l3_hdrs *
 	if (srh->segments_left > srh->last_entry)
 		return SRH_INVALID;
 	n = (__u32)srh->last_entry + 1;
-	len = ((__u32)srh->hdr_ext_len + 1) * 8;
-	if (len < SRH_FIXED_LEN + 16 * n)
+	len = ((__u32)srh->hdr_ext_len + 1) * 8; /* RFC 8200 §4.4: 8-octet units, first one not counted */
+	if (len < SRH_FIXED_LEN + SRH_SEGMENT_LEN * n)
 		return SRH_INVALID;
 	plen = bpf_ntohs(h->ip6.payload_len);
 	if (len > plen || L4_OFF + plen > ctx_len(ctx, xdp))
@@ -169,33 +208,35 @@ static __always_inline bool is_local(const struct in6_addr *addr)
 }
 
 enum ingress_kind {
-	INGRESS_SKIP = 0,  /* not ours: pass untouched (already counted, unless not IPv6) */
-	INGRESS_PLAIN = 1, /* IPv6 without a routing header */
-	INGRESS_OURS = 2,  /* valid SRH, SL 0, addressed to a local address */
+	INGRESS_NOT_OURS = 0, /* pass untouched under the verdict in *reason */
+	INGRESS_PLAIN = 1,    /* IPv6 without a routing header */
+	INGRESS_OURS = 2,     /* valid SRH, SL 0, addressed to a local address */
 };
 
 /*
  * The ingress rule both sides share: an SRH is ours to strip (and, on the
  * server, to learn) only when it is valid, has SL 0 and is addressed to one
- * of our addresses. On INGRESS_OURS, *srh and *total describe it.
+ * of our addresses. On INGRESS_OURS, *srh and *total describe it; on
+ * INGRESS_NOT_OURS, *reason is the verdict.
  */
 static __always_inline int classify_ingress(void *ctx, bool xdp, struct l3_hdrs *h,
-					    struct srh_fixed *srh, __u32 *total)
+					    struct srh_fixed *srh, __u32 *total, int *reason)
 {
 	int r;
 
+	*reason = CNT_PASSED;
 	if (load_ipv6(ctx, xdp, h))
-		return INGRESS_SKIP;
+		return INGRESS_NOT_OURS;
 	r = check_srh(ctx, xdp, h, srh, total);
 	if (r == SRH_NONE)
 		return INGRESS_PLAIN;
 	if (r == SRH_INVALID) {
-		count(CNT_MALFORMED);
-		return INGRESS_SKIP;
+		*reason = CNT_MALFORMED;
+		return INGRESS_NOT_OURS;
 	}
 	if (srh->segments_left != 0 || !is_local(&h->ip6.daddr)) {
-		count(CNT_NOT_LOCAL);
-		return INGRESS_SKIP;
+		*reason = CNT_NOT_LOCAL;
+		return INGRESS_NOT_OURS;
 	}
 	return INGRESS_OURS;
 }
@@ -222,9 +263,11 @@ static __always_inline int strip_srh(void *ctx, bool xdp, struct l3_hdrs *h,
 	 * adjusted symmetrically (DESIGN §10: mismatched flags cost ~20 %). */
 	if (bpf_skb_adjust_room(ctx, -(__s32)total, BPF_ADJ_ROOM_NET, 0))
 		return -1;
-	if (bpf_skb_store_bytes(ctx, OFF_IP6_PLEN, &h->ip6.payload_len, 2, BPF_F_RECOMPUTE_CSUM))
+	if (bpf_skb_store_bytes(ctx, OFF_IP6_PLEN, &h->ip6.payload_len,
+				sizeof(h->ip6.payload_len), BPF_F_RECOMPUTE_CSUM))
 		return -1;
-	if (bpf_skb_store_bytes(ctx, OFF_IP6_NEXTHDR, &h->ip6.nexthdr, 1, BPF_F_RECOMPUTE_CSUM))
+	if (bpf_skb_store_bytes(ctx, OFF_IP6_NEXTHDR, &h->ip6.nexthdr, sizeof(h->ip6.nexthdr),
+				BPF_F_RECOMPUTE_CSUM))
 		return -1;
 	return 0;
 }
@@ -246,65 +289,68 @@ static __always_inline int load_ports(void *ctx, bool xdp, __u32 off, __u16 *spo
  * plus the SRH still fits the device MTU: the peer then never sends us more
  * than fits, and our own stack learns the same MSS from the peer's SYN(-ACK)
  * which the other side clamps the same way. Called before the insert.
+ * Outcome: CNT_MSS_CLAMPED or NO_OUTCOME.
  */
-static __always_inline void clamp_mss(struct __sk_buff *skb, __u32 srh_len)
+static __always_inline int clamp_mss(struct __sk_buff *skb, __u32 srh_len)
 {
 	struct tcphdr tcp;
 	__u32 mtu = 0, optlen, i, off;
 	__u16 new_mss;
 
 	if (bpf_skb_load_bytes(skb, L4_OFF, &tcp, sizeof(tcp)) < 0 || !tcp.syn)
-		return;
+		return NO_OUTCOME;
 	optlen = (__u32)tcp.doff * 4;
 	if (optlen <= sizeof(tcp))
-		return;
+		return NO_OUTCOME;
 	optlen -= sizeof(tcp);
-	if (bpf_check_mtu(skb, 0, &mtu, 0, 0) < 0 || mtu <= 60 + srh_len + 64)
-		return;
-	new_mss = mtu - sizeof(struct ipv6hdr) - sizeof(struct tcphdr) - srh_len;
+	if (bpf_check_mtu(skb, 0, &mtu, 0, 0) < 0 || mtu <= IPV6_TCP_HLEN + srh_len + MSS_FLOOR)
+		return NO_OUTCOME;
+	new_mss = mtu - IPV6_TCP_HLEN - srh_len;
 	/* Walk the options with small reads; reads past the end simply fail. */
 	i = 0;
 	for (int step = 0; step < TCP_OPTIONS_SCAN; step++) {
-		__u8 opt[4] = {};
+		__u8 opt[TCPOLEN_MSS] = {};
 
 		if (i >= optlen)
-			return;
+			return NO_OUTCOME;
 		off = L4_OFF + sizeof(tcp) + i;
 		if (bpf_skb_load_bytes(skb, off, opt, 1) < 0)
-			return;
-		if (opt[0] == 0)
-			return;
-		if (opt[0] == 1) {
+			return NO_OUTCOME;
+		if (opt[0] == TCPOPT_EOL)
+			return NO_OUTCOME;
+		if (opt[0] == TCPOPT_NOP) {
 			i++;
 			continue;
 		}
+		/* kind, length: a length below 2 would never advance */
 		if (i + 2 > optlen || bpf_skb_load_bytes(skb, off, opt, 2) < 0 || opt[1] < 2)
-			return;
-		if (opt[0] == 2 && opt[1] == 4) {
+			return NO_OUTCOME;
+		if (opt[0] == TCPOPT_MSS && opt[1] == TCPOLEN_MSS) {
 			__u16 old_be, new_be;
 
-			if (i + 4 > optlen || bpf_skb_load_bytes(skb, off, opt, 4) < 0)
-				return;
-			__builtin_memcpy(&old_be, &opt[2], 2);
+			if (i + TCPOLEN_MSS > optlen ||
+			    bpf_skb_load_bytes(skb, off, opt, TCPOLEN_MSS) < 0)
+				return NO_OUTCOME;
+			__builtin_memcpy(&old_be, &opt[2], sizeof(old_be));
 			if (bpf_ntohs(old_be) <= new_mss)
-				return;
+				return NO_OUTCOME;
 			new_be = bpf_htons(new_mss);
 			/* Not a pseudo-header field: with CHECKSUM_PARTIAL the kernel
 			 * leaves the (pseudo-header only) checksum alone, as it must. */
 			bpf_l4_csum_replace(skb, L4_OFF + offsetof(struct tcphdr, check), old_be,
-					    new_be, 2);
-			bpf_skb_store_bytes(skb, off + 2, &new_be, 2, 0);
-			count(CNT_MSS_CLAMPED);
-			return;
+					    new_be, CSUM_FIELD_U16);
+			bpf_skb_store_bytes(skb, off + 2, &new_be, sizeof(new_be), 0);
+			return CNT_MSS_CLAMPED;
 		}
 		i += opt[1];
 	}
+	return NO_OUTCOME;
 }
 
 /*
  * Insert the SRH of `blob` after the IPv6 header (TC only). Segment 0 becomes
- * the packet's destination, the destination becomes the first hop. Returns a
- * TC action.
+ * the packet's destination, the destination becomes the first hop. Returns
+ * the verdict.
  */
 static __always_inline int insert_srh(struct __sk_buff *skb, struct l3_hdrs *h,
 				      const struct srh_blob *blob)
@@ -314,68 +360,58 @@ static __always_inline int insert_srh(struct __sk_buff *skb, struct l3_hdrs *h,
 	__u16 plen;
 	__u8 nexthdr = IPPROTO_ROUTING_HDR;
 
-	if (len < SRH_FIXED_LEN + 16 || len > MAX_SRH_LEN || (len & 7)) {
-		count(CNT_ERROR);
-		return TC_ACT_OK; /* a corrupt map value never reaches the wire */
-	}
+	if (len < SRH_FIXED_LEN + SRH_SEGMENT_LEN || len > MAX_SRH_LEN || (len & 7))
+		return CNT_ERROR; /* a corrupt map value never reaches the wire: passed as is */
 	/* Non-GSO packets that would outgrow the device are dropped and
 	 * counted; GSO packets get a smaller gso_size from adjust_room. */
-	if (bpf_check_mtu(skb, 0, &mtu, (__s32)len, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED) {
-		count(CNT_TOO_BIG);
-		return TC_ACT_SHOT;
-	}
+	if (bpf_check_mtu(skb, 0, &mtu, (__s32)len, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED)
+		return DROP(CNT_TOO_BIG);
 	if (h->ip6.nexthdr == IPPROTO_TCP)
-		clamp_mss(skb, len);
+		count_outcome(clamp_mss(skb, len));
 	plen = bpf_htons(bpf_ntohs(h->ip6.payload_len) + len);
+	/* From here on the packet may be half rewritten: a failure drops it. */
 	if (bpf_skb_adjust_room(skb, (__s32)len, BPF_ADJ_ROOM_NET, 0))
-		goto err;
+		return DROP(CNT_ERROR);
 	if (bpf_skb_store_bytes(skb, L4_OFF, blob->srh, len, 0))
-		goto err;
+		return DROP(CNT_ERROR);
 	if (bpf_skb_store_bytes(skb, L4_OFF + SRH_FIXED_LEN, &final_dst, sizeof(final_dst), 0))
-		goto err;
+		return DROP(CNT_ERROR);
 	if (bpf_skb_store_bytes(skb, OFF_IP6_DADDR, &blob->first_hop, sizeof(blob->first_hop), 0))
-		goto err;
+		return DROP(CNT_ERROR);
 	if (bpf_skb_store_bytes(skb, OFF_IP6_PLEN, &plen, sizeof(plen), 0))
-		goto err;
-	if (bpf_skb_store_bytes(skb, OFF_IP6_NEXTHDR, &nexthdr, 1, 0))
-		goto err;
-	count(CNT_ENCAPSULATED);
-	return TC_ACT_OK;
-err:
-	/* The packet may be half rewritten: never let it out. */
-	count(CNT_ERROR);
-	return TC_ACT_SHOT;
+		return DROP(CNT_ERROR);
+	if (bpf_skb_store_bytes(skb, OFF_IP6_NEXTHDR, &nexthdr, sizeof(nexthdr), 0))
+		return DROP(CNT_ERROR);
+	return CNT_ENCAPSULATED;
 }
 
 /*
  * Egress classification: true with `key` = (destination, destination port,
- * proto) for a TCP/UDP packet that could be steered; false (counted, to be
- * passed) for anything else. IPv6 fragments carry no ports after the first:
- * they are passed unencapsulated and counted.
+ * proto) for a TCP/UDP packet that could be steered; false with *reason =
+ * the verdict for anything else. IPv6 fragments carry no ports after the
+ * first: they are passed unencapsulated, under their own reason.
  */
 static __always_inline bool egress_steerable(struct __sk_buff *skb, struct l3_hdrs *h,
-					     struct flow_key *key)
+					     struct flow_key *key, int *reason)
 {
 	__u16 sport, dport;
 
+	*reason = CNT_PASSED;
 	if (load_ipv6(skb, false, h))
-		goto passed;
+		return false;
 	if (h->ip6.nexthdr == IPPROTO_FRAGMENT_HDR) {
-		count(CNT_FRAGMENT);
+		*reason = CNT_FRAGMENT;
 		return false;
 	}
 	if (h->ip6.nexthdr != IPPROTO_TCP && h->ip6.nexthdr != IPPROTO_UDP)
-		goto passed;
+		return false;
 	if (load_ports(skb, false, L4_OFF, &sport, &dport))
-		goto passed;
+		return false;
 	__builtin_memset(key, 0, sizeof(*key));
 	key->addr = h->ip6.daddr;
 	key->port = dport;
 	key->proto = h->ip6.nexthdr;
 	return true;
-passed:
-	count(CNT_PASSED);
-	return false;
 }
 
 #endif
