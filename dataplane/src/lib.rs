@@ -16,8 +16,9 @@ pub mod programs;
 pub use srh;
 pub use srh::mtu;
 
+pub use aya::programs::TcAttachType;
 pub use loader::{
     ClientDataplane, ClientProgram, DataplaneError, IngressHook, LearnedFlow, NoopPrograms,
-    PathEntry, RunOutput, ServerDataplane, ServerOptions, ServerProgram,
+    PathEntry, ProgramStats, RunOutput, ServerDataplane, ServerOptions, ServerProgram,
 };
 pub use maps::{Counter, Counters, Proto};

@@ -350,6 +350,20 @@ impl Loaded {
         })
     }
 
+    /// The kernel's run statistics of a loaded program.
+    fn program_stats(&self, name: &'static str) -> Result<ProgramStats> {
+        let program = self.ebpf.program(name).ok_or(DataplaneError::Missing {
+            what: "program",
+            name,
+        })?;
+        let info = program.info().map_err(prog_err(name))?;
+        Ok(ProgramStats {
+            program: name,
+            run_count: info.run_count(),
+            run_time: info.run_time(),
+        })
+    }
+
     fn hash<K: aya::Pod, V: aya::Pod>(
         &self,
         name: &'static str,
@@ -456,6 +470,35 @@ fn check_sids(sids: &[Ipv6Addr]) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// What the kernel measured of one program while BPF statistics were
+/// enabled (`kernel.bpf_stats_enabled=1`, or `aya::sys::enable_stats`):
+/// every run on real traffic, not a test run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub program: &'static str,
+    /// Runs (packets for XDP, skbs for TC: a GSO skb is one run).
+    pub run_count: u64,
+    /// Time spent in those runs.
+    pub run_time: Duration,
+}
+
+impl ProgramStats {
+    /// Mean time per run, if it ran.
+    pub fn per_run(&self) -> Option<Duration> {
+        let runs = u32::try_from(self.run_count).ok().filter(|n| *n > 0)?;
+        Some(self.run_time / runs)
+    }
+
+    /// Runs and time between `before` and `self` (same program).
+    pub fn since(&self, before: &ProgramStats) -> ProgramStats {
+        ProgramStats {
+            program: self.program,
+            run_count: self.run_count.saturating_sub(before.run_count),
+            run_time: self.run_time.saturating_sub(before.run_time),
+        }
+    }
 }
 
 /// A path as stored in the client maps.
@@ -622,6 +665,15 @@ impl<R: Role> Dataplane<R> {
     /// Per-CPU counters, summed.
     pub fn counters(&self) -> Result<Counters> {
         self.loaded.counters()
+    }
+
+    /// Kernel run statistics of egress and both ingress programs.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>> {
+        let programs = &R::PROGRAMS;
+        [programs.egress, programs.ingress_tc, programs.ingress_xdp]
+            .into_iter()
+            .map(|name| self.loaded.program_stats(name))
+            .collect()
     }
 }
 
@@ -889,6 +941,18 @@ impl NoopPrograms {
         loaded.load_program("noop_tc", Kind::Tc)?;
         loaded.load_program("noop_xdp", Kind::Xdp)?;
         Ok(NoopPrograms { loaded })
+    }
+
+    /// Attach the no-op TC program to `interface` (ingress or egress) of this
+    /// thread's namespace: the per-skb cost of running any program at all,
+    /// measured on real traffic. Detached on drop.
+    pub fn attach_tc(&mut self, interface: &str, direction: TcAttachType) -> Result<()> {
+        self.loaded.attach_tc("noop_tc", interface, direction)
+    }
+
+    /// Kernel run statistics of the no-op TC program (all its attachments).
+    pub fn tc_stats(&self) -> Result<ProgramStats> {
+        self.loaded.program_stats("noop_tc")
     }
 
     pub fn run_tc(&self, frame: &[u8]) -> Result<RunOutput> {
