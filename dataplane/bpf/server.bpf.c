@@ -105,13 +105,11 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 	return 0;
 }
 
-/* learn_flow() could not read what it needs: the packet is passed untouched. */
-#define LEARN_FAILED (-2)
-
 /*
  * Learn the reversed segment list of a valid SRH (SL 0, to us) for the
- * client's (address, port, proto). Returns the outcome to count, NO_OUTCOME
- * for an upper layer without ports (ICMPv6, ...), or LEARN_FAILED.
+ * client's (address, port, proto). Returns the outcome to count, or
+ * NO_OUTCOME for an upper layer without ports (ICMPv6, ...). Whatever it
+ * returns, the SRH is ours and is stripped.
  */
 static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs *h,
 				      const struct srh_fixed *srh, __u32 total)
@@ -127,10 +125,13 @@ static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs 
 		return NO_OUTCOME;
 	if (!trusted(&h->ip6.saddr))
 		return CNT_UNTRUSTED;
+	/* The upper layer the SRH announces is not there: its ports cannot be
+	 * read, so nothing is learned; the host's stack judges the rest. */
+	if (load_ports(ctx, xdp, L4_OFF + total, &sport, &dport))
+		return CNT_MALFORMED;
 	s = get_scratch();
-	if (!s || load_ports(ctx, xdp, L4_OFF + total, &sport, &dport) ||
-	    build_reverse(ctx, xdp, h, srh, srh->next_header, s))
-		return LEARN_FAILED;
+	if (!s || build_reverse(ctx, xdp, h, srh, srh->next_header, s))
+		return CNT_ERROR; /* validated above: only an odd helper failure lands here */
 	key.addr = h->ip6.saddr;
 	key.port = sport;
 	key.proto = srh->next_header;
@@ -148,17 +149,14 @@ static __always_inline int server_ingress_verdict(void *ctx, bool xdp)
 	struct srh_fixed srh;
 	struct l3_hdrs h;
 	__u32 total = 0;
-	int reason, outcome;
+	int reason;
 	int kind = classify_ingress(ctx, xdp, &h, &srh, &total, &reason);
 
 	if (kind == INGRESS_NOT_OURS)
 		return reason;
 	if (kind == INGRESS_PLAIN)
 		return CNT_PASSED;
-	outcome = learn_flow(ctx, xdp, &h, &srh, total);
-	if (outcome == LEARN_FAILED)
-		return CNT_ERROR; /* validated above, so only an odd helper failure lands here */
-	count_outcome(outcome);
+	count_outcome(learn_flow(ctx, xdp, &h, &srh, total));
 	if (strip_srh(ctx, xdp, &h, &srh, total))
 		return DROP(CNT_ERROR);
 	return CNT_DECAPSULATED;

@@ -589,3 +589,29 @@ fn map_layouts_match_the_object_files() {
     assert!(server.flows().unwrap().is_empty());
     assert!(server.counters().unwrap().non_zero().is_empty());
 }
+
+#[test]
+fn an_srh_before_a_missing_udp_header_is_stripped_not_learned_and_counted_malformed() {
+    // RFC 8754 §4.3.1.1: at SL 0 the SRH is done with and the packet goes to
+    // its upper layer, which judges it; there are no ports to learn.
+    let server = server();
+    let mut plain = udp(addr(CLIENT), addr(SERVER), 5000, 53, b"");
+    plain.truncate(54 + 3);
+    plain[18..20].copy_from_slice(&3u16.to_be_bytes());
+    let mut srh = reference_srh(IPPROTO_UDP);
+    srh.segments_left = 0;
+    let arrived = srh::insert_raw(&plain, &srh.to_bytes(), addr(SERVER)).unwrap();
+    for (program, pass) in [
+        (ServerProgram::IngressTc, TC_ACT_OK),
+        (ServerProgram::IngressXdp, XDP_PASS),
+    ] {
+        let out = server.test_run(program, &arrived).unwrap();
+        assert_eq!(out.action, pass, "{program:?}");
+        assert_eq!(out.frame, plain, "{program:?}: not stripped");
+    }
+    assert!(server.flows().unwrap().is_empty());
+    let counters = server.counters().unwrap();
+    assert_eq!(counters.get(Counter::Malformed), 2, "{counters:?}");
+    assert_eq!(counters.get(Counter::Decapsulated), 2, "{counters:?}");
+    assert_eq!(counters.get(Counter::Error), 0, "{counters:?}");
+}

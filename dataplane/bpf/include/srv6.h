@@ -94,7 +94,9 @@ enum counter {
 	CNT_ENCAPSULATED = 1,   /* V: SRH inserted */
 	CNT_DECAPSULATED = 2,   /* V: SRH stripped */
 	CNT_LEARNED = 3,        /* O: server flow stored (new or changed path) */
-	CNT_MALFORMED = 4,      /* V: invalid SRH: passed untouched */
+	CNT_MALFORMED = 4,      /* V: invalid SRH: passed untouched; O (server ingress): valid
+				 * SRH before a TCP/UDP header that is not there: stripped,
+				 * nothing learned */
 	CNT_TOO_BIG = 5,        /* V: would exceed the MTU after insert: dropped */
 	CNT_FRAGMENT = 6,       /* V (egress): IPv6 fragment, passed without insert;
 				 * O (server ingress): SRH stripped, nothing learned */
@@ -103,7 +105,7 @@ enum counter {
 	CNT_DNS_LEARNED = 9,    /* O: AAAA answer stored for a configured name */
 	CNT_DNS_IGNORED = 10,   /* O: DNS reply truncated / malformed / not usable, or an answer not stored */
 	CNT_ERROR = 11,         /* V: a helper failed (adjust_room, store): dropped, or passed
-				 * untouched when nothing was changed yet; O: a learn update failed */
+				 * untouched when nothing was changed yet; O: learning failed */
 	CNT_MSS_CLAMPED = 12,   /* O: TCP SYN MSS lowered to fit the SRH */
 	CNT_LEARN_UNCHANGED = 13, /* O: server flow already stored with this path */
 	COUNTER_MAX
