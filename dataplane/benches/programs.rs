@@ -16,7 +16,7 @@ use dataplane::maps::IPPROTO_TCP;
 use dataplane::srh::Srh;
 use dataplane::{
     ClientDataplane, ClientProgram, NoopPrograms, Proto, RunOutput, ServerDataplane, ServerOptions,
-    ServerProgram,
+    ServerProgram, Trust,
 };
 
 const ROUNDS: usize = 15;
@@ -55,7 +55,11 @@ fn main() {
             .set_path(server_addr, 1000 + n as u16, Proto::Tcp, &sids(n))
             .unwrap();
     }
-    let mut server = ServerDataplane::load(ServerOptions { max_flows: 1 << 20 }).unwrap();
+    let mut server = ServerDataplane::load(ServerOptions {
+        max_flows: 1 << 20,
+        trust: Trust::Any,
+    })
+    .unwrap();
     server.add_local_address(server_addr).unwrap();
     let payload = [0u8; 1000];
 

@@ -36,7 +36,7 @@ use aya::sys::{enable_stats, Stats};
 use common::netns::{enter, ip, sysctl, three_node_lab, Lab, CLIENT, SERVER, SID};
 use dataplane::{
     ClientDataplane, IngressHook, NoopPrograms, ProgramStats, Proto, ServerDataplane,
-    ServerOptions, TcAttachType,
+    ServerOptions, TcAttachType, Trust,
 };
 
 const IPERF_PORT: u16 = 5201;
@@ -155,7 +155,7 @@ fn attach_ours(lab: &Lab, hook: IngressHook) -> Attached {
     let server = own_in_namespace(
         lab.server.clone(),
         move || {
-            let mut dp = ServerDataplane::load(ServerOptions::default()).unwrap();
+            let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
             dp.add_local_address(addr(SERVER)).unwrap();
             dp.attach("s0", hook).unwrap();
             dp

@@ -36,7 +36,7 @@ static __always_inline bool trusted(const struct in6_addr *src)
 	struct server_config *cfg = bpf_map_lookup_elem(&server_config, &zero);
 	struct lpm_v6_key k = {.prefixlen = 128};
 
-	if (!cfg || !cfg->trusted_only)
+	if (cfg && cfg->trust_any)
 		return true;
 	__builtin_memcpy(k.addr, src, sizeof(k.addr));
 	return bpf_map_lookup_elem(&trusted_prefixes, &k) != NULL;
@@ -54,6 +54,27 @@ static __always_inline bool same_blob(const struct srh_blob *a, const struct srh
 		if (i >= words)
 			break;
 		if (x[i] != y[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether replies may go back along the received list: the source (where
+ * the replies end) and every SID they would visit must be usable
+ * addresses. Segments are in scratch (loaded by build_reverse).
+ */
+static __always_inline bool safe_return_path(const struct l3_hdrs *h, const struct scratch *s,
+					     __u32 n)
+{
+	__u32 i;
+
+	if (unusable_address(&h->ip6.saddr))
+		return false;
+	for (i = 1; i < MAX_SEGMENTS; i++) {
+		if (i >= n)
+			break;
+		if (unusable_address(&s->segs[i]))
 			return false;
 	}
 	return true;
@@ -132,6 +153,8 @@ static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs 
 	s = get_scratch();
 	if (!s || build_reverse(ctx, xdp, h, srh, srh->next_header, s))
 		return CNT_ERROR; /* validated above: only an odd helper failure lands here */
+	if (!safe_return_path(h, s, (__u32)srh->last_entry + 1))
+		return CNT_UNSAFE_PATH;
 	key.addr = h->ip6.saddr;
 	key.port = sport;
 	key.proto = srh->next_header;

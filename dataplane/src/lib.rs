@@ -7,18 +7,22 @@
 //! - `bpf/*.bpf.c` (C, built by `build.rs` with clang): the client and server
 //!   programs; `bpf/include/srv6.h` is the map/counter contract.
 //! - [`maps`]: `#[repr(C)]` mirrors of that contract.
+//! - [`address`]: which addresses a path may name (the C programs apply the
+//!   same rule to learned return paths).
 //! - [`loader`]: load, attach (TC/TCX egress; TC or XDP ingress), map access,
 //!   counters, and `BPF_PROG_TEST_RUN` for tests and benchmarks.
+pub mod address;
 pub mod loader;
 pub mod maps;
 pub mod programs;
 
+pub use ipnet::Ipv6Net;
 pub use srh;
 pub use srh::mtu;
 
 pub use aya::programs::TcAttachType;
 pub use loader::{
     ClientDataplane, ClientProgram, DataplaneError, IngressHook, LearnedFlow, NoopPrograms,
-    PathEntry, ProgramStats, RunOutput, ServerDataplane, ServerOptions, ServerProgram,
+    PathEntry, ProgramStats, RunOutput, ServerDataplane, ServerOptions, ServerProgram, Trust,
 };
 pub use maps::{Counter, Counters, Proto};

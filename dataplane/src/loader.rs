@@ -15,6 +15,7 @@ use aya::programs::{
     ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
 };
 use aya::{Ebpf, EbpfError, EbpfLoader};
+use ipnet::Ipv6Net;
 use tracing::{debug, warn};
 
 use crate::maps::{
@@ -86,8 +87,6 @@ pub enum DataplaneError {
     DnsName(#[from] DnsNameError),
     #[error("a path holds at most {max} SIDs, got {got}")]
     TooManySids { got: usize, max: usize },
-    #[error("prefix length {0} is longer than 128")]
-    PrefixLength(u8),
     #[error("{program} is already attached to {interface}")]
     AlreadyAttached {
         program: &'static str,
@@ -822,33 +821,58 @@ impl Dataplane<Client> {
     }
 }
 
+/// Who may set a return path: the sources whose SRHs the server learns
+/// from. There is no default: learning from anyone is a choice to spell out.
+///
+/// The check looks at the IPv6 source, which a sender can forge; inside the
+/// trusted domain, filtering forged sources is the network edge's job (RFC
+/// 8754 §5.1, §7). Whatever the trust, a list naming a multicast,
+/// link-local, loopback, unspecified, IPv4-compatible/-mapped or local
+/// address is never learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Only sources inside these prefixes (an empty list: nobody).
+    Prefixes(Vec<Ipv6Net>),
+    /// Any source: for an SR domain whose edge drops forged sources, or a
+    /// closed lab.
+    Any,
+}
+
 /// Options of the server programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
     /// Capacity of the learned-flow LRU map.
     pub max_flows: u32,
+    /// Whose return paths are learned.
+    pub trust: Trust,
 }
 
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions { max_flows: 65536 }
+impl ServerOptions {
+    /// The default capacity (65,536 flows) with `trust`.
+    pub fn new(trust: Trust) -> Self {
+        ServerOptions {
+            max_flows: 65536,
+            trust,
+        }
     }
 }
 
 impl Dataplane<Server> {
-    /// Load (verify) every server program; nothing is attached yet.
+    /// Load (verify) every server program and apply `options`; nothing is
+    /// attached yet.
     pub fn load(options: ServerOptions) -> Result<Self> {
-        Self::load_role(&[(map_name::SERVER_FLOWS, options.max_flows)])
+        let mut server = Self::load_role(&[(map_name::SERVER_FLOWS, options.max_flows)])?;
+        server.set_trust(&options.trust)?;
+        Ok(server)
     }
 
-    /// Learn only from sources inside `prefixes` (an empty list: learn from anyone).
-    pub fn set_trusted_prefixes(&mut self, prefixes: &[(Ipv6Addr, u8)]) -> Result<()> {
+    /// Replace whose return paths are learned (flows already learned stay).
+    pub fn set_trust(&mut self, trust: &Trust) -> Result<()> {
         let name = map_name::TRUSTED_PREFIXES;
-        for (_, len) in prefixes {
-            if *len > 128 {
-                return Err(DataplaneError::PrefixLength(*len));
-            }
-        }
+        let prefixes: &[Ipv6Net] = match trust {
+            Trust::Prefixes(prefixes) => prefixes,
+            Trust::Any => &[],
+        };
         {
             let map = self
                 .loaded
@@ -864,13 +888,13 @@ impl Dataplane<Server> {
             for key in old {
                 trie.remove(&key).map_err(map_err(name))?;
             }
-            for (addr, len) in prefixes {
-                trie.insert(&LpmKey::new(u32::from(*len), addr.octets()), 1, 0)
-                    .map_err(map_err(name))?;
+            for net in prefixes {
+                let key = LpmKey::new(u32::from(net.prefix_len()), net.network().octets());
+                trie.insert(&key, 1, 0).map_err(map_err(name))?;
             }
         }
         let config = ServerConfig {
-            trusted_only: u32::from(!prefixes.is_empty()),
+            trust_any: u32::from(*trust == Trust::Any),
             pad: 0,
         };
         self.loaded.set_config(map_name::SERVER_CONFIG, config)

@@ -284,8 +284,9 @@ pub struct ClientConfig {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServerConfig {
+    /// 1: learn from any source; 0 (a fresh map): only from trusted prefixes.
     /// u32, not bool, to match the C layout exactly.
-    pub trusted_only: u32,
+    pub trust_any: u32,
     pub pad: u32,
 }
 
@@ -317,10 +318,11 @@ pub enum Counter {
     Error = 11,
     MssClamped = 12,
     LearnUnchanged = 13,
+    UnsafePath = 14,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 15] = [
         Counter::Passed,
         Counter::Encapsulated,
         Counter::Decapsulated,
@@ -335,6 +337,7 @@ impl Counter {
         Counter::Error,
         Counter::MssClamped,
         Counter::LearnUnchanged,
+        Counter::UnsafePath,
     ];
 
     /// The C enumerator's name, e.g. `CNT_TOO_BIG`.
@@ -354,6 +357,7 @@ impl Counter {
             Counter::Error => "CNT_ERROR",
             Counter::MssClamped => "CNT_MSS_CLAMPED",
             Counter::LearnUnchanged => "CNT_LEARN_UNCHANGED",
+            Counter::UnsafePath => "CNT_UNSAFE_PATH",
         }
     }
 

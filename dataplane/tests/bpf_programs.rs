@@ -4,12 +4,15 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
+use std::net::Ipv6Addr;
+
 use common::*;
 use dataplane::loader::{TC_ACT_OK, XDP_PASS};
 use dataplane::maps::{IPPROTO_TCP, IPPROTO_UDP};
 use dataplane::srh::{self, Srh};
 use dataplane::{
     ClientDataplane, ClientProgram, Counter, Proto, ServerDataplane, ServerOptions, ServerProgram,
+    Trust,
 };
 
 fn client_with_reference_path() -> ClientDataplane {
@@ -22,7 +25,7 @@ fn client_with_reference_path() -> ClientDataplane {
 }
 
 fn server() -> ServerDataplane {
-    let mut server = ServerDataplane::load(ServerOptions::default()).unwrap();
+    let mut server = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
     server.add_local_address(addr(SERVER)).unwrap();
     server
 }
@@ -269,7 +272,7 @@ fn server_learns_per_flow_and_follows_path_changes() {
 fn server_does_not_learn_from_untrusted_sources_or_foreign_destinations() {
     let mut server = server();
     server
-        .set_trusted_prefixes(&[(addr("fcbb:cc00:9::"), 48)])
+        .set_trust(&Trust::Prefixes(vec!["fcbb:cc00:9::/48".parse().unwrap()]))
         .unwrap();
     let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
     let arrived = arrived_at_server(&syn, &reference_srh(IPPROTO_TCP));
@@ -283,13 +286,13 @@ fn server_does_not_learn_from_untrusted_sources_or_foreign_destinations() {
     assert_eq!(server.counters().unwrap().get(Counter::Untrusted), 1);
 
     server
-        .set_trusted_prefixes(&[(addr("fcbb:cc00::"), 32)])
+        .set_trust(&Trust::Prefixes(vec!["fcbb:cc00::/32".parse().unwrap()]))
         .unwrap();
     server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
     assert_eq!(server.flows().unwrap().len(), 1, "trusted prefix: learned");
 
     // SL 0 but not one of our addresses: not ours to strip.
-    let mut foreign = ServerDataplane::load(ServerOptions::default()).unwrap();
+    let mut foreign = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
     foreign.add_local_address(addr("fcbb:cc00:3::a")).unwrap();
     let out = foreign
         .test_run(ServerProgram::IngressTc, &arrived)
@@ -584,7 +587,7 @@ fn map_layouts_match_the_object_files() {
     assert_eq!(client.local_addresses().unwrap(), vec![addr(CLIENT)]);
     let mut server = server();
     server
-        .set_trusted_prefixes(&[(addr("fcbb::"), 16)])
+        .set_trust(&Trust::Prefixes(vec!["fcbb::/16".parse().unwrap()]))
         .unwrap();
     assert!(server.flows().unwrap().is_empty());
     assert!(server.counters().unwrap().non_zero().is_empty());
@@ -614,4 +617,98 @@ fn an_srh_before_a_missing_udp_header_is_stripped_not_learned_and_counted_malfor
     assert_eq!(counters.get(Counter::Malformed), 2, "{counters:?}");
     assert_eq!(counters.get(Counter::Decapsulated), 2, "{counters:?}");
     assert_eq!(counters.get(Counter::Error), 0, "{counters:?}");
+}
+
+/// Addresses no return path may hold (multicast, link-local, loopback,
+/// unspecified, IPv4-compatible/-mapped, or this host's own).
+fn unusable_addresses() -> Vec<(&'static str, Ipv6Addr)> {
+    vec![
+        ("loopback", addr("::1")),
+        ("unspecified", addr("::")),
+        ("all-nodes multicast", addr("ff02::1")),
+        ("global multicast", addr("ff0e::1234")),
+        ("link-local", addr("fe80::1")),
+        ("IPv4-mapped", addr("::ffff:192.0.2.1")),
+        ("IPv4-compatible", addr("::192.0.2.1")),
+        ("the server's own address", addr(SERVER)),
+    ]
+}
+
+#[test]
+fn server_never_learns_a_return_path_naming_an_unusable_address() {
+    let server = server();
+    let syn = |port| tcp_syn(addr(CLIENT), addr(SERVER), port, 80, 1440);
+    for (i, (what, bad)) in unusable_addresses().into_iter().enumerate() {
+        let port = 41000 + i as u16;
+        // A spoofed segment with SRH [server, X]: replies would go to X.
+        for sids in [vec![bad], vec![sids(1)[0], bad]] {
+            let srh = Srh::from_travel_order(IPPROTO_TCP, addr(SERVER), &sids).unwrap();
+            let arrived = arrived_at_server(&syn(port), &srh);
+            let out = server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+            assert_eq!(out.frame, syn(port), "{what}: still stripped");
+            assert_eq!(
+                server.flow(addr(CLIENT), port, Proto::Tcp).unwrap(),
+                None,
+                "{what} in {sids:?}: learned"
+            );
+        }
+    }
+    // ... nor one whose source (the list's first entry on the way back) is unusable.
+    for (what, bad) in unusable_addresses() {
+        let srh = Srh::from_travel_order(IPPROTO_TCP, addr(SERVER), &sids(2)).unwrap();
+        let arrived = arrived_at_server(&tcp_syn(bad, addr(SERVER), 42000, 80, 1440), &srh);
+        server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+        assert!(
+            server.flows().unwrap().is_empty(),
+            "source {what}: learned {:?}",
+            server.flows().unwrap()
+        );
+    }
+    let n = unusable_addresses().len() as u64;
+    assert_eq!(server.counters().unwrap().get(Counter::UnsafePath), 3 * n);
+    assert_eq!(server.counters().unwrap().get(Counter::Learned), 0);
+}
+
+#[test]
+fn a_server_trusting_no_prefix_learns_from_nobody_and_any_is_an_explicit_choice() {
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let arrived = arrived_at_server(&syn, &reference_srh(IPPROTO_TCP));
+    let mut server = ServerDataplane::load(ServerOptions::new(Trust::Prefixes(vec![]))).unwrap();
+    server.add_local_address(addr(SERVER)).unwrap();
+    let out = server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert_eq!(out.frame, syn, "stripped all the same");
+    assert!(server.flows().unwrap().is_empty());
+    assert_eq!(server.counters().unwrap().get(Counter::Untrusted), 1);
+    server.set_trust(&Trust::Any).unwrap();
+    server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert_eq!(server.flows().unwrap().len(), 1, "Trust::Any learns");
+}
+
+/// Decision (docs/dataplane.md, "Trust"): any later packet of a flow that
+/// passes the same checks replaces its return path, not only the opening
+/// one. The client moves a live flow to another path (a link failed, the
+/// controller re-planned) and the replies must follow; holding the opening
+/// path would keep replies on a path that may no longer exist (RFC 8754 §7:
+/// the SR domain, not the host, keeps forged packets out).
+#[test]
+fn a_later_segment_of_an_established_tcp_flow_replaces_its_return_path() {
+    let server = server();
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    server
+        .test_run(
+            ServerProgram::IngressTc,
+            &arrived_at_server(&syn, &reference_srh(IPPROTO_TCP)),
+        )
+        .unwrap();
+    let data = tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, b"more");
+    let moved = Srh::from_travel_order(IPPROTO_TCP, addr(SERVER), &sids(2)).unwrap();
+    server
+        .test_run(ServerProgram::IngressTc, &arrived_at_server(&data, &moved))
+        .unwrap();
+    let flow = server
+        .flow(addr(CLIENT), CLIENT_PORT, Proto::Tcp)
+        .unwrap()
+        .unwrap();
+    assert_eq!(flow.segments, moved.reversed(addr(CLIENT)).segments);
+    assert_eq!(server.counters().unwrap().get(Counter::Learned), 2);
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use common::netns::{enter, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
 use dataplane::srh;
 use dataplane::{
-    ClientDataplane, Counter, Counters, IngressHook, Proto, ServerDataplane, ServerOptions,
+    ClientDataplane, Counter, Counters, IngressHook, Proto, ServerDataplane, ServerOptions, Trust,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -111,7 +111,7 @@ fn transfer_through_end_router(hook: IngressHook) {
     let server_ns = lab.server.clone();
     let server = thread::spawn(move || {
         enter(&server_ns);
-        let mut dp = ServerDataplane::load(ServerOptions::default()).unwrap();
+        let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
         dp.add_local_address(addr(SERVER)).unwrap();
         dp.attach("s0", hook).unwrap();
         let listener = TcpListener::bind(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();

@@ -73,7 +73,10 @@ struct client_config {
 };
 
 struct server_config {
-	__u32 trusted_only; /* u32, not bool: no padding surprises across the boundary */
+	/* 1: learn from any source (an explicit opt-in); 0, the state of a
+	 * fresh map: only from sources in trusted_prefixes. u32, not bool: no
+	 * padding surprises across the boundary. */
+	__u32 trust_any;
 	__u32 pad;
 };
 
@@ -108,6 +111,9 @@ enum counter {
 				 * untouched when nothing was changed yet; O: learning failed */
 	CNT_MSS_CLAMPED = 12,   /* O: TCP SYN MSS lowered to fit the SRH */
 	CNT_LEARN_UNCHANGED = 13, /* O: server flow already stored with this path */
+	CNT_UNSAFE_PATH = 14,   /* O: a return path naming a multicast, link-local, loopback,
+				 * unspecified, IPv4-compatible/-mapped or local address: stripped,
+				 * not learned */
 	COUNTER_MAX
 };
 

@@ -207,6 +207,25 @@ static __always_inline bool is_local(const struct in6_addr *addr)
 	return bpf_map_lookup_elem(&local_addrs, addr) != NULL;
 }
 
+/*
+ * An address no path may name (RFC 4291 §2.4-2.5): multicast (ff00::/8),
+ * link-local (fe80::/10), ::/96 (unspecified, loopback, IPv4-compatible),
+ * IPv4-mapped (::ffff:0:0/96), or one of this host's own. Mirrored by
+ * `dataplane::address::unusable` (which cannot know the local addresses).
+ */
+static __always_inline bool unusable_address(const struct in6_addr *a)
+{
+	const __u32 *w = a->s6_addr32;
+
+	if (a->s6_addr[0] == 0xff)
+		return true;
+	if (a->s6_addr[0] == 0xfe && (a->s6_addr[1] & 0xc0) == 0x80)
+		return true;
+	if (w[0] == 0 && w[1] == 0 && (w[2] == 0 || w[2] == bpf_htonl(0xffff)))
+		return true;
+	return is_local(a);
+}
+
 enum ingress_kind {
 	INGRESS_NOT_OURS = 0, /* pass untouched under the verdict in *reason */
 	INGRESS_PLAIN = 1,    /* IPv6 without a routing header */
