@@ -87,6 +87,12 @@ pub enum DataplaneError {
     DnsName(#[from] DnsNameError),
     #[error("a path holds at most {max} SIDs, got {got}")]
     TooManySids { got: usize, max: usize },
+    #[error("{role} {address} cannot be used in a path: {reason}")]
+    UnusableAddress {
+        role: &'static str,
+        address: Ipv6Addr,
+        reason: &'static str,
+    },
     #[error("{program} is already attached to {interface}")]
     AlreadyAttached {
         program: &'static str,
@@ -461,12 +467,32 @@ fn is_not_found(err: &MapError) -> bool {
     }
 }
 
-fn check_sids(sids: &[Ipv6Addr]) -> Result<()> {
+/// A path's addresses against the rule of [`crate::address`] and this
+/// host's own addresses (a path through this host would loop).
+fn check_path(destination: Option<Ipv6Addr>, sids: &[Ipv6Addr], local: &[Ipv6Addr]) -> Result<()> {
     if sids.len() > srh::MAX_SIDS {
         return Err(DataplaneError::TooManySids {
             got: sids.len(),
             max: srh::MAX_SIDS,
         });
+    }
+    let named = destination
+        .map(|d| ("destination", d))
+        .into_iter()
+        .chain(sids.iter().map(|s| ("SID", *s)));
+    for (role, address) in named {
+        let reason = crate::address::unusable(address).or_else(|| {
+            local
+                .contains(&address)
+                .then_some("an address of this host")
+        });
+        if let Some(reason) = reason {
+            return Err(DataplaneError::UnusableAddress {
+                role,
+                address,
+                reason,
+            });
+        }
     }
     Ok(())
 }
@@ -690,7 +716,7 @@ impl Dataplane<Client> {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_sids(sids)?;
+        check_path(Some(destination), sids, &self.local_addresses()?)?;
         let blob = SrhBlob::for_path(proto.number(), sids)?;
         let mut map = self
             .loaded
@@ -742,7 +768,7 @@ impl Dataplane<Client> {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_sids(sids)?;
+        check_path(None, sids, &self.local_addresses()?)?;
         let blob = SrhBlob::for_path(proto.number(), sids)?;
         let key = ServiceKey::new(service_id, port, proto);
         let mut map = self

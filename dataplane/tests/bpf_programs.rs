@@ -712,3 +712,31 @@ fn a_later_segment_of_an_established_tcp_flow_replaces_its_return_path() {
     assert_eq!(flow.segments, moved.reversed(addr(CLIENT)).segments);
     assert_eq!(server.counters().unwrap().get(Counter::Learned), 2);
 }
+
+#[test]
+fn set_path_refuses_destinations_and_sids_no_path_may_name() {
+    let mut client = client_with_reference_path();
+    let good = reference_sids();
+    for (what, bad) in unusable_addresses() {
+        // SERVER is not local to the client: its own address is.
+        let bad = if bad == addr(SERVER) {
+            addr(CLIENT)
+        } else {
+            bad
+        };
+        let as_destination = client.set_path(bad, 80, Proto::Tcp, &good);
+        assert!(
+            matches!(as_destination, Err(dataplane::DataplaneError::UnusableAddress { address, .. }) if address == bad),
+            "{what} as destination: {as_destination:?}"
+        );
+        let as_sid = client.set_path(addr(SERVER), 81, Proto::Tcp, &[good[0], bad]);
+        assert!(
+            matches!(as_sid, Err(dataplane::DataplaneError::UnusableAddress { address, .. }) if address == bad),
+            "{what} as SID: {as_sid:?}"
+        );
+        let as_service_sid = client.set_service_path(1, 80, Proto::Tcp, &[bad]);
+        assert!(as_service_sid.is_err(), "{what} as a service SID");
+    }
+    // Nothing half-written: only the reference path is there.
+    assert_eq!(client.paths().unwrap().len(), 1);
+}
