@@ -104,7 +104,7 @@ static __always_inline int client_egress_verdict(struct __sk_buff *skb)
 	blob = client_path(&key);
 	if (!blob)
 		return CNT_PASSED;
-	return insert_srh(skb, &h, blob);
+	return steer(skb, &h, blob);
 }
 
 SEC("classifier")

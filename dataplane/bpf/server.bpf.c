@@ -209,7 +209,7 @@ static __always_inline int server_egress_verdict(struct __sk_buff *skb)
 	blob = bpf_map_lookup_elem(&server_flows, &key);
 	if (!blob)
 		return CNT_PASSED;
-	return insert_srh(skb, &h, blob);
+	return steer(skb, &h, blob);
 }
 
 SEC("classifier")

@@ -299,9 +299,11 @@ fn fuzz_client_ingress_tc_and_xdp() {
 /// What an insert program must do for a (destination, port, proto) with `sids`.
 fn model_insert(
     frame: &[u8],
+    local: Ipv6Addr,
     paths: &HashMap<(Ipv6Addr, u16, u8), Vec<Ipv6Addr>>,
 ) -> Option<Vec<u8>> {
-    if !ipv6(frame) || !matches!(frame[20], IPPROTO_TCP | IPPROTO_UDP) {
+    // Only packets this host originates (RFC 8200 §4).
+    if !ipv6(frame) || !matches!(frame[20], IPPROTO_TCP | IPPROTO_UDP) || saddr(frame) != local {
         return None;
     }
     let (_, dport) = ports(frame, 54)?;
@@ -330,6 +332,7 @@ fn without_syn(mut frame: Vec<u8>) -> Vec<u8> {
 fn fuzz_egress<F>(
     name: &str,
     seed: u64,
+    local: Ipv6Addr,
     paths: &HashMap<(Ipv6Addr, u16, u8), Vec<Ipv6Addr>>,
     mut run: F,
 ) -> usize
@@ -348,7 +351,7 @@ where
     for i in 0..packets() {
         let frame = without_syn(packet(&mut rng, &seeds));
         let out = run(&frame);
-        match model_insert(&frame, paths) {
+        match model_insert(&frame, local, paths) {
             Some(expected) => {
                 inserted += 1;
                 assert_eq!(
@@ -368,17 +371,18 @@ where
 #[test]
 fn fuzz_client_egress() {
     let mut client = ClientDataplane::load().unwrap();
+    client.add_local_address(addr(CLIENT)).unwrap();
     let mut paths = HashMap::new();
     for (dst, port, proto, n) in [
         (SERVER, 80, Proto::Tcp, 4),
         (SERVER, 80, Proto::Udp, 16),
-        (CLIENT, 80, Proto::Tcp, 1),
+        (SERVER, 81, Proto::Tcp, 1),
     ] {
         client.set_path(addr(dst), port, proto, &sids(n)).unwrap();
         paths.insert((addr(dst), port, proto.number()), sids(n));
     }
     for seed in seeds() {
-        let inserted = fuzz_egress("client_egress", seed, &paths, |f| {
+        let inserted = fuzz_egress("client_egress", seed, addr(CLIENT), &paths, |f| {
             run_or_refused(client.test_run(ClientProgram::Egress, f), f)
         });
         assert!(
@@ -407,7 +411,7 @@ fn fuzz_server_egress() {
     let travel: Vec<Ipv6Addr> = learned.segments[1..].iter().rev().copied().collect();
     let paths = HashMap::from([((addr(CLIENT), CLIENT_PORT, IPPROTO_TCP), travel)]);
     for seed in seeds() {
-        let inserted = fuzz_egress("server_egress", seed, &paths, |f| {
+        let inserted = fuzz_egress("server_egress", seed, addr(SERVER), &paths, |f| {
             run_or_refused(server.test_run(ServerProgram::Egress, f), f)
         });
         assert!(

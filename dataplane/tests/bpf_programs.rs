@@ -92,6 +92,7 @@ fn client_egress_passes_unmatched_packets_unchanged() {
 #[test]
 fn client_egress_matches_udp_paths_and_every_length() {
     let mut client = ClientDataplane::load().unwrap();
+    client.add_local_address(addr(CLIENT)).unwrap();
     for n in [1usize, 5, 10, 16] {
         let port = 1000 + n as u16;
         client
@@ -468,6 +469,7 @@ fn fragments_are_passed_without_insert_and_stripped_without_learning() {
 #[test]
 fn dns_snooping_learns_aaaa_answers_of_configured_names() {
     let mut client = ClientDataplane::load().unwrap();
+    client.add_local_address(addr(CLIENT)).unwrap();
     client.add_dns_name("wb.hawk.net", 7).unwrap();
     client
         .set_service_path(7, 80, Proto::Tcp, &reference_sids())
@@ -739,4 +741,31 @@ fn set_path_refuses_destinations_and_sids_no_path_may_name() {
     }
     // Nothing half-written: only the reference path is there.
     assert_eq!(client.paths().unwrap().len(), 1);
+}
+
+#[test]
+fn only_locally_originated_packets_are_steered() {
+    // RFC 8200 §4: extension headers are added by the source, never in
+    // transit. A packet this host forwards keeps its headers.
+    let client = client_with_reference_path();
+    let forwarded = tcp(addr("fcbb:cc00:7::a"), addr(SERVER), CLIENT_PORT, 80, b"x");
+    let out = client.test_run(ClientProgram::Egress, &forwarded).unwrap();
+    assert_eq!(out.action, TC_ACT_OK);
+    assert_eq!(out.frame, forwarded);
+    assert_eq!(client.counters().unwrap().get(Counter::NotLocal), 1);
+
+    let server = server();
+    server
+        .test_run(
+            ServerProgram::IngressTc,
+            &arrived_at_server(
+                &tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440),
+                &reference_srh(IPPROTO_TCP),
+            ),
+        )
+        .unwrap();
+    let transit = tcp(addr("fcbb:cc00:7::a"), addr(CLIENT), 80, CLIENT_PORT, b"x");
+    let out = server.test_run(ServerProgram::Egress, &transit).unwrap();
+    assert_eq!(out.frame, transit);
+    assert_eq!(server.counters().unwrap().get(Counter::NotLocal), 1);
 }

@@ -103,7 +103,9 @@ enum counter {
 	CNT_TOO_BIG = 5,        /* V: would exceed the MTU after insert: dropped */
 	CNT_FRAGMENT = 6,       /* V (egress): IPv6 fragment, passed without insert;
 				 * O (server ingress): SRH stripped, nothing learned */
-	CNT_NOT_LOCAL = 7,      /* V: SRH with SL > 0 or not addressed to us: passed */
+	CNT_NOT_LOCAL = 7,      /* V: ingress: SRH with SL > 0 or not addressed to us; egress:
+				 * a packet with a path that this host did not originate
+				 * (its source is not local): passed untouched */
 	CNT_UNTRUSTED = 8,      /* O: SRH from outside the trusted prefixes: stripped, not learned */
 	CNT_DNS_LEARNED = 9,    /* O: AAAA answer stored for a configured name */
 	CNT_DNS_IGNORED = 10,   /* O: DNS reply truncated / malformed / not usable, or an answer not stored */

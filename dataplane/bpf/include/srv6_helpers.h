@@ -405,6 +405,19 @@ static __always_inline int insert_srh(struct __sk_buff *skb, struct l3_hdrs *h,
 }
 
 /*
+ * Steer a packet that has a path: only one this host originates (source is
+ * a local address). RFC 8200 §4: extension headers are added by the source,
+ * never by a node the packet passes. Returns the verdict.
+ */
+static __always_inline int steer(struct __sk_buff *skb, struct l3_hdrs *h,
+				 const struct srh_blob *blob)
+{
+	if (!is_local(&h->ip6.saddr))
+		return CNT_NOT_LOCAL;
+	return insert_srh(skb, h, blob);
+}
+
+/*
  * Egress classification: true with `key` = (destination, destination port,
  * proto) for a TCP/UDP packet that could be steered; false with *reason =
  * the verdict for anything else. IPv6 fragments carry no ports after the
