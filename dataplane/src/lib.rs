@@ -9,11 +9,13 @@
 //! - [`maps`]: `#[repr(C)]` mirrors of that contract.
 //! - [`address`]: which addresses a path may name (the C programs apply the
 //!   same rule to learned return paths).
+//! - [`netdev`]: a device's link type, MTU and GSO/GRO limits (rtnetlink).
 //! - [`loader`]: load, attach (TC/TCX egress; TC or XDP ingress), map access,
 //!   counters, and `BPF_PROG_TEST_RUN` for tests and benchmarks.
 pub mod address;
 pub mod loader;
 pub mod maps;
+pub mod netdev;
 pub mod programs;
 
 pub use ipnet::Ipv6Net;

@@ -93,6 +93,28 @@ pub enum DataplaneError {
         address: Ipv6Addr,
         reason: &'static str,
     },
+    #[error("{interface}: {source}")]
+    Device {
+        interface: String,
+        source: crate::netdev::NetdevError,
+    },
+    #[error(
+        "{interface} is not an Ethernet device ({link_type}): the programs parse Ethernet frames"
+    )]
+    NotEthernet {
+        interface: String,
+        link_type: String,
+    },
+    #[error(
+        "{interface} has BIG TCP enabled (gso_max_size {gso_max_size}, gro_max_size {gro_max_size}): \
+         packets over 64 KiB carry no IPv6 payload length to steer or strip by; \
+         cap it first: ip link set {interface} gso_max_size 65536 gro_max_size 65536"
+    )]
+    BigTcp {
+        interface: String,
+        gso_max_size: u32,
+        gro_max_size: u32,
+    },
     #[error("{program} is already attached to {interface}")]
     AlreadyAttached {
         program: &'static str,
@@ -281,6 +303,7 @@ impl Loaded {
                 interface: current.clone(),
             });
         }
+        check_device(interface)?;
         let result = (|| {
             self.attach_tc(egress, interface, TcAttachType::Egress)?;
             match hook {
@@ -444,6 +467,30 @@ impl Drop for Loaded {
     fn drop(&mut self) {
         self.detach();
     }
+}
+
+/// The devices the programs can work on: Ethernet framing (they parse a
+/// 14-byte header), and no BIG TCP (a packet over 64 KiB has IPv6 payload
+/// length 0, so it could be neither steered nor stripped).
+fn check_device(interface: &str) -> Result<crate::netdev::LinkInfo> {
+    let info = crate::netdev::link_info(interface).map_err(|source| DataplaneError::Device {
+        interface: interface.to_string(),
+        source,
+    })?;
+    if !info.is_ethernet() {
+        return Err(DataplaneError::NotEthernet {
+            interface: interface.to_string(),
+            link_type: format!("{:?}", info.link_type),
+        });
+    }
+    if info.big_tcp() {
+        return Err(DataplaneError::BigTcp {
+            interface: interface.to_string(),
+            gso_max_size: info.gso_max_size,
+            gro_max_size: info.gro_max_size,
+        });
+    }
+    Ok(info)
 }
 
 fn remove_if_present<K: aya::Pod, V: aya::Pod>(
