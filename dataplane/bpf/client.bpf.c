@@ -24,6 +24,11 @@
 #define DNS_MAX_LABELS 16        /* labels skipped per answer owner name */
 #define DNS_QNAME_MAX_LABELS 128 /* a 255-byte name holds at most 127 labels + the root */
 #define DNS_NAME_POS_MASK (DNS_NAME_LEN - 1) /* positions inside the 256-byte key */
+/* How long a query waits for its reply (resolvers give up well before). */
+#define DNS_QUERY_TIMEOUT_NS (30ULL * NSEC_PER_SEC)
+/* RFC 2181 §8: a TTL with the top bit set is taken as 0. */
+#define DNS_TTL_MAX 0x7fffffffU
+#define NSEC_PER_SEC 1000000000ULL
 
 /* (destination, port, proto) -> SRH: paths from the controller or config. */
 struct {
@@ -49,13 +54,32 @@ struct {
 	__type(value, struct service_value);
 } client_names SEC(".maps");
 
-/* Addresses learned from DNS answers -> service. LRU: bounded memory. */
+/* Addresses learned from DNS answers -> service, until their TTL. Not LRU:
+ * a full table first drops its expired entries, then refuses (counted),
+ * rather than evicting live ones. Capacity set by the loader. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct in6_addr);
-	__type(value, struct service_value);
+	__type(value, struct dns_entry);
 } client_dns SEC(".maps");
+
+/* The resolvers whose replies are believed (the namespace's resolv.conf). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16);
+	__type(key, struct in6_addr);
+	__type(value, __u32);
+} client_resolvers SEC(".maps");
+
+/* Queries seen leaving -> when they stop waiting. LRU: bounded, and a
+ * query pushed out only loses its answer's steering. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct dns_query_key);
+	__type(value, __u64);
+} dns_queries SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -74,22 +98,71 @@ static __always_inline bool dns_snooping(void)
 	return cfg && cfg->dns_names;
 }
 
+/* The service of a DNS-learned address, unless its TTL ran out (then the
+ * entry is removed, counted). */
+static __always_inline struct dns_entry *dns_learned(const struct in6_addr *addr)
+{
+	struct dns_entry *e = bpf_map_lookup_elem(&client_dns, addr);
+
+	if (e && e->expires_ns <= bpf_ktime_get_ns()) {
+		bpf_map_delete_elem(&client_dns, addr);
+		count(CNT_DNS_EXPIRED);
+		return NULL;
+	}
+	return e;
+}
+
 /* The path for a steerable packet: its own, or its DNS-learned service's. */
 static __always_inline struct srh_blob *client_path(const struct flow_key *key)
 {
 	struct srh_blob *blob = bpf_map_lookup_elem(&client_paths, key);
-	struct service_value *svc;
+	struct dns_entry *svc;
 	struct service_key skey = {};
 
 	if (blob || !dns_snooping())
 		return blob;
-	svc = bpf_map_lookup_elem(&client_dns, &key->addr);
+	svc = dns_learned(&key->addr);
 	if (!svc)
 		return NULL;
 	skey.service_id = svc->service_id;
 	skey.port = key->port;
 	skey.proto = key->proto;
 	return bpf_map_lookup_elem(&client_service_paths, &skey);
+}
+
+/* UDP header + the start of a DNS message, read in one go. */
+struct udp_dns_start {
+	__be16 sport;
+	__be16 dport;
+	__be16 len;
+	__be16 check;
+	__u16 id;
+	__be16 flags;
+};
+
+static __always_inline bool is_resolver(const struct in6_addr *addr)
+{
+	return bpf_map_lookup_elem(&client_resolvers, addr) != NULL;
+}
+
+/* A DNS query from this host to a configured resolver: remember (resolver,
+ * our port, ID) so that its reply, and only its reply, is read. */
+static __always_inline void note_dns_query(struct __sk_buff *skb, const struct l3_hdrs *h)
+{
+	struct udp_dns_start u;
+	struct dns_query_key key = {};
+	__u64 expires;
+
+	if (!dns_snooping() || !is_resolver(&h->ip6.daddr) || !is_local(&h->ip6.saddr))
+		return;
+	if (bpf_skb_load_bytes(skb, L4_OFF, &u, sizeof(u)) < 0 ||
+	    (bpf_ntohs(u.flags) & DNS_FLAG_QR))
+		return;
+	key.resolver = h->ip6.daddr;
+	key.port = bpf_ntohs(u.sport);
+	key.id = u.id;
+	expires = bpf_ktime_get_ns() + DNS_QUERY_TIMEOUT_NS;
+	bpf_map_update_elem(&dns_queries, &key, &expires, BPF_ANY);
 }
 
 static __always_inline int client_egress_verdict(struct __sk_buff *skb)
@@ -101,6 +174,8 @@ static __always_inline int client_egress_verdict(struct __sk_buff *skb)
 
 	if (!egress_steerable(skb, &h, &key, &reason))
 		return reason;
+	if (key.proto == IPPROTO_UDP && key.port == DNS_PORT)
+		note_dns_query(skb, &h);
 	blob = client_path(&key);
 	if (!blob)
 		return CNT_PASSED;
@@ -152,6 +227,36 @@ struct rr_hdr {
 	__u32 ttl;
 	__u16 rdlength;
 } __attribute__((packed));
+
+static long drop_if_expired(void *map, const void *key, void *value, void *ctx)
+{
+	const struct dns_entry *e = value;
+
+	if (e->expires_ns <= *(__u64 *)ctx)
+		bpf_map_delete_elem(map, key);
+	return 0; /* keep walking */
+}
+
+/*
+ * Remember `addr` for `service_id` for `ttl` seconds. A full table first
+ * drops its expired entries (one walk, only then). Returns the outcome:
+ * CNT_DNS_LEARNED only when the address is really stored.
+ */
+static __always_inline int store_answer(const struct in6_addr *addr, __u32 service_id, __u32 ttl)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct dns_entry e = {.service_id = service_id};
+
+	if (ttl == 0 || ttl > DNS_TTL_MAX)
+		return CNT_DNS_IGNORED; /* not to be cached */
+	e.expires_ns = now + (__u64)ttl * NSEC_PER_SEC;
+	if (!bpf_map_update_elem(&client_dns, addr, &e, BPF_ANY))
+		return CNT_DNS_LEARNED;
+	bpf_for_each_map_elem(&client_dns, drop_if_expired, &now, 0);
+	if (!bpf_map_update_elem(&client_dns, addr, &e, BPF_ANY))
+		return CNT_DNS_LEARNED;
+	return CNT_DNS_IGNORED;
+}
 
 /*
  * A DNS reply (UDP from port 53) at `off` (the UDP header): if its question
@@ -218,7 +323,7 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 	if (!svc)
 		return; /* not a configured name: nothing to count */
 	{
-		struct service_value val = {.service_id = svc->service_id};
+		__u32 service_id = svc->service_id;
 		__u32 aoff = qoff + end + DNS_QTYPE_QCLASS_LEN;
 		int a;
 
@@ -240,11 +345,7 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 					goto ignored;
 				if (ctx_load(ctx, xdp, aoff, &addr, sizeof(addr)) < 0)
 					goto ignored;
-				/* Counted as learned only when really stored. */
-				if (bpf_map_update_elem(&client_dns, &addr, &val, BPF_ANY))
-					count(CNT_DNS_IGNORED);
-				else
-					count(CNT_DNS_LEARNED);
+				count(store_answer(&addr, service_id, bpf_ntohl(rr.ttl)));
 			}
 			aoff += rdlen;
 			if (aoff > pkt_len)
@@ -256,14 +357,45 @@ ignored:
 	count(CNT_DNS_IGNORED);
 }
 
+/*
+ * Whether a UDP reply from the DNS port may be read: from a configured
+ * resolver, to one of our addresses, with a UDP checksum (zero is invalid
+ * in IPv6, RFC 8200 §8.1), answering a query seen leaving (its entry is
+ * consumed: one reply per query).
+ */
+static __always_inline bool dns_reply_solicited(void *ctx, bool xdp, const struct l3_hdrs *h,
+						const struct udp_dns_start *u)
+{
+	struct dns_query_key key = {};
+	__u64 *expires, until;
+
+	if (!is_resolver(&h->ip6.saddr) || !is_local(&h->ip6.daddr) || u->check == 0)
+		return false;
+	key.resolver = h->ip6.saddr;
+	key.port = bpf_ntohs(u->dport);
+	key.id = u->id;
+	expires = bpf_map_lookup_elem(&dns_queries, &key);
+	if (!expires)
+		return false;
+	until = *expires; /* read before the entry goes */
+	bpf_map_delete_elem(&dns_queries, &key);
+	return until > bpf_ktime_get_ns();
+}
+
 /* Snoop a UDP reply from the DNS port (the upper layer is at L4_OFF). */
 static __always_inline void maybe_snoop_dns(void *ctx, bool xdp, const struct l3_hdrs *h)
 {
-	__u16 sport, dport;
+	struct udp_dns_start u;
 
-	if (h->ip6.nexthdr == IPPROTO_UDP && !load_ports(ctx, xdp, L4_OFF, &sport, &dport) &&
-	    sport == DNS_PORT)
-		snoop_dns(ctx, xdp, L4_OFF);
+	if (h->ip6.nexthdr != IPPROTO_UDP || !dns_snooping())
+		return;
+	if (ctx_load(ctx, xdp, L4_OFF, &u, sizeof(u)) < 0 || bpf_ntohs(u.sport) != DNS_PORT)
+		return;
+	if (!dns_reply_solicited(ctx, xdp, h, &u)) {
+		count(CNT_DNS_UNSOLICITED);
+		return;
+	}
+	snoop_dns(ctx, xdp, L4_OFF);
 }
 
 static __always_inline int client_ingress_verdict(void *ctx, bool xdp)

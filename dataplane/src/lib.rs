@@ -24,7 +24,8 @@ pub use srh::mtu;
 
 pub use aya::programs::TcAttachType;
 pub use loader::{
-    ClientDataplane, ClientProgram, DataplaneError, IngressHook, LearnedFlow, NoopPrograms,
-    PathEntry, ProgramStats, RunOutput, ServerDataplane, ServerOptions, ServerProgram, Trust,
+    ClientDataplane, ClientOptions, ClientProgram, DataplaneError, DnsLearned, IngressHook,
+    LearnedFlow, NoopPrograms, PathEntry, ProgramStats, RunOutput, ServerDataplane, ServerOptions,
+    ServerProgram, Trust,
 };
 pub use maps::{Counter, Counters, Proto};

@@ -19,8 +19,8 @@ use ipnet::Ipv6Net;
 use tracing::{debug, warn};
 
 use crate::maps::{
-    map_name, ClientConfig, Counter, Counters, DnsName, DnsNameError, FlowKey, Proto, ServerConfig,
-    ServiceKey, ServiceValue, SrhBlob,
+    map_name, ClientConfig, Counter, Counters, DnsEntry, DnsName, DnsNameError, FlowKey, Proto,
+    ServerConfig, ServiceKey, ServiceValue, SrhBlob,
 };
 use crate::programs;
 use srh::{self, SrhError};
@@ -749,10 +749,84 @@ impl<R: Role> Dataplane<R> {
     }
 }
 
+/// Options of the client programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Capacity of the DNS-learned address table. A full table drops its
+    /// expired entries, then refuses new answers (counted `dns_ignored`).
+    pub dns_capacity: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { dns_capacity: 4096 }
+    }
+}
+
+/// An address learned by DNS snooping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsLearned {
+    pub address: Ipv6Addr,
+    pub service_id: u32,
+    /// Time left of the answer's TTL (zero once expired: the entry goes
+    /// when a packet next looks it up, or when a full table makes room).
+    pub expires_in: Duration,
+}
+
+/// CLOCK_MONOTONIC now, the clock of `bpf_ktime_get_ns`.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
+}
+
 impl Dataplane<Client> {
-    /// Load (verify) every client program; nothing is attached yet.
+    /// Load (verify) every client program with the default options; nothing
+    /// is attached yet.
     pub fn load() -> Result<Self> {
-        Self::load_role(&[])
+        Self::load_with(ClientOptions::default())
+    }
+
+    /// Load (verify) every client program with `options`.
+    pub fn load_with(options: ClientOptions) -> Result<Self> {
+        Self::load_role(&[(map_name::CLIENT_DNS, options.dns_capacity)])
+    }
+
+    /// The resolvers whose DNS replies are believed (the namespace's
+    /// resolv.conf), replacing the previous set. A reply is read only when
+    /// it comes from one of them to a local address and answers a query
+    /// (resolver, port, ID) seen leaving; with none, nothing is learned.
+    pub fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<()> {
+        let name = map_name::CLIENT_RESOLVERS;
+        let mut map = self.loaded.hash_mut::<[u8; 16], u32>(name)?;
+        let old: Vec<[u8; 16]> = map
+            .keys()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(map_err(name))?;
+        for key in old {
+            remove_if_present(&mut map, &key, name)?;
+        }
+        for resolver in resolvers {
+            map.insert(resolver.octets(), 1, 0).map_err(map_err(name))?;
+        }
+        Ok(())
+    }
+
+    /// The configured resolvers, sorted.
+    pub fn resolvers(&self) -> Result<Vec<Ipv6Addr>> {
+        let name = map_name::CLIENT_RESOLVERS;
+        let map = self.loaded.hash::<[u8; 16], u32>(name)?;
+        let mut out: Vec<Ipv6Addr> = map
+            .keys()
+            .map(|k| k.map(Ipv6Addr::from))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(map_err(name))?;
+        out.sort();
+        Ok(out)
     }
 
     /// Steer (destination, port, proto) along `sids` (travel order), replacing any previous path.
@@ -874,18 +948,34 @@ impl Dataplane<Client> {
         self.loaded.set_config(map_name::CLIENT_CONFIG, config)
     }
 
-    /// Addresses learned by DNS snooping, with their service, sorted.
-    pub fn dns_addresses(&self) -> Result<Vec<(Ipv6Addr, u32)>> {
-        let map = self
-            .loaded
-            .hash::<[u8; 16], ServiceValue>(map_name::CLIENT_DNS)?;
+    /// Every address in the DNS-learned table (expired ones included until
+    /// they are removed), sorted.
+    pub fn dns_entries(&self) -> Result<Vec<DnsLearned>> {
+        let name = map_name::CLIENT_DNS;
+        let map = self.loaded.hash::<[u8; 16], DnsEntry>(name)?;
+        let now = monotonic_ns();
         let mut out = Vec::new();
         for item in map.iter() {
-            let (addr, value) = item.map_err(map_err(map_name::CLIENT_DNS))?;
-            out.push((Ipv6Addr::from(addr), value.service_id));
+            let (addr, entry) = item.map_err(map_err(name))?;
+            out.push(DnsLearned {
+                address: Ipv6Addr::from(addr),
+                service_id: entry.service_id,
+                expires_in: Duration::from_nanos(entry.expires_ns.saturating_sub(now)),
+            });
         }
-        out.sort();
+        out.sort_by_key(|e| e.address);
         Ok(out)
+    }
+
+    /// Addresses learned by DNS snooping whose TTL has not run out, with
+    /// their service, sorted.
+    pub fn dns_addresses(&self) -> Result<Vec<(Ipv6Addr, u32)>> {
+        Ok(self
+            .dns_entries()?
+            .into_iter()
+            .filter(|e| !e.expires_in.is_zero())
+            .map(|e| (e.address, e.service_id))
+            .collect())
     }
 
     /// Run one program on `frame` with `BPF_PROG_TEST_RUN` (repeat 1).

@@ -31,6 +31,8 @@ pub mod map_name {
     pub const CLIENT_SERVICE_PATHS: &str = "client_service_paths";
     pub const CLIENT_NAMES: &str = "client_names";
     pub const CLIENT_DNS: &str = "client_dns";
+    pub const CLIENT_RESOLVERS: &str = "client_resolvers";
+    pub const DNS_QUERIES: &str = "dns_queries";
     pub const CLIENT_CONFIG: &str = "client_config";
     pub const SERVER_FLOWS: &str = "server_flows";
     pub const TRUSTED_PREFIXES: &str = "trusted_prefixes";
@@ -45,6 +47,8 @@ pub mod map_name {
         CLIENT_SERVICE_PATHS,
         CLIENT_NAMES,
         CLIENT_DNS,
+        CLIENT_RESOLVERS,
+        DNS_QUERIES,
         CLIENT_CONFIG,
     ];
     /// Every map of the server object.
@@ -272,6 +276,16 @@ pub struct ServiceValue {
     pub pad: u32,
 }
 
+/// `struct dns_entry`: a DNS-learned address's service and expiry.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsEntry {
+    /// CLOCK_MONOTONIC nanoseconds (`bpf_ktime_get_ns`).
+    pub expires_ns: u64,
+    pub service_id: u32,
+    pub pad: u32,
+}
+
 /// `struct client_config`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -297,6 +311,7 @@ unsafe impl aya::Pod for ServiceKey {}
 unsafe impl aya::Pod for SrhBlob {}
 unsafe impl aya::Pod for DnsName {}
 unsafe impl aya::Pod for ServiceValue {}
+unsafe impl aya::Pod for DnsEntry {}
 unsafe impl aya::Pod for ServerConfig {}
 unsafe impl aya::Pod for ClientConfig {}
 
@@ -319,10 +334,12 @@ pub enum Counter {
     MssClamped = 12,
     LearnUnchanged = 13,
     UnsafePath = 14,
+    DnsUnsolicited = 15,
+    DnsExpired = 16,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 17] = [
         Counter::Passed,
         Counter::Encapsulated,
         Counter::Decapsulated,
@@ -338,6 +355,8 @@ impl Counter {
         Counter::MssClamped,
         Counter::LearnUnchanged,
         Counter::UnsafePath,
+        Counter::DnsUnsolicited,
+        Counter::DnsExpired,
     ];
 
     /// The C enumerator's name, e.g. `CNT_TOO_BIG`.
@@ -358,6 +377,8 @@ impl Counter {
             Counter::MssClamped => "CNT_MSS_CLAMPED",
             Counter::LearnUnchanged => "CNT_LEARN_UNCHANGED",
             Counter::UnsafePath => "CNT_UNSAFE_PATH",
+            Counter::DnsUnsolicited => "CNT_DNS_UNSOLICITED",
+            Counter::DnsExpired => "CNT_DNS_EXPIRED",
         }
     }
 
@@ -413,6 +434,7 @@ mod tests {
         assert_eq!(std::mem::size_of::<ServiceValue>(), 8);
         assert_eq!(std::mem::size_of::<ServerConfig>(), 8);
         assert_eq!(std::mem::size_of::<ClientConfig>(), 8);
+        assert_eq!(std::mem::size_of::<DnsEntry>(), 16);
     }
 
     #[test]

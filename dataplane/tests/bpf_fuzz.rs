@@ -170,7 +170,7 @@ fn saddr(frame: &[u8]) -> Ipv6Addr {
 
 /// What a strip program must do: Some(expected frame, srh) when the packet
 /// carries a valid SRH with SL 0 addressed to `local`; None: pass unchanged.
-fn model_strip(frame: &[u8], local: Ipv6Addr) -> Option<(Vec<u8>, Srh, usize)> {
+fn model_strip(frame: &[u8], local: &[Ipv6Addr]) -> Option<(Vec<u8>, Srh, usize)> {
     if !ipv6(frame) || frame[20] != 43 {
         return None;
     }
@@ -179,7 +179,10 @@ fn model_strip(frame: &[u8], local: Ipv6Addr) -> Option<(Vec<u8>, Srh, usize)> {
         return None;
     }
     let (srh, len) = Srh::parse(&frame[54..54 + plen]).ok()?;
-    if srh.segments.len() > srh::MAX_SEGMENTS || srh.segments_left != 0 || daddr(frame) != local {
+    if srh.segments.len() > srh::MAX_SEGMENTS
+        || srh.segments_left != 0
+        || !local.contains(&daddr(frame))
+    {
         return None;
     }
     let mut out = frame[..54].to_vec();
@@ -200,7 +203,7 @@ fn ports(frame: &[u8], at: usize) -> Option<(u16, u16)> {
 fn fuzz_ingress<F>(
     name: &str,
     seed: u64,
-    local: Ipv6Addr,
+    local: &[Ipv6Addr],
     mut run: F,
 ) -> HashMap<(Ipv6Addr, u16, u8), Vec<Ipv6Addr>>
 where
@@ -223,7 +226,7 @@ where
                     // Replies visit every entry: the SIDs, then the source.
                     let safe = reversed
                         .iter()
-                        .all(|a| *a != local && unusable(*a).is_none());
+                        .all(|a| !local.contains(a) && unusable(*a).is_none());
                     if let (Some((sport, _)), true) = (ports(&frame, 54 + len), safe) {
                         learnable.insert((saddr(&frame), sport, srh.next_header), reversed);
                     }
@@ -250,7 +253,7 @@ fn fuzz_server_ingress_tc_and_xdp() {
         })
         .unwrap();
         server.add_local_address(addr(SERVER)).unwrap();
-        let learnable = fuzz_ingress(program.name(), seed, addr(SERVER), |f| {
+        let learnable = fuzz_ingress(program.name(), seed, &[addr(SERVER)], |f| {
             run_or_refused(server.test_run(program, f), f)
         });
         let flows = server.flows().unwrap();
@@ -280,10 +283,18 @@ fn fuzz_client_ingress_tc_and_xdp() {
         .flat_map(|p| seeds().into_iter().map(move |s| (p, s)))
     {
         let mut client = ClientDataplane::load().unwrap();
-        // The corpus is addressed to the server: let this host own that address.
+        // The corpus is addressed to the server (and DNS replies to the
+        // client): let this host own both addresses.
         client.add_local_address(addr(SERVER)).unwrap();
+        client.add_local_address(addr(CLIENT)).unwrap();
         client.add_dns_name("wb.hawk.net", 1).unwrap();
-        fuzz_ingress(program.name(), seed, addr(SERVER), |f| {
+        client.set_resolvers(&[addr(RESOLVER)]).unwrap();
+        fuzz_ingress(program.name(), seed, &[addr(SERVER), addr(CLIENT)], |f| {
+            // Let every reply-shaped packet answer a query seen leaving, so
+            // that the fuzz reaches the DNS parser, not only the gate.
+            if let Some(query) = query_answered_by(f) {
+                client.test_run(ClientProgram::Egress, &query).unwrap();
+            }
             run_or_refused(client.test_run(program, f), f)
         });
         let counters = client.counters().unwrap();
@@ -294,6 +305,21 @@ fn fuzz_client_ingress_tc_and_xdp() {
             "{program:?} seed {seed}: {counters:?}"
         );
     }
+}
+
+/// The query a packet shaped like a DNS reply (IPv6/UDP from port 53)
+/// would answer: from its destination and port to its source, same ID.
+fn query_answered_by(frame: &[u8]) -> Option<Vec<u8>> {
+    if !ipv6(frame) || frame[20] != IPPROTO_UDP || frame.len() < 64 {
+        return None;
+    }
+    let (sport, dport) = ports(frame, 54)?;
+    if sport != 53 {
+        return None;
+    }
+    let mut query = frame[62..64].to_vec(); // the ID
+    query.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    Some(udp(daddr(frame), saddr(frame), dport, 53, &query))
 }
 
 /// What an insert program must do for a (destination, port, proto) with `sids`.

@@ -11,8 +11,8 @@ use dataplane::loader::{TC_ACT_OK, XDP_PASS};
 use dataplane::maps::{IPPROTO_TCP, IPPROTO_UDP};
 use dataplane::srh::{self, Srh};
 use dataplane::{
-    ClientDataplane, ClientProgram, Counter, Proto, ServerDataplane, ServerOptions, ServerProgram,
-    Trust,
+    ClientDataplane, ClientOptions, ClientProgram, Counter, Proto, ServerDataplane, ServerOptions,
+    ServerProgram, Trust,
 };
 
 fn client_with_reference_path() -> ClientDataplane {
@@ -466,16 +466,40 @@ fn fragments_are_passed_without_insert_and_stripped_without_learning() {
     assert_eq!(server.counters().unwrap().get(Counter::Fragment), 1);
 }
 
-#[test]
-fn dns_snooping_learns_aaaa_answers_of_configured_names() {
-    let mut client = ClientDataplane::load().unwrap();
+/// A client snooping "wb.hawk.net" (service 7) through `RESOLVER`.
+fn snooping_client(options: ClientOptions) -> ClientDataplane {
+    let mut client = ClientDataplane::load_with(options).unwrap();
     client.add_local_address(addr(CLIENT)).unwrap();
     client.add_dns_name("wb.hawk.net", 7).unwrap();
+    client.set_resolvers(&[addr(RESOLVER)]).unwrap();
+    client
+}
+
+/// A snooping client that steers service 7's port 80 along the reference path.
+fn steering_snooping_client() -> ClientDataplane {
+    let mut client = snooping_client(ClientOptions::default());
     client
         .set_service_path(7, 80, Proto::Tcp, &reference_sids())
         .unwrap();
-    let b = addr(SERVER).octets();
-    let b2 = addr("fcbb:cc00:2::b").octets();
+    client
+}
+
+/// The client's query leaves (egress), so that one reply to it is read.
+fn ask(client: &ClientDataplane) {
+    let out = client
+        .test_run(ClientProgram::Egress, &dns_query("wb.hawk.net"))
+        .unwrap();
+    assert_eq!(
+        out.frame,
+        dns_query("wb.hawk.net"),
+        "a query is never changed"
+    );
+}
+
+#[test]
+fn dns_snooping_learns_aaaa_answers_of_configured_names() {
+    let mut client = steering_snooping_client();
+    let (b, b2) = (addr(SERVER).octets(), addr("fcbb:cc00:2::b").octets());
     // Question at offset 12; a CNAME chain, compressed owners, two AAAA answers.
     let reply = Dns::response("WB.hawk.NET", Dns::OK, 4)
         .answer_ptr(12, TYPE_CNAME, &encode_name("web.hawk.net"))
@@ -483,6 +507,7 @@ fn dns_snooping_learns_aaaa_answers_of_configured_names() {
         .answer_ptr(12, TYPE_A, &[10, 0, 0, 1])
         .answer_ptr(12, TYPE_AAAA, &b2);
     for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
+        ask(&client);
         let frame = dns_reply(&reply);
         let out = client.test_run(program, &frame).unwrap();
         assert_eq!(out.frame, frame, "snooping never changes the packet");
@@ -512,8 +537,7 @@ fn dns_snooping_learns_aaaa_answers_of_configured_names() {
 
 #[test]
 fn dns_snooping_ignores_other_names_and_broken_replies() {
-    let mut client = ClientDataplane::load().unwrap();
-    client.add_dns_name("wb.hawk.net", 7).unwrap();
+    let client = snooping_client(ClientOptions::default());
     let b = addr(SERVER).octets();
     let good = Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &b);
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
@@ -549,7 +573,7 @@ fn dns_snooping_ignores_other_names_and_broken_replies() {
         ),
         (
             "not from port 53",
-            udp(addr("fcbb:cc00:4::f"), addr(CLIENT), 5353, 53, &good.bytes),
+            udp(addr(RESOLVER), addr(CLIENT), 5353, 53, &good.bytes),
         ),
     ];
     let mut cut = dns_reply(&good);
@@ -558,9 +582,17 @@ fn dns_snooping_ignores_other_names_and_broken_replies() {
     cases.push(("packet cut inside the answer", cut));
     let mut label = good.bytes.clone();
     label[12] = 0x45; // a label length of 69
-    cases.push(("label longer than 63", dns_reply(&Dns { bytes: label })));
+    cases.push((
+        "label longer than 63",
+        dns_reply(&Dns {
+            bytes: label,
+            ttl: 60,
+        }),
+    ));
     for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
         for (what, frame) in &cases {
+            // Each reply answers a query, so only its content is judged.
+            ask(&client);
             let out = client.test_run(program, frame).unwrap();
             assert_eq!(&out.frame, frame, "{what}");
         }
@@ -571,6 +603,7 @@ fn dns_snooping_ignores_other_names_and_broken_replies() {
         "learned from a reply it must ignore"
     );
     // The good reply alone is learned.
+    ask(&client);
     client
         .test_run(ClientProgram::IngressTc, &dns_reply(&good))
         .unwrap();
@@ -768,4 +801,165 @@ fn only_locally_originated_packets_are_steered() {
     let out = server.test_run(ServerProgram::Egress, &transit).unwrap();
     assert_eq!(out.frame, transit);
     assert_eq!(server.counters().unwrap().get(Counter::NotLocal), 1);
+}
+
+#[test]
+fn dns_replies_are_read_only_from_a_resolver_answering_a_query_we_sent() {
+    let b = addr(SERVER).octets();
+    let reply = dns_reply(&Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &b));
+    let with = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut frame = reply.clone();
+        change(&mut frame);
+        frame
+    };
+    let refused: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "from an address that is no resolver",
+            with(&|f| f[22..38].copy_from_slice(&addr("fcbb:cc00:4::e").octets())),
+        ),
+        (
+            "to an address that is not ours",
+            with(&|f| f[38..54].copy_from_slice(&addr("fcbb:cc00:1::b").octets())),
+        ),
+        (
+            "to another port",
+            with(&|f| f[56..58].copy_from_slice(&5354u16.to_be_bytes())),
+        ),
+        (
+            "with another query ID",
+            with(&|f| f[62..64].copy_from_slice(&0x4321u16.to_be_bytes())),
+        ),
+        (
+            "with a zero UDP checksum",
+            with(&|f| f[60..62].copy_from_slice(&[0, 0])),
+        ),
+    ];
+    for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
+        let client = snooping_client(ClientOptions::default());
+        // No query sent: an off-path guess is not read.
+        let out = client.test_run(program, &reply).unwrap();
+        assert_eq!(out.frame, reply, "snooping never changes the packet");
+        for (what, frame) in &refused {
+            ask(&client);
+            client.test_run(program, frame).unwrap();
+            assert_eq!(
+                client.dns_addresses().unwrap(),
+                vec![],
+                "{program:?}: read a reply {what}"
+            );
+        }
+        // The reply to a query is read once: a second (replayed or raced) one is not.
+        ask(&client);
+        client.test_run(program, &reply).unwrap();
+        assert_eq!(client.dns_addresses().unwrap(), vec![(addr(SERVER), 7)]);
+        let other = addr("fcbb:cc00:2::b").octets();
+        let second =
+            dns_reply(&Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &other));
+        client.test_run(program, &second).unwrap();
+        assert_eq!(client.dns_addresses().unwrap(), vec![(addr(SERVER), 7)]);
+        let counters = client.counters().unwrap();
+        assert_eq!(
+            counters.get(Counter::DnsUnsolicited),
+            1 + refused.len() as u64 + 1,
+            "{program:?}"
+        );
+        assert_eq!(counters.get(Counter::DnsLearned), 1, "{program:?}");
+    }
+}
+
+/// Waits (bounded) until the monotonic clock passes every TTL the client holds.
+fn wait_until_expired(client: &ClientDataplane) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while client
+        .dns_entries()
+        .unwrap()
+        .iter()
+        .any(|e| !e.expires_in.is_zero())
+    {
+        assert!(std::time::Instant::now() < deadline, "TTL never ran out");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn learned_addresses_are_used_until_their_ttl_and_then_removed() {
+    let client = steering_snooping_client();
+    let (b, b2) = (addr(SERVER).octets(), addr("fcbb:cc00:2::b").octets());
+    // One answer to keep for a second, one not to cache at all (TTL 0).
+    let reply = Dns::response("wb.hawk.net", Dns::OK, 2)
+        .with_ttl(1)
+        .answer_ptr(12, TYPE_AAAA, &b)
+        .with_ttl(0)
+        .answer_ptr(12, TYPE_AAAA, &b2);
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &dns_reply(&reply))
+        .unwrap();
+    let entries = client.dns_entries().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].address, entries[0].service_id),
+        (addr(SERVER), 7)
+    );
+    assert!(
+        entries[0].expires_in <= std::time::Duration::from_secs(1),
+        "{entries:?}"
+    );
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let steered = client.test_run(ClientProgram::Egress, &syn).unwrap();
+    assert_eq!(
+        steered.frame,
+        srh::insert(&syn, &reference_srh(IPPROTO_TCP)).unwrap()
+    );
+
+    wait_until_expired(&client);
+    assert_eq!(
+        client.dns_addresses().unwrap(),
+        vec![],
+        "expired entries are not listed as live"
+    );
+    let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
+    assert_eq!(out.frame, syn, "an expired address is not steered");
+    assert_eq!(client.dns_entries().unwrap(), vec![], "and is removed");
+    assert_eq!(client.counters().unwrap().get(Counter::DnsExpired), 1);
+}
+
+#[test]
+fn a_full_dns_table_stores_nothing_more_counts_nothing_learned_and_makes_room_from_expired_entries()
+{
+    let client = snooping_client(ClientOptions { dns_capacity: 1 });
+    let answer = |a: &str, ttl| {
+        dns_reply(
+            &Dns::response("wb.hawk.net", Dns::OK, 1)
+                .with_ttl(ttl)
+                .answer_ptr(12, TYPE_AAAA, &addr(a).octets()),
+        )
+    };
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &answer(SERVER, 1))
+        .unwrap();
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &answer("fcbb:cc00:2::b", 60))
+        .unwrap();
+    let counters = client.counters().unwrap();
+    assert_eq!(
+        counters.get(Counter::DnsLearned),
+        1,
+        "the update failed: not learned"
+    );
+    assert_eq!(counters.get(Counter::DnsIgnored), 1);
+    assert_eq!(client.dns_addresses().unwrap(), vec![(addr(SERVER), 7)]);
+
+    wait_until_expired(&client);
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &answer("fcbb:cc00:2::b", 60))
+        .unwrap();
+    assert_eq!(
+        client.dns_addresses().unwrap(),
+        vec![(addr("fcbb:cc00:2::b"), 7)]
+    );
+    assert_eq!(client.counters().unwrap().get(Counter::DnsLearned), 2);
 }

@@ -67,6 +67,21 @@ struct lpm_v6_key {
 	__u8 addr[16];
 };
 
+/* A DNS-learned address: its service, until the answer's TTL runs out. */
+struct dns_entry {
+	__u64 expires_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 service_id;
+	__u32 pad;
+};
+
+/* A query seen leaving: to `resolver`, from our UDP `port` (host order),
+ * with DNS `id` (as on the wire). Only a reply matching one is believed. */
+struct dns_query_key {
+	struct in6_addr resolver;
+	__u16 port;
+	__u16 id;
+};
+
 struct client_config {
 	__u32 dns_names; /* names in client_names: 0 skips the DNS lookups on egress */
 	__u32 pad;
@@ -116,6 +131,10 @@ enum counter {
 	CNT_UNSAFE_PATH = 14,   /* O: a return path naming a multicast, link-local, loopback,
 				 * unspecified, IPv4-compatible/-mapped or local address: stripped,
 				 * not learned */
+	CNT_DNS_UNSOLICITED = 15, /* O: a DNS reply not from a configured resolver, not to a
+				   * local address, with a zero UDP checksum, or answering no
+				   * query seen leaving: not read */
+	CNT_DNS_EXPIRED = 16,   /* O: a DNS-learned address past its TTL: removed, not used */
 	COUNTER_MAX
 };
 
