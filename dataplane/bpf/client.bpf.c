@@ -35,7 +35,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct flow_key);
-	__type(value, struct srh_blob);
+	__type(value, struct path_value);
 } client_paths SEC(".maps");
 
 /* (service, port, proto) -> SRH: standalone paths for DNS-learned addresses. */
@@ -43,7 +43,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct service_key);
-	__type(value, struct srh_blob);
+	__type(value, struct path_value);
 } client_service_paths SEC(".maps");
 
 /* Configured DNS names (lower-case wire format) -> service. */
@@ -112,22 +112,36 @@ static __always_inline struct dns_entry *dns_learned(const struct in6_addr *addr
 	return e;
 }
 
+/* Copy a path out under its lock: user space replaces it in place with
+ * BPF_F_LOCK, so the copy is one whole version. NULL without scratch. */
+static __always_inline struct srh_blob *copy_path(struct path_value *v)
+{
+	struct scratch *s = get_scratch();
+
+	if (!v || !s)
+		return NULL;
+	bpf_spin_lock(&v->lock);
+	__builtin_memcpy(&s->path, &v->blob, sizeof(s->path));
+	bpf_spin_unlock(&v->lock);
+	return &s->path;
+}
+
 /* The path for a steerable packet: its own, or its DNS-learned service's. */
 static __always_inline struct srh_blob *client_path(const struct flow_key *key)
 {
-	struct srh_blob *blob = bpf_map_lookup_elem(&client_paths, key);
+	struct path_value *v = bpf_map_lookup_elem(&client_paths, key);
 	struct dns_entry *svc;
 	struct service_key skey = {};
 
-	if (blob || !dns_snooping())
-		return blob;
+	if (v || !dns_snooping())
+		return copy_path(v);
 	svc = dns_learned(&key->addr);
 	if (!svc)
 		return NULL;
 	skey.service_id = svc->service_id;
 	skey.port = key->port;
 	skey.proto = key->proto;
-	return bpf_map_lookup_elem(&client_service_paths, &skey);
+	return copy_path(bpf_map_lookup_elem(&client_service_paths, &skey));
 }
 
 /* UDP header + the start of a DNS message, read in one go. */

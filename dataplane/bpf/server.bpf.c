@@ -12,8 +12,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct flow_key);
-	__type(value, struct srh_blob);
+	__type(value, struct flow_value);
 } server_flows SEC(".maps");
+
+/* Attempts of egress at a whole copy: failing one takes two rewrites of
+ * the same flow during one copy of a few hundred bytes. */
+#define SEQ_READ_TRIES 4
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -89,7 +93,7 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 					 const struct srh_fixed *srh, __u8 proto,
 					 struct scratch *s)
 {
-	struct srh_blob *b = &s->blob;
+	struct srh_blob *b = &s->flow.blob[0];
 	__u32 n = (__u32)srh->last_entry + 1, i;
 	struct srh_fixed out = {
 		.next_header = proto,
@@ -126,6 +130,77 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 	return 0;
 }
 
+#define SEQ_BUSY 1U
+#define SEQ_GENERATION(seq) ((seq) >> 1)
+/* The copy of the SRH a generation uses. */
+#define SEQ_COPY(seq) (SEQ_GENERATION(seq) & 1)
+
+/* The SRH a flow uses now (for comparing, and for user space). */
+static __always_inline struct srh_blob *flow_in_use(struct flow_value *v)
+{
+	return &v->blob[SEQ_COPY(v->seq)];
+}
+
+/*
+ * Replace a stored flow's path in place: claim the writer bit, write the
+ * copy not in use, then start the next generation (which clears the bit).
+ * Never replacing the element means no reader's element is recycled.
+ */
+static __always_inline int rewrite_flow(struct flow_value *v, const struct srh_blob *blob)
+{
+	__u32 seq = v->seq;
+
+	/* Another CPU is storing this flow's path right now: leave it to it. */
+	if ((seq & SEQ_BUSY) || __sync_val_compare_and_swap(&v->seq, seq, seq | SEQ_BUSY) != seq)
+		return CNT_LEARN_UNCHANGED;
+	__builtin_memcpy(&v->blob[SEQ_COPY(seq) ^ 1], blob, sizeof(*blob));
+	__sync_fetch_and_add(&v->seq, SEQ_BUSY); /* (g, busy) + 1 = (g + 1, idle) */
+	return CNT_LEARNED;
+}
+
+/* Store the path built in scratch for `key`: a new element for a new flow,
+ * an in-place rewrite for a known one whose path changed. */
+static __always_inline int store_flow(const struct flow_key *key, struct scratch *s)
+{
+	struct flow_value *old = bpf_map_lookup_elem(&server_flows, key);
+
+	if (old && same_blob(flow_in_use(old), &s->flow.blob[0]))
+		return CNT_LEARN_UNCHANGED; /* skip the write when nothing changed */
+	if (old)
+		return rewrite_flow(old, &s->flow.blob[0]);
+	s->flow.seq = 0; /* generation 0 uses copy 0 */
+	s->flow.pad = 0;
+	if (!bpf_map_update_elem(&server_flows, key, &s->flow, BPF_NOEXIST))
+		return CNT_LEARNED;
+	/* Another CPU stored the flow meanwhile: rewrite its element. */
+	old = bpf_map_lookup_elem(&server_flows, key);
+	return old ? rewrite_flow(old, &s->flow.blob[0]) : CNT_ERROR;
+}
+
+/*
+ * Copy the SRH a flow uses. The copy is whole unless the writer reached the
+ * copy being read: that takes a second generation begun before the read
+ * ended. The atomic adds of 0 are full barriers around the copy. NULL if no
+ * whole copy was had.
+ */
+static __always_inline struct srh_blob *copy_flow(struct flow_value *v)
+{
+	struct scratch *s = get_scratch();
+
+	if (!v || !s)
+		return NULL;
+	for (int i = 0; i < SEQ_READ_TRIES; i++) {
+		__u32 before = __sync_fetch_and_add(&v->seq, 0), after;
+
+		__builtin_memcpy(&s->path, &v->blob[SEQ_COPY(before)], sizeof(s->path));
+		after = __sync_fetch_and_add(&v->seq, 0);
+		if (SEQ_GENERATION(after) == SEQ_GENERATION(before) ||
+		    (SEQ_GENERATION(after) == SEQ_GENERATION(before) + 1 && !(after & SEQ_BUSY)))
+			return &s->path;
+	}
+	return NULL;
+}
+
 /*
  * Learn the reversed segment list of a valid SRH (SL 0, to us) for the
  * client's (address, port, proto). Returns the outcome to count, or
@@ -137,7 +212,6 @@ static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs 
 {
 	struct scratch *s;
 	struct flow_key key = {};
-	struct srh_blob *old;
 	__u16 sport, dport;
 
 	if (srh->next_header == IPPROTO_FRAGMENT_HDR)
@@ -158,13 +232,7 @@ static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs 
 	key.addr = h->ip6.saddr;
 	key.port = sport;
 	key.proto = srh->next_header;
-	/* Skip the (costly) LRU update when the path is unchanged. */
-	old = bpf_map_lookup_elem(&server_flows, &key);
-	if (old && same_blob(old, &s->blob))
-		return CNT_LEARN_UNCHANGED;
-	if (bpf_map_update_elem(&server_flows, &key, &s->blob, BPF_ANY))
-		return CNT_ERROR;
-	return CNT_LEARNED;
+	return store_flow(&key, s);
 }
 
 static __always_inline int server_ingress_verdict(void *ctx, bool xdp)
@@ -201,14 +269,18 @@ static __always_inline int server_egress_verdict(struct __sk_buff *skb)
 {
 	struct l3_hdrs h;
 	struct flow_key key;
+	struct flow_value *flow;
 	struct srh_blob *blob;
 	int reason;
 
 	if (!egress_steerable(skb, &h, &key, &reason))
 		return reason;
-	blob = bpf_map_lookup_elem(&server_flows, &key);
-	if (!blob)
+	flow = bpf_map_lookup_elem(&server_flows, &key);
+	if (!flow)
 		return CNT_PASSED;
+	blob = copy_flow(flow);
+	if (!blob)
+		return CNT_ERROR; /* no whole copy: the reply leaves unsteered, never torn */
 	return steer(skb, &h, blob);
 }
 

@@ -19,9 +19,10 @@ use ipnet::Ipv6Net;
 use tracing::{debug, warn};
 
 use crate::maps::{
-    map_name, ClientConfig, Counter, Counters, DnsEntry, DnsName, DnsNameError, FlowKey, Proto,
-    ServerConfig, ServiceKey, ServiceValue, SrhBlob,
+    map_name, ClientConfig, Counter, Counters, DnsEntry, DnsName, DnsNameError, FlowKey, FlowValue,
+    Proto, ServerConfig, ServiceValue,
 };
+pub use crate::paths::{PathEntry, PathWriter};
 use crate::programs;
 use srh::{self, SrhError};
 
@@ -122,9 +123,9 @@ pub enum DataplaneError {
     },
 }
 
-type Result<T> = std::result::Result<T, DataplaneError>;
+pub(crate) type Result<T> = std::result::Result<T, DataplaneError>;
 
-fn map_err(map: &'static str) -> impl Fn(MapError) -> DataplaneError {
+pub(crate) fn map_err(map: &'static str) -> impl Fn(MapError) -> DataplaneError {
     move |source| DataplaneError::Map {
         map,
         source: Box::new(source),
@@ -493,8 +494,8 @@ fn check_device(interface: &str) -> Result<crate::netdev::LinkInfo> {
     Ok(info)
 }
 
-fn remove_if_present<K: aya::Pod, V: aya::Pod>(
-    map: &mut HashMap<&mut MapData, K, V>,
+pub(crate) fn remove_if_present<T: std::borrow::BorrowMut<MapData>, K: aya::Pod, V: aya::Pod>(
+    map: &mut HashMap<T, K, V>,
     key: &K,
     name: &'static str,
 ) -> Result<bool> {
@@ -506,42 +507,12 @@ fn remove_if_present<K: aya::Pod, V: aya::Pod>(
 }
 
 /// aya reports a missing key on delete as the syscall's ENOENT.
-fn is_not_found(err: &MapError) -> bool {
+pub(crate) fn is_not_found(err: &MapError) -> bool {
     match err {
         MapError::KeyNotFound => true,
         MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),
         _ => false,
     }
-}
-
-/// A path's addresses against the rule of [`crate::address`] and this
-/// host's own addresses (a path through this host would loop).
-fn check_path(destination: Option<Ipv6Addr>, sids: &[Ipv6Addr], local: &[Ipv6Addr]) -> Result<()> {
-    if sids.len() > srh::MAX_SIDS {
-        return Err(DataplaneError::TooManySids {
-            got: sids.len(),
-            max: srh::MAX_SIDS,
-        });
-    }
-    let named = destination
-        .map(|d| ("destination", d))
-        .into_iter()
-        .chain(sids.iter().map(|s| ("SID", *s)));
-    for (role, address) in named {
-        let reason = crate::address::unusable(address).or_else(|| {
-            local
-                .contains(&address)
-                .then_some("an address of this host")
-        });
-        if let Some(reason) = reason {
-            return Err(DataplaneError::UnusableAddress {
-                role,
-                address,
-                reason,
-            });
-        }
-    }
-    Ok(())
 }
 
 /// What the kernel measured of one program while BPF statistics were
@@ -571,16 +542,6 @@ impl ProgramStats {
             run_time: self.run_time.saturating_sub(before.run_time),
         }
     }
-}
-
-/// A path as stored in the client maps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathEntry {
-    pub destination: Ipv6Addr,
-    pub port: u16,
-    pub proto: Proto,
-    /// Travel order.
-    pub sids: Vec<Ipv6Addr>,
 }
 
 /// A flow the server learned.
@@ -829,7 +790,14 @@ impl Dataplane<Client> {
         Ok(out)
     }
 
-    /// Steer (destination, port, proto) along `sids` (travel order), replacing any previous path.
+    /// A writer of this client's paths that works from any thread (the
+    /// maps are the same; the programs need not be on that thread).
+    pub fn path_writer(&self) -> Result<PathWriter> {
+        PathWriter::from_ebpf(&self.loaded.ebpf)
+    }
+
+    /// Steer (destination, port, proto) along `sids` (travel order),
+    /// replacing any previous path. See [`PathWriter::set_path`].
     pub fn set_path(
         &mut self,
         destination: Ipv6Addr,
@@ -837,48 +805,17 @@ impl Dataplane<Client> {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_path(Some(destination), sids, &self.local_addresses()?)?;
-        let blob = SrhBlob::for_path(proto.number(), sids)?;
-        let mut map = self
-            .loaded
-            .hash_mut::<FlowKey, SrhBlob>(map_name::CLIENT_PATHS)?;
-        map.insert(FlowKey::new(destination, port, proto), blob, 0)
-            .map_err(map_err(map_name::CLIENT_PATHS))
+        self.path_writer()?.set_path(destination, port, proto, sids)
     }
 
     /// Stop steering (destination, port, proto). False if there was no path.
     pub fn remove_path(&mut self, destination: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
-        let mut map = self
-            .loaded
-            .hash_mut::<FlowKey, SrhBlob>(map_name::CLIENT_PATHS)?;
-        remove_if_present(
-            &mut map,
-            &FlowKey::new(destination, port, proto),
-            map_name::CLIENT_PATHS,
-        )
+        self.path_writer()?.remove_path(destination, port, proto)
     }
 
     /// Every configured path, sorted.
     pub fn paths(&self) -> Result<Vec<PathEntry>> {
-        let map = self
-            .loaded
-            .hash::<FlowKey, SrhBlob>(map_name::CLIENT_PATHS)?;
-        let mut out = Vec::new();
-        for item in map.iter() {
-            let (key, blob) = item.map_err(map_err(map_name::CLIENT_PATHS))?;
-            let Some(proto) = Proto::from_number(key.proto) else {
-                continue;
-            };
-            let srh = blob.to_srh()?;
-            out.push(PathEntry {
-                destination: key.address(),
-                port: key.port,
-                proto,
-                sids: srh.travel_order(),
-            });
-        }
-        out.sort_by_key(|p| (p.destination, p.port, p.proto));
-        Ok(out)
+        self.path_writer()?.paths()
     }
 
     /// Standalone mode: the path for every address DNS snooping learns for `service_id`.
@@ -889,14 +826,8 @@ impl Dataplane<Client> {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_path(None, sids, &self.local_addresses()?)?;
-        let blob = SrhBlob::for_path(proto.number(), sids)?;
-        let key = ServiceKey::new(service_id, port, proto);
-        let mut map = self
-            .loaded
-            .hash_mut::<ServiceKey, SrhBlob>(map_name::CLIENT_SERVICE_PATHS)?;
-        map.insert(key, blob, 0)
-            .map_err(map_err(map_name::CLIENT_SERVICE_PATHS))
+        self.path_writer()?
+            .set_service_path(service_id, port, proto, sids)
     }
 
     pub fn remove_service_path(
@@ -905,11 +836,8 @@ impl Dataplane<Client> {
         port: u16,
         proto: Proto,
     ) -> Result<bool> {
-        let key = ServiceKey::new(service_id, port, proto);
-        let mut map = self
-            .loaded
-            .hash_mut::<ServiceKey, SrhBlob>(map_name::CLIENT_SERVICE_PATHS)?;
-        remove_if_present(&mut map, &key, map_name::CLIENT_SERVICE_PATHS)
+        self.path_writer()?
+            .remove_service_path(service_id, port, proto)
     }
 
     /// Snoop DNS replies whose question is `name` and map their AAAA answers to `service_id`.
@@ -1067,11 +995,11 @@ impl Dataplane<Server> {
     pub fn flows(&self) -> Result<Vec<LearnedFlow>> {
         let map = self
             .loaded
-            .hash::<FlowKey, SrhBlob>(map_name::SERVER_FLOWS)?;
+            .hash::<FlowKey, FlowValue>(map_name::SERVER_FLOWS)?;
         let mut out = Vec::new();
         for item in map.iter() {
-            let (key, blob) = item.map_err(map_err(map_name::SERVER_FLOWS))?;
-            let srh = blob.to_srh()?;
+            let (key, value) = item.map_err(map_err(map_name::SERVER_FLOWS))?;
+            let srh = value.in_use().to_srh()?;
             out.push(LearnedFlow {
                 peer: key.address(),
                 port: key.port,
@@ -1087,28 +1015,31 @@ impl Dataplane<Server> {
     pub fn flow(&self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<Option<LearnedFlow>> {
         let map = self
             .loaded
-            .hash::<FlowKey, SrhBlob>(map_name::SERVER_FLOWS)?;
+            .hash::<FlowKey, FlowValue>(map_name::SERVER_FLOWS)?;
         match map.get(&FlowKey::new(peer, port, proto), 0) {
-            Ok(blob) => Ok(Some(LearnedFlow {
+            Ok(value) => Ok(Some(LearnedFlow {
                 peer,
                 port,
                 proto: proto.number(),
-                segments: blob.to_srh()?.segments,
+                segments: value.in_use().to_srh()?.segments,
             })),
             Err(err) if is_not_found(&err) => Ok(None),
             Err(err) => Err(map_err(map_name::SERVER_FLOWS)(err)),
         }
     }
 
+    /// Forget a learned flow; returns once no reply can still be reading it.
     pub fn forget_flow(&mut self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
         let mut map = self
             .loaded
-            .hash_mut::<FlowKey, SrhBlob>(map_name::SERVER_FLOWS)?;
-        remove_if_present(
+            .hash_mut::<FlowKey, FlowValue>(map_name::SERVER_FLOWS)?;
+        let removed = remove_if_present(
             &mut map,
             &FlowKey::new(peer, port, proto),
             map_name::SERVER_FLOWS,
-        )
+        )?;
+        crate::paths::wait_for_readers();
+        Ok(removed)
     }
 
     pub fn test_run(&self, program: ServerProgram, frame: &[u8]) -> Result<RunOutput> {

@@ -202,6 +202,46 @@ impl SrhBlob {
     }
 }
 
+/// `struct path_value`: a client path behind the lock that lets user space
+/// replace it in place (`BPF_F_LOCK`) while programs copy it out.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathValue {
+    /// `struct bpf_spin_lock`: the kernel skips it on copies; always 0 here.
+    pub lock: u32,
+    pub pad: u32,
+    pub blob: SrhBlob,
+}
+
+impl PathValue {
+    pub fn new(blob: SrhBlob) -> Self {
+        PathValue {
+            lock: 0,
+            pad: 0,
+            blob,
+        }
+    }
+}
+
+/// `struct flow_value`: a learned return path in two copies and the
+/// sequence word saying which is in use (see the C header).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowValue {
+    /// Bit 0: a writer is at work; the rest: the generation, whose low bit
+    /// names the copy in use.
+    pub seq: u32,
+    pub pad: u32,
+    pub blob: [SrhBlob; 2],
+}
+
+impl FlowValue {
+    /// The SRH the flow uses now.
+    pub fn in_use(&self) -> &SrhBlob {
+        &self.blob[((self.seq >> 1) & 1) as usize]
+    }
+}
+
 /// `struct dns_name`: lower-case wire format, zero padded.
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -309,6 +349,8 @@ pub struct ServerConfig {
 unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for ServiceKey {}
 unsafe impl aya::Pod for SrhBlob {}
+unsafe impl aya::Pod for PathValue {}
+unsafe impl aya::Pod for FlowValue {}
 unsafe impl aya::Pod for DnsName {}
 unsafe impl aya::Pod for ServiceValue {}
 unsafe impl aya::Pod for DnsEntry {}
@@ -435,6 +477,8 @@ mod tests {
         assert_eq!(std::mem::size_of::<ServerConfig>(), 8);
         assert_eq!(std::mem::size_of::<ClientConfig>(), 8);
         assert_eq!(std::mem::size_of::<DnsEntry>(), 16);
+        assert_eq!(std::mem::size_of::<PathValue>(), 8 + 304);
+        assert_eq!(std::mem::size_of::<FlowValue>(), 8 + 2 * 304);
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 #include <linux/types.h>
 #include <linux/in6.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 /* SIDs a path may hold (travel order, without the final destination). */
 #define MAX_SIDS 16
@@ -51,6 +52,34 @@ struct srh_blob {
 	__u8 pad[5];
 	struct in6_addr first_hop; /* IPv6 destination after insert: segments[n-1] */
 	__u8 srh[MAX_SRH_LEN];
+};
+
+/*
+ * A client path (client_paths, client_service_paths): the SRH behind a
+ * lock. User space replaces it in place (BPF_F_LOCK), the programs copy it
+ * out under the lock, so no packet carries half of one version and half of
+ * another. (A hash element replaced without the lock is recycled while a
+ * program may still read it.)
+ */
+struct path_value {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	struct srh_blob blob;
+};
+
+/*
+ * A learned flow (server_flows): two copies of the SRH and a sequence word
+ * (bit 0: a writer is at work; the rest: the generation, whose low bit
+ * names the copy in use). The ingress program writes the copy not in use,
+ * then moves the generation on; egress copies the one in use and keeps its
+ * copy only if no second generation began meanwhile. A writer stopped in
+ * the middle (preempted) blocks no reader. (LRU maps take no spin lock, and
+ * an element replaced by bpf_map_update_elem is recycled under readers.)
+ */
+struct flow_value {
+	__u32 seq;
+	__u32 pad;
+	struct srh_blob blob[2];
 };
 
 struct dns_name {

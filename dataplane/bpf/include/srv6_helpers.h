@@ -65,7 +65,8 @@ struct srh_fixed {
 
 /* Per-CPU scratch: too big for the 512-byte BPF stack. */
 struct scratch {
-	struct srh_blob blob;
+	struct flow_value flow; /* server ingress: the return path being learned */
+	struct srh_blob path;   /* egress: the path copied out of its map, whole */
 	struct in6_addr segs[MAX_SEGMENTS];
 	struct dns_name name;
 	__u8 name_slack[64]; /* a label copied at the last position may spill here */
@@ -137,11 +138,10 @@ static __always_inline long ctx_load(void *ctx, bool xdp, __u32 off, void *buf, 
 
 static __always_inline __u32 ctx_len(void *ctx, bool xdp)
 {
-	if (xdp) {
-		struct xdp_md *x = ctx;
-
-		return x->data_end - x->data;
-	}
+	/* A helper, not data_end - data: read directly, those fields become
+	 * packet pointers that alu32 code would spill as 32-bit values. */
+	if (xdp)
+		return (__u32)bpf_xdp_get_buff_len(ctx);
 	return ((struct __sk_buff *)ctx)->len;
 }
 
