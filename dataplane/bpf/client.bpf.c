@@ -6,7 +6,6 @@
  */
 #include "srv6_helpers.h"
 
-#define UDP_HDR_LEN 8
 /* DNS wire format (RFC 1035 §4.1). */
 #define DNS_PORT 53
 #define DNS_HDR_LEN 12

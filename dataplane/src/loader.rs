@@ -1068,6 +1068,13 @@ impl NoopPrograms {
         self.loaded.attach_tc("noop_tc", interface, direction)
     }
 
+    /// Attach the no-op XDP program to `interface` in driver mode. On veth
+    /// that also turns on the device's NAPI, hence GRO ahead of TC ingress.
+    pub fn attach_xdp_native(&mut self, interface: &str) -> Result<()> {
+        self.loaded
+            .attach_xdp("noop_xdp", interface, XdpMode::Driver)
+    }
+
     /// Kernel run statistics of the no-op TC program (all its attachments).
     pub fn tc_stats(&self) -> Result<ProgramStats> {
         self.loaded.program_stats("noop_tc")

@@ -7,13 +7,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream};
+use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use common::netns::{enter, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
+use common::netns::{enter, ip, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
 use dataplane::srh;
 use dataplane::{
     ClientDataplane, Counter, Counters, IngressHook, Proto, ServerDataplane, ServerOptions, Trust,
@@ -33,6 +34,10 @@ struct LinkReport {
     srv6: Vec<(Vec<Ipv6Addr>, u8, Ipv6Addr)>,
     /// Packets of the flow without an SRH (must be none).
     plain: usize,
+    /// SRv6 TCP packets the router sent on over 1400 bytes (IPv6 header +
+    /// payload), and how many of them fill the 1500-byte MTU exactly.
+    large: usize,
+    full: usize,
 }
 
 fn capture(
@@ -51,7 +56,20 @@ fn capture(
             if frame.len() < 54 || frame[12..14] != [0x86, 0xdd] {
                 continue;
             }
-            match srh::find(&frame) {
+            // The snapshot holds the headers only: read the SRH's fixed part
+            // in place (the codec would refuse a payload longer than it).
+            let srh_next_and_sl =
+                (frame[20] == 43 && frame.len() >= 58).then(|| (frame[54], frame[57]));
+            if srh_next_and_sl == Some((6, 0)) {
+                // SL 0: sent on by the router, which segments (gso_max_segs 1).
+                let ipv6_len = 40 + usize::from(u16::from_be_bytes([frame[18], frame[19]]));
+                if ipv6_len > 1400 {
+                    report.large += 1;
+                    report.full += usize::from(ipv6_len == 1500);
+                }
+            }
+            let found = srh::find(&frame);
+            match found {
                 Ok(Some((srh, off)))
                     if report.srv6.len() < 2000
                         && srh.next_header == 6
@@ -102,6 +120,11 @@ fn ten_mib_each_way_with_generic_xdp_ingress() {
 
 fn transfer_through_end_router(hook: IngressHook) {
     let lab = three_node_lab();
+    // The router cuts every GSO packet into segments, as a link without
+    // offloads would, so the capture shows the segment size the hosts chose.
+    for dev in ["r0", "r1"] {
+        ip(&lab.router, &format!("link set {dev} gso_max_segs 1"));
+    }
     let stop = Arc::new(AtomicBool::new(false));
 
     // Server side: programs attached, then a listener that reads the upload
@@ -204,6 +227,17 @@ fn transfer_through_end_router(hook: IngressHook) {
     // replies delivered (SL 0, to the client).
     let request = vec![addr(SERVER), addr(SID)];
     let reply = vec![addr(CLIENT), addr(SID)];
+    // Full-size segments fill the MTU once the SRH is in: the SYN's MSS
+    // clamp sized them, and the insert keeps their GSO size (no second
+    // shrink by the SRH length).
+    for (link, report) in [("r0", &from_client), ("r1", &to_server)] {
+        assert!(
+            report.large > 1000 && report.full * 10 >= report.large * 9,
+            "{link}: {} of {} large segments fill the MTU",
+            report.full,
+            report.large
+        );
+    }
     for (link, report, towards_router, from_router) in [
         (
             "r0",
@@ -247,4 +281,113 @@ fn transfer_through_end_router(hook: IngressHook) {
             );
         }
     }
+}
+
+/// `UDP_SEGMENT` (linux/udp.h; libc has it only for some targets).
+const UDP_SEGMENT: libc::c_int = 103;
+const GSO_SIZE: usize = 1200;
+const SENDS: usize = 50;
+const SEGMENTS_PER_SEND: usize = 10;
+
+fn set_int_option(socket: &UdpSocket, level: libc::c_int, name: libc::c_int, value: libc::c_int) {
+    // SAFETY: setting an int option on our own socket.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            level,
+            name,
+            &value as *const libc::c_int as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as u32,
+        )
+    };
+    assert_eq!(
+        rc,
+        0,
+        "setsockopt {name}: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// The datagrams of a send: `SEGMENTS_PER_SEND` of `GSO_SIZE` bytes, each
+/// starting with its send and segment number.
+fn udp_payload(send: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(GSO_SIZE * SEGMENTS_PER_SEND);
+    for segment in 0..SEGMENTS_PER_SEND {
+        let mut datagram = vec![(send * 7 + segment) as u8; GSO_SIZE];
+        datagram[..2].copy_from_slice(&[send as u8, segment as u8]);
+        out.extend_from_slice(&datagram);
+    }
+    out
+}
+
+/// UDP GSO (how QUIC stacks send) through the insert and, as veth and the
+/// router pass GSO packets on whole, through the strip too (an
+/// SKB_GSO_UDP_L4 packet, as UDP GRO also builds): every datagram arrives
+/// whole, none is dropped.
+#[test]
+fn udp_gso_datagrams_are_steered_stripped_and_arrive_whole() {
+    let lab = three_node_lab();
+    let (server_ready, server_up) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let server_ns = lab.server.clone();
+    let server = thread::spawn(move || {
+        enter(&server_ns);
+        let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
+        dp.add_local_address(addr(SERVER)).unwrap();
+        dp.attach("s0", IngressHook::Tc).unwrap();
+        let socket = UdpSocket::bind(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        server_ready.send(()).unwrap();
+        let mut received = Vec::new();
+        let mut buf = vec![0u8; 65536];
+        let want = SENDS * SEGMENTS_PER_SEND * GSO_SIZE;
+        while received.len() < want {
+            match socket.recv(&mut buf) {
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+                Err(_) => break,
+            }
+        }
+        let counters = dp.counters().unwrap();
+        done_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        (received, counters)
+    });
+    server_up.recv_timeout(Duration::from_secs(30)).unwrap();
+    let client_ns = lab.client.clone();
+    let client = thread::spawn(move || {
+        enter(&client_ns);
+        let mut dp = ClientDataplane::load().unwrap();
+        dp.add_local_address(addr(CLIENT)).unwrap();
+        dp.set_path(addr(SERVER), PORT, Proto::Udp, &[addr(SID)])
+            .unwrap();
+        dp.attach("c0", IngressHook::Tc).unwrap();
+        let socket = UdpSocket::bind(SocketAddrV6::new(addr(CLIENT), 0, 0, 0)).unwrap();
+        socket
+            .connect(SocketAddrV6::new(addr(SERVER), PORT, 0, 0))
+            .unwrap();
+        set_int_option(&socket, libc::SOL_UDP, UDP_SEGMENT, GSO_SIZE as libc::c_int);
+        for send in 0..SENDS {
+            socket.send(&udp_payload(send)).unwrap();
+            // Pace the sends: the test is about loss in the programs, not in queues.
+            thread::sleep(Duration::from_millis(2));
+        }
+        dp.counters().unwrap()
+    });
+    let client_counters = client.join().unwrap();
+    done_tx.send(()).unwrap();
+    let (received, server_counters) = server.join().unwrap();
+    let sent: Vec<u8> = (0..SENDS).flat_map(udp_payload).collect();
+    assert_eq!(
+        received.len(),
+        sent.len(),
+        "bytes lost; client {client_counters:?}, server {server_counters:?}"
+    );
+    assert!(received == sent, "datagrams changed or reordered");
+    for (who, c) in [("client", &client_counters), ("server", &server_counters)] {
+        assert_eq!(c.get(Counter::Error), 0, "{who}: {c:?}");
+        assert_eq!(c.get(Counter::TooBig), 0, "{who}: {c:?}");
+    }
+    assert!(client_counters.get(Counter::Encapsulated) >= SENDS as u64);
+    assert!(server_counters.get(Counter::Decapsulated) > 0);
 }

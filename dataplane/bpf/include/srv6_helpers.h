@@ -29,6 +29,7 @@
 #define OFF_IP6_NEXTHDR (L3_OFF + 6)
 #define OFF_IP6_SADDR (L3_OFF + 8)
 #define OFF_IP6_DADDR (L3_OFF + 24)
+#define UDP_HDR_LEN 8
 /* Options examined in a SYN before giving up: stacks put MSS first, and a
  * bound this small keeps the verifier's state count low. */
 #define TCP_OPTIONS_SCAN 10
@@ -278,9 +279,14 @@ static __always_inline int strip_srh(void *ctx, bool xdp, struct l3_hdrs *h,
 			return -1;
 		return 0;
 	}
-	/* Same flags (none) as the insert on the other side, so GSO sizes are
-	 * adjusted symmetrically (DESIGN §10: mismatched flags cost ~20 %). */
-	if (bpf_skb_adjust_room(ctx, -(__s32)total, BPF_ADJ_ROOM_NET, 0))
+	/* FIXED_GSO: a GRO packet's segment size is what each segment carried,
+	 * SRH or not (and UDP GRO packets are refused without it); the same
+	 * flag as the insert on the other side (DESIGN §10: mismatched flags
+	 * cost ~20 %). NO_CSUM_RESET: the transport checksum covers the final
+	 * destination and the payload, neither of which the strip changes, so
+	 * a checksum already verified stays verified. */
+	if (bpf_skb_adjust_room(ctx, -(__s32)total, BPF_ADJ_ROOM_NET,
+				BPF_F_ADJ_ROOM_FIXED_GSO | BPF_F_ADJ_ROOM_NO_CSUM_RESET))
 		return -1;
 	if (bpf_skb_store_bytes(ctx, OFF_IP6_PLEN, &h->ip6.payload_len,
 				sizeof(h->ip6.payload_len), BPF_F_RECOMPUTE_CSUM))
@@ -366,6 +372,47 @@ static __always_inline int clamp_mss(struct __sk_buff *skb, __u32 srh_len)
 	return NO_OUTCOME;
 }
 
+/* The transport header's length: TCP's data offset, or UDP's 8 bytes. */
+static __always_inline __u32 l4_header_len(struct __sk_buff *skb, const struct l3_hdrs *h)
+{
+	struct tcphdr tcp;
+
+	if (h->ip6.nexthdr != IPPROTO_TCP)
+		return UDP_HDR_LEN;
+	if (bpf_skb_load_bytes(skb, L4_OFF, &tcp, sizeof(tcp)) < 0)
+		return sizeof(tcp);
+	return (__u32)tcp.doff * 4;
+}
+
+/*
+ * The adjust_room flags that insert `len` bytes, or -1 for a packet that
+ * must not grow (too big, counted). A GSO packet whose segments still fit
+ * the device with the SRH keeps its segment size (FIXED_GSO): the SYN's MSS
+ * clamp already sized TCP segments for the SRH, so shrinking them again
+ * would cost every segment the SRH's length; UDP GSO segments are
+ * datagrams and may not be resized at all. A TCP GSO packet that does not
+ * fit (its path grew after the handshake) lets the kernel lower its segment
+ * size. A packet without GSO must fit whole.
+ */
+static __always_inline long insert_room_flags(struct __sk_buff *skb, const struct l3_hdrs *h,
+					      __u32 len)
+{
+	__u32 mtu = 0, segment;
+
+	if (!skb->gso_size) {
+		if (bpf_check_mtu(skb, 0, &mtu, (__s32)len, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED)
+			return -1;
+		return BPF_F_ADJ_ROOM_FIXED_GSO; /* no GSO: the flag changes nothing */
+	}
+	bpf_check_mtu(skb, 0, &mtu, 0, 0); /* fills in the device MTU */
+	segment = sizeof(struct ipv6hdr) + l4_header_len(skb, h) + skb->gso_size;
+	if (segment + len <= mtu)
+		return BPF_F_ADJ_ROOM_FIXED_GSO;
+	if (h->ip6.nexthdr == IPPROTO_TCP)
+		return 0;
+	return -1;
+}
+
 /*
  * Insert the SRH of `blob` after the IPv6 header (TC only). Segment 0 becomes
  * the packet's destination, the destination becomes the first hop. Returns
@@ -375,21 +422,21 @@ static __always_inline int insert_srh(struct __sk_buff *skb, struct l3_hdrs *h,
 				      const struct srh_blob *blob)
 {
 	struct in6_addr final_dst = h->ip6.daddr;
-	__u32 len = blob->srh_len, mtu = 0;
+	__u32 len = blob->srh_len;
 	__u16 plen;
 	__u8 nexthdr = IPPROTO_ROUTING_HDR;
+	long flags;
 
 	if (len < SRH_FIXED_LEN + SRH_SEGMENT_LEN || len > MAX_SRH_LEN || (len & 7))
 		return CNT_ERROR; /* a corrupt map value never reaches the wire: passed as is */
-	/* Non-GSO packets that would outgrow the device are dropped and
-	 * counted; GSO packets get a smaller gso_size from adjust_room. */
-	if (bpf_check_mtu(skb, 0, &mtu, (__s32)len, 0) == BPF_MTU_CHK_RET_FRAG_NEEDED)
+	flags = insert_room_flags(skb, h, len);
+	if (flags < 0)
 		return DROP(CNT_TOO_BIG);
 	if (h->ip6.nexthdr == IPPROTO_TCP)
 		count_outcome(clamp_mss(skb, len));
 	plen = bpf_htons(bpf_ntohs(h->ip6.payload_len) + len);
 	/* From here on the packet may be half rewritten: a failure drops it. */
-	if (bpf_skb_adjust_room(skb, (__s32)len, BPF_ADJ_ROOM_NET, 0))
+	if (bpf_skb_adjust_room(skb, (__s32)len, BPF_ADJ_ROOM_NET, (__u64)flags))
 		return DROP(CNT_ERROR);
 	if (bpf_skb_store_bytes(skb, L4_OFF, blob->srh, len, 0))
 		return DROP(CNT_ERROR);
