@@ -153,6 +153,8 @@ pub struct RunOutput {
 /// TC return codes (`linux/pkt_cls.h`).
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
+/// An encapsulated packet: handed to the first SID's neighbour (`bpf_redirect_neigh`).
+pub const TC_ACT_REDIRECT: u32 = 7;
 /// XDP return codes.
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;

@@ -7,7 +7,7 @@ mod common;
 use std::net::Ipv6Addr;
 
 use common::*;
-use dataplane::loader::{TC_ACT_OK, XDP_PASS};
+use dataplane::loader::{TC_ACT_OK, TC_ACT_REDIRECT, XDP_PASS};
 use dataplane::maps::{IPPROTO_TCP, IPPROTO_UDP};
 use dataplane::srh::{self, Srh};
 use dataplane::{
@@ -35,7 +35,8 @@ fn client_egress_inserts_exactly_the_reference_srh() {
     let client = client_with_reference_path();
     let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
     let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
-    assert_eq!(out.action, TC_ACT_OK);
+    // Handed to the first SID's neighbour, not sent by the final destination's route.
+    assert_eq!(out.action, TC_ACT_REDIRECT);
     let expected = srh::insert(&syn, &reference_srh(IPPROTO_TCP)).unwrap();
     assert_eq!(
         out.frame, expected,
@@ -213,7 +214,7 @@ fn server_learns_and_strips(program: ServerProgram, pass: u32) {
         b"HTTP/1.1 200 OK\r\n",
     );
     let out = server.test_run(ServerProgram::Egress, &reply).unwrap();
-    assert_eq!(out.action, TC_ACT_OK);
+    assert_eq!(out.action, TC_ACT_REDIRECT);
     let reversed = reference_srh(IPPROTO_TCP).reversed(addr(CLIENT));
     assert_eq!(out.frame, srh::insert(&reply, &reversed).unwrap());
     assert_eq!(&out.frame[38..54], &addr("fcbb:bb00:6::2").octets());

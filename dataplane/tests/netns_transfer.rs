@@ -391,3 +391,66 @@ fn udp_gso_datagrams_are_steered_stripped_and_arrive_whole() {
     assert!(client_counters.get(Counter::Encapsulated) >= SENDS as u64);
     assert!(server_counters.get(Counter::Decapsulated) > 0);
 }
+
+const ON_LINK_BYTES: usize = 1 << 20;
+
+/// The server is on-link for the client, the path goes through a router on
+/// the same bridge: the SYN must go to the router's MAC (the first SID's
+/// neighbour), not to the server's (the final destination's), and the
+/// server's replies likewise. Without that the server receives packets for
+/// the SID and drops them, and the connection never opens.
+#[test]
+fn the_first_sid_is_reached_through_its_own_neighbour_when_the_server_is_on_link() {
+    use common::netns::{bridge_lab, spawn_in, ON_LINK_CLIENT, ON_LINK_SERVER};
+    let lab = bridge_lab();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let server = spawn_in(&lab.server, move || {
+        let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
+        dp.add_local_address(addr(ON_LINK_SERVER)).unwrap();
+        dp.attach("s0", IngressHook::Tc).unwrap();
+        let listener =
+            TcpListener::bind(SocketAddrV6::new(addr(ON_LINK_SERVER), PORT, 0, 0)).unwrap();
+        listener.set_nonblocking(false).unwrap();
+        ready_tx.send(()).unwrap();
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut upload = vec![0u8; ON_LINK_BYTES];
+        conn.read_exact(&mut upload).unwrap();
+        conn.write_all(&upload).unwrap();
+        let flows = dp.flows().unwrap();
+        // Keep the programs attached until the client has read the echo.
+        let mut end = [0u8; 1];
+        let _ = conn.read(&mut end);
+        (upload, flows)
+    });
+    ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let client = spawn_in(&lab.client, move || {
+        let mut dp = ClientDataplane::load().unwrap();
+        dp.add_local_address(addr(ON_LINK_CLIENT)).unwrap();
+        dp.set_path(addr(ON_LINK_SERVER), PORT, Proto::Tcp, &[addr(SID)])
+            .unwrap();
+        dp.attach("c0", IngressHook::Tc).unwrap();
+        let to = SocketAddrV6::new(addr(ON_LINK_SERVER), PORT, 0, 0);
+        let mut conn = TcpStream::connect_timeout(&to.into(), Duration::from_secs(5))
+            .unwrap_or_else(|e| {
+                panic!("no connection through the router: {e}; {:?}", dp.counters())
+            });
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn.write_all(&data(3)[..ON_LINK_BYTES]).unwrap();
+        let mut echo = vec![0u8; ON_LINK_BYTES];
+        conn.read_exact(&mut echo).unwrap();
+        conn.shutdown(std::net::Shutdown::Both).unwrap();
+        echo
+    });
+    let echo = client.join().unwrap();
+    let (upload, flows) = server.join().unwrap();
+    assert!(upload == data(3)[..ON_LINK_BYTES], "upload corrupted");
+    assert!(echo == upload, "echo corrupted");
+    let flow = flows
+        .iter()
+        .find(|f| f.peer == addr(ON_LINK_CLIENT))
+        .expect("flow learned");
+    assert_eq!(flow.segments, vec![addr(ON_LINK_CLIENT), addr(SID)]);
+}

@@ -52,6 +52,10 @@
  * every program's single exit.
  */
 #define DROP(reason) (-(int)(reason))
+/* A verdict for a packet handed on with bpf_redirect*(): counted under
+ * `reason`, the hook returns TC_ACT_REDIRECT. Counter indices stay below it. */
+#define VERDICT_REDIRECT 0x100
+#define REDIRECTED(reason) ((int)(reason) | VERDICT_REDIRECT)
 
 /* The fixed part of an SRH (RFC 8754 §2). */
 struct srh_fixed {
@@ -117,6 +121,10 @@ static __always_inline int verdict(bool xdp, int reason)
 {
 	bool drop = reason < 0;
 
+	if (!drop && (reason & VERDICT_REDIRECT)) {
+		count((__u32)(reason & ~VERDICT_REDIRECT));
+		return TC_ACT_REDIRECT; /* only TC programs redirect */
+	}
 	count((__u32)(drop ? -reason : reason));
 	if (xdp)
 		return drop ? XDP_DROP : XDP_PASS;
@@ -448,7 +456,14 @@ static __always_inline int insert_srh(struct __sk_buff *skb, struct l3_hdrs *h,
 		return DROP(CNT_ERROR);
 	if (bpf_skb_store_bytes(skb, OFF_IP6_NEXTHDR, &nexthdr, sizeof(nexthdr), 0))
 		return DROP(CNT_ERROR);
-	return CNT_ENCAPSULATED;
+	/* The stack chose the route and neighbour for the final destination;
+	 * the packet now goes to the first SID. Let the kernel route it anew
+	 * and hand it to that route's neighbour on this device (resolving it if
+	 * need be): an on-link server must not receive packets for the SID.
+	 * The packet crosses this egress hook once more, SRH in: passed. */
+	if (bpf_redirect_neigh(skb->ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
+		return DROP(CNT_ERROR);
+	return REDIRECTED(CNT_ENCAPSULATED);
 }
 
 /*
