@@ -235,6 +235,35 @@ static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs 
 	return store_flow(&key, s);
 }
 
+/*
+ * A packet of a learned flow that arrives without an SRH: the client no
+ * longer steers the flow (its path was removed, perhaps because it failed),
+ * so neither do the replies. The path is emptied in place (an element
+ * removed would be recycled under readers); egress takes an empty path for
+ * none. Returns the outcome.
+ */
+static __always_inline int withdraw_flow(void *ctx, bool xdp, const struct l3_hdrs *h)
+{
+	struct scratch *s;
+	struct flow_key key = {};
+	struct flow_value *v;
+	__u16 sport, dport;
+
+	if (h->ip6.nexthdr != IPPROTO_TCP && h->ip6.nexthdr != IPPROTO_UDP)
+		return NO_OUTCOME;
+	if (load_ports(ctx, xdp, L4_OFF, &sport, &dport))
+		return NO_OUTCOME;
+	key.addr = h->ip6.saddr;
+	key.port = sport;
+	key.proto = h->ip6.nexthdr;
+	v = bpf_map_lookup_elem(&server_flows, &key);
+	s = get_scratch();
+	if (!v || !s || flow_in_use(v)->n_segments == 0)
+		return NO_OUTCOME;
+	__builtin_memset(&s->flow.blob[0], 0, sizeof(s->flow.blob[0]));
+	return rewrite_flow(v, &s->flow.blob[0]) == CNT_LEARNED ? CNT_WITHDRAWN : NO_OUTCOME;
+}
+
 static __always_inline int server_ingress_verdict(void *ctx, bool xdp)
 {
 	struct srh_fixed srh;
@@ -245,8 +274,10 @@ static __always_inline int server_ingress_verdict(void *ctx, bool xdp)
 
 	if (kind == INGRESS_NOT_OURS)
 		return reason;
-	if (kind == INGRESS_PLAIN)
+	if (kind == INGRESS_PLAIN) {
+		count_outcome(withdraw_flow(ctx, xdp, &h));
 		return CNT_PASSED;
+	}
 	count_outcome(learn_flow(ctx, xdp, &h, &srh, total));
 	if (strip_srh(ctx, xdp, &h, &srh, total))
 		return DROP(CNT_ERROR);
@@ -281,6 +312,8 @@ static __always_inline int server_egress_verdict(struct __sk_buff *skb)
 	blob = copy_flow(flow);
 	if (!blob)
 		return CNT_ERROR; /* no whole copy: the reply leaves unsteered, never torn */
+	if (blob->n_segments == 0)
+		return CNT_PASSED; /* withdrawn: the client sends this flow plain */
 	return steer(skb, &h, blob);
 }
 

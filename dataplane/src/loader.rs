@@ -116,6 +116,8 @@ pub enum DataplaneError {
         gso_max_size: u32,
         gro_max_size: u32,
     },
+    #[error("not attached to an interface")]
+    NotAttached,
     #[error("{program} is already attached to {interface}")]
     AlreadyAttached {
         program: &'static str,
@@ -684,6 +686,27 @@ impl<R: Role> Dataplane<R> {
         self.loaded.interface.as_deref()
     }
 
+    /// The route MTU to give a destination before writing a path of `sids`
+    /// to it: the attached device's MTU less the SRH the path adds
+    /// ([`crate::mtu::route_mtu`]). Whoever writes paths keeps this duty:
+    /// lower the destination's route MTU before a path grows (live sockets
+    /// then size their segments to fit, and TCP re-segments what is in
+    /// flight), raise it only after the path shrinks or goes.
+    pub fn route_mtu(&self, sids: &[Ipv6Addr]) -> Result<u32> {
+        let interface = self
+            .loaded
+            .interface
+            .as_deref()
+            .ok_or(DataplaneError::NotAttached)?;
+        let info =
+            crate::netdev::link_info(interface).map_err(|source| DataplaneError::Device {
+                interface: interface.to_string(),
+                source,
+            })?;
+        let mtu = crate::mtu::route_mtu(info.mtu as usize, sids.len());
+        Ok(u32::try_from(mtu).unwrap_or(u32::MAX))
+    }
+
     /// Addresses of this host: SRHs are stripped (and learned) only when addressed to one.
     pub fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
         self.loaded.add_local_address(addr)
@@ -993,7 +1016,7 @@ impl Dataplane<Server> {
         self.loaded.set_config(map_name::SERVER_CONFIG, config)
     }
 
-    /// Every learned flow, sorted.
+    /// Every learned flow with a path, sorted (withdrawn ones are left out).
     pub fn flows(&self) -> Result<Vec<LearnedFlow>> {
         let map = self
             .loaded
@@ -1001,6 +1024,9 @@ impl Dataplane<Server> {
         let mut out = Vec::new();
         for item in map.iter() {
             let (key, value) = item.map_err(map_err(map_name::SERVER_FLOWS))?;
+            if value.withdrawn() {
+                continue;
+            }
             let srh = value.in_use().to_srh()?;
             out.push(LearnedFlow {
                 peer: key.address(),
@@ -1019,6 +1045,7 @@ impl Dataplane<Server> {
             .loaded
             .hash::<FlowKey, FlowValue>(map_name::SERVER_FLOWS)?;
         match map.get(&FlowKey::new(peer, port, proto), 0) {
+            Ok(value) if value.withdrawn() => Ok(None),
             Ok(value) => Ok(Some(LearnedFlow {
                 peer,
                 port,

@@ -240,6 +240,11 @@ impl FlowValue {
     pub fn in_use(&self) -> &SrhBlob {
         &self.blob[((self.seq >> 1) & 1) as usize]
     }
+
+    /// Whether the path was withdrawn (an empty SRH: replies go plain).
+    pub fn withdrawn(&self) -> bool {
+        self.in_use().n_segments == 0
+    }
 }
 
 /// `struct dns_name`: lower-case wire format, zero padded.
@@ -378,10 +383,11 @@ pub enum Counter {
     UnsafePath = 14,
     DnsUnsolicited = 15,
     DnsExpired = 16,
+    Withdrawn = 17,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Counter; 18] = [
         Counter::Passed,
         Counter::Encapsulated,
         Counter::Decapsulated,
@@ -399,6 +405,7 @@ impl Counter {
         Counter::UnsafePath,
         Counter::DnsUnsolicited,
         Counter::DnsExpired,
+        Counter::Withdrawn,
     ];
 
     /// The C enumerator's name, e.g. `CNT_TOO_BIG`.
@@ -421,6 +428,7 @@ impl Counter {
             Counter::UnsafePath => "CNT_UNSAFE_PATH",
             Counter::DnsUnsolicited => "CNT_DNS_UNSOLICITED",
             Counter::DnsExpired => "CNT_DNS_EXPIRED",
+            Counter::Withdrawn => "CNT_WITHDRAWN",
         }
     }
 

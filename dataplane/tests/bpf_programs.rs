@@ -964,3 +964,38 @@ fn a_full_dns_table_stores_nothing_more_counts_nothing_learned_and_makes_room_fr
     );
     assert_eq!(client.counters().unwrap().get(Counter::DnsLearned), 2);
 }
+
+/// One packet of `data`'s flow arrives along the reference path: learned.
+fn steer_once(server: &ServerDataplane, data: &[u8]) {
+    let arrived = arrived_at_server(data, &reference_srh(IPPROTO_TCP));
+    server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert!(server
+        .flow(addr(CLIENT), CLIENT_PORT, Proto::Tcp)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn a_plain_packet_of_a_learned_flow_withdraws_its_return_path() {
+    // The client removed the flow's path (it may have failed): replies must
+    // not keep using it.
+    let server = server();
+    let data = tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, b"x");
+    steer_once(&server, &data);
+    let out = server.test_run(ServerProgram::IngressTc, &data).unwrap();
+    assert_eq!(out.frame, data, "a plain packet passes untouched");
+    assert_eq!(
+        server.flow(addr(CLIENT), CLIENT_PORT, Proto::Tcp).unwrap(),
+        None
+    );
+    let reply = tcp(addr(SERVER), addr(CLIENT), 80, CLIENT_PORT, b"y");
+    let out = server.test_run(ServerProgram::Egress, &reply).unwrap();
+    assert_eq!(
+        (out.action, out.frame),
+        (TC_ACT_OK, reply),
+        "replies go plain"
+    );
+    assert_eq!(server.counters().unwrap().get(Counter::Withdrawn), 1);
+    // The client steers the flow again: the server follows.
+    steer_once(&server, &data);
+}

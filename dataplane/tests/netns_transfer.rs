@@ -454,3 +454,144 @@ fn the_first_sid_is_reached_through_its_own_neighbour_when_the_server_is_on_link
         .expect("flow learned");
     assert_eq!(flow.segments, vec![addr(ON_LINK_CLIENT), addr(SID)]);
 }
+
+/// SIDs of the live path changes: all `End` on the one router.
+const SID2: &str = "fcbb:bb00:2::2";
+const SID3: &str = "fcbb:bb00:3::2";
+/// Each side writes this many chunks of one full segment (MSS 1440 less 12
+/// bytes of timestamps), one every `CHUNK_PAUSE` with Nagle off: single
+/// full-size segments, not GSO packets the kernel could re-cut, and a
+/// transfer that outlasts the path changes.
+const CHUNKS: usize = 1600;
+const CHUNK: usize = 1428;
+const CHUNK_PAUSE: Duration = Duration::from_millis(1);
+
+/// Write `bytes` in chunks, paced, then half-close.
+fn paced_writer(mut conn: TcpStream, bytes: Arc<Vec<u8>>) -> thread::JoinHandle<()> {
+    thread::spawn(move || {
+        conn.set_nodelay(true).unwrap();
+        for chunk in bytes.chunks(CHUNK) {
+            conn.write_all(chunk).unwrap();
+            thread::sleep(CHUNK_PAUSE);
+        }
+        conn.shutdown(std::net::Shutdown::Write).unwrap();
+    })
+}
+
+fn paced_data(seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; CHUNKS * CHUNK];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// The route to the server, with an MTU when a path needs one.
+fn route_to_server(ns: &str, mtu: Option<u32>) {
+    let mtu = mtu.map(|m| format!(" mtu {m}")).unwrap_or_default();
+    ip(
+        ns,
+        &format!("-6 route replace {SERVER}/128 via fc00:a::2 dev c0{mtu}"),
+    );
+}
+
+/// A live TCP connection (both directions busy) through a path added,
+/// lengthened, shortened and removed, the writer keeping the MTU duty:
+/// lower the destination's route MTU before a path grows, raise it after
+/// it shrinks. Every byte arrives and the connection survives.
+#[test]
+fn a_live_tcp_connection_survives_a_path_added_lengthened_shortened_and_removed() {
+    use common::netns::spawn_in;
+    let lab = three_node_lab();
+    for sid in [SID2, SID3] {
+        ip(
+            &lab.router,
+            &format!("-6 route add {sid}/128 encap seg6local action End dev r0"),
+        );
+    }
+    // Made before the clock starts: the transfer must span the path changes.
+    let (up, down) = (Arc::new(paced_data(1)), Arc::new(paced_data(2)));
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let server_down = down.clone();
+    let server = spawn_in(&lab.server, move || {
+        let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
+        dp.add_local_address(addr(SERVER)).unwrap();
+        dp.attach("s0", IngressHook::Tc).unwrap();
+        let listener = TcpListener::bind(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
+        ready_tx.send(()).unwrap();
+        let (conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let writer = paced_writer(conn.try_clone().unwrap(), server_down);
+        let mut upload = Vec::new();
+        (&conn).read_to_end(&mut upload).unwrap();
+        writer.join().unwrap();
+        (upload, dp.counters().unwrap(), dp.flows().unwrap())
+    });
+    ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let client_ns = lab.client.clone();
+    let client_up = up.clone();
+    let client = spawn_in(&lab.client, move || {
+        let mut dp = ClientDataplane::load().unwrap();
+        dp.add_local_address(addr(CLIENT)).unwrap();
+        dp.attach("c0", IngressHook::Tc).unwrap();
+        let conn = TcpStream::connect(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let writer = paced_writer(conn.try_clone().unwrap(), client_up);
+        let reader = thread::spawn(move || {
+            let mut download = Vec::new();
+            (&conn).read_to_end(&mut download).map(|_| download)
+        });
+        let (one, three) = (vec![addr(SID)], vec![addr(SID), addr(SID2), addr(SID3)]);
+        let phase = Duration::from_millis(350);
+        thread::sleep(phase);
+        // Add: the route MTU comes down first, then the path.
+        route_to_server(&client_ns, Some(dp.route_mtu(&one).unwrap()));
+        dp.set_path(addr(SERVER), PORT, Proto::Tcp, &one).unwrap();
+        thread::sleep(phase);
+        // Lengthen: lower again first.
+        route_to_server(&client_ns, Some(dp.route_mtu(&three).unwrap()));
+        dp.set_path(addr(SERVER), PORT, Proto::Tcp, &three).unwrap();
+        thread::sleep(phase);
+        // Shorten: the path first, then the MTU may rise.
+        dp.set_path(addr(SERVER), PORT, Proto::Tcp, &one).unwrap();
+        route_to_server(&client_ns, Some(dp.route_mtu(&one).unwrap()));
+        thread::sleep(phase);
+        // Remove: the path first, then the route's own MTU again.
+        assert!(dp.remove_path(addr(SERVER), PORT, Proto::Tcp).unwrap());
+        route_to_server(&client_ns, None);
+        writer.join().unwrap();
+        let download = reader.join().unwrap();
+        (download, dp.counters().unwrap())
+    });
+    let (download, client_counters) = client.join().unwrap();
+    let (upload, server_counters, flows) = server.join().unwrap();
+    let download = download.unwrap_or_else(|e| {
+        panic!("download broke: {e}; client {client_counters:?}, server {server_counters:?}")
+    });
+    assert!(upload == *up, "upload: {} bytes", upload.len());
+    assert!(download == *down, "download: {} bytes", download.len());
+    assert!(
+        client_counters.get(Counter::Encapsulated) > 0
+            && server_counters.get(Counter::Encapsulated) > 0,
+        "the path was really used: client {client_counters:?}, server {server_counters:?}"
+    );
+    // The writer kept the duty: none of the client's segments outgrew a path.
+    assert_eq!(
+        client_counters.get(Counter::TooBig),
+        0,
+        "{client_counters:?}"
+    );
+    // The server learns each path from the client's packets and cannot
+    // lower anything first: the first segments too big for a longer path
+    // come back to its stack as Packet Too Big, and TCP re-cuts the rest.
+    assert!(
+        server_counters.get(Counter::TooBig) <= 32,
+        "the server kept sending segments too big: {server_counters:?}"
+    );
+    // The client's plain packets withdrew the return path after the removal.
+    assert!(flows.is_empty(), "{flows:?}");
+    assert!(
+        server_counters.get(Counter::Withdrawn) >= 1,
+        "{server_counters:?}"
+    );
+}

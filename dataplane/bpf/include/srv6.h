@@ -144,7 +144,8 @@ enum counter {
 	CNT_MALFORMED = 4,      /* V: invalid SRH: passed untouched; O (server ingress): valid
 				 * SRH before a TCP/UDP header that is not there: stripped,
 				 * nothing learned */
-	CNT_TOO_BIG = 5,        /* V: would exceed the MTU after insert: dropped */
+	CNT_TOO_BIG = 5,        /* V: would exceed the MTU after insert: turned into an ICMPv6
+				 * Packet Too Big to this host's stack (dropped below 1280) */
 	CNT_FRAGMENT = 6,       /* V (egress): IPv6 fragment, passed without insert;
 				 * O (server ingress): SRH stripped, nothing learned */
 	CNT_NOT_LOCAL = 7,      /* V: ingress: SRH with SL > 0 or not addressed to us; egress:
@@ -164,6 +165,8 @@ enum counter {
 				   * local address, with a zero UDP checksum, or answering no
 				   * query seen leaving: not read */
 	CNT_DNS_EXPIRED = 16,   /* O: a DNS-learned address past its TTL: removed, not used */
+	CNT_WITHDRAWN = 17,     /* O: a learned flow's packet arrived without an SRH: its
+				 * return path is emptied, replies go plain */
 	COUNTER_MAX
 };
 

@@ -421,6 +421,88 @@ static __always_inline long insert_room_flags(struct __sk_buff *skb, const struc
 	return -1;
 }
 
+/* ICMPv6 Packet Too Big (RFC 4443 §3.2). */
+#define IPPROTO_ICMPV6_HDR 58
+#define ICMPV6_PKT_TOOBIG 2
+#define ICMPV6_HDR_LEN 8
+#define IPV6_MIN_MTU 1280
+/* What the PTB quotes: the IPv6 header and the start of the transport
+ * header, ports and TCP sequence number (what the stack matches the socket
+ * and window by). 24 transport bytes: a CHECKSUM_PARTIAL skb cannot be cut
+ * short of its checksum field (TCP's ends at 18). */
+#define PTB_QUOTE_LEN (sizeof(struct ipv6hdr) + 24)
+#define PTB_LEN (sizeof(struct ipv6hdr) + ICMPV6_HDR_LEN + PTB_QUOTE_LEN)
+
+/* The ICMPv6 checksum's input: pseudo-header (RFC 8200 §8.1), message. */
+struct ptb_sum {
+	struct in6_addr saddr;
+	struct in6_addr daddr;
+	__be32 len;
+	__u8 zero[3];
+	__u8 nexthdr;
+	__u8 icmp[ICMPV6_HDR_LEN];
+	__u8 quote[PTB_QUOTE_LEN];
+};
+
+static __always_inline __u16 fold_csum(__s64 sum)
+{
+	__u32 s = (__u32)sum;
+
+	s = (s & 0xffff) + (s >> 16);
+	s = (s & 0xffff) + (s >> 16);
+	return (__u16)~s;
+}
+
+/*
+ * A packet too big for its path once the SRH is in becomes an ICMPv6
+ * Packet Too Big for `mtu`, from the first SID to the packet's sender --
+ * this host -- handed to this device's ingress. The sender's stack lowers
+ * its path MTU and sends smaller, as it would for a router's PTB: a live
+ * TCP connection whose path grew re-segments instead of stalling on a
+ * segment that never fits. Returns the verdict.
+ */
+static __always_inline int packet_too_big(struct __sk_buff *skb, const struct l3_hdrs *h,
+					  const struct in6_addr *from, __u32 mtu)
+{
+	struct ptb_sum sum = {};
+	struct ethhdr eth = {};
+	struct ipv6hdr ip6 = {};
+	__be32 mtu_be = bpf_htonl(mtu);
+	__u16 csum;
+
+	if (mtu < IPV6_MIN_MTU)
+		return DROP(CNT_TOO_BIG); /* the stack ignores a PTB below the IPv6 minimum */
+	if (bpf_skb_change_tail(skb, ETH_HLEN + PTB_QUOTE_LEN, 0) ||
+	    bpf_skb_adjust_room(skb, PTB_LEN - PTB_QUOTE_LEN, BPF_ADJ_ROOM_MAC, 0) ||
+	    bpf_skb_load_bytes(skb, ETH_HLEN + PTB_LEN - PTB_QUOTE_LEN, sum.quote, PTB_QUOTE_LEN))
+		return DROP(CNT_TOO_BIG);
+	sum.saddr = *from;
+	sum.daddr = h->ip6.saddr;
+	sum.len = bpf_htonl(ICMPV6_HDR_LEN + PTB_QUOTE_LEN);
+	sum.nexthdr = IPPROTO_ICMPV6_HDR;
+	sum.icmp[0] = ICMPV6_PKT_TOOBIG;
+	__builtin_memcpy(&sum.icmp[4], &mtu_be, sizeof(mtu_be));
+	csum = fold_csum(bpf_csum_diff(NULL, 0, (__be32 *)&sum, sizeof(sum), 0));
+	__builtin_memcpy(&sum.icmp[2], &csum, sizeof(csum));
+	/* Addressed to this device, so that its ingress takes it as ours. */
+	__builtin_memcpy(eth.h_dest, h->eth.h_source, ETH_ALEN);
+	__builtin_memcpy(eth.h_source, h->eth.h_dest, ETH_ALEN);
+	eth.h_proto = bpf_htons(ETH_P_IPV6);
+	ip6.version = 6;
+	ip6.payload_len = bpf_htons(ICMPV6_HDR_LEN + PTB_QUOTE_LEN);
+	ip6.nexthdr = IPPROTO_ICMPV6_HDR;
+	ip6.hop_limit = 255;
+	ip6.saddr = *from;
+	ip6.daddr = h->ip6.saddr;
+	if (bpf_skb_store_bytes(skb, 0, &eth, sizeof(eth), 0) ||
+	    bpf_skb_store_bytes(skb, L3_OFF, &ip6, sizeof(ip6), 0) ||
+	    bpf_skb_store_bytes(skb, L4_OFF, sum.icmp, sizeof(sum.icmp), 0))
+		return DROP(CNT_TOO_BIG);
+	if (bpf_redirect(skb->ifindex, BPF_F_INGRESS) != TC_ACT_REDIRECT)
+		return DROP(CNT_TOO_BIG);
+	return REDIRECTED(CNT_TOO_BIG);
+}
+
 /*
  * Insert the SRH of `blob` after the IPv6 header (TC only). Segment 0 becomes
  * the packet's destination, the destination becomes the first hop. Returns
@@ -438,8 +520,12 @@ static __always_inline int insert_srh(struct __sk_buff *skb, struct l3_hdrs *h,
 	if (len < SRH_FIXED_LEN + SRH_SEGMENT_LEN || len > MAX_SRH_LEN || (len & 7))
 		return CNT_ERROR; /* a corrupt map value never reaches the wire: passed as is */
 	flags = insert_room_flags(skb, h, len);
-	if (flags < 0)
-		return DROP(CNT_TOO_BIG);
+	if (flags < 0) {
+		__u32 mtu = 0;
+
+		bpf_check_mtu(skb, 0, &mtu, 0, 0); /* fills in the device MTU */
+		return packet_too_big(skb, h, &blob->first_hop, mtu - len);
+	}
 	if (h->ip6.nexthdr == IPPROTO_TCP)
 		count_outcome(clamp_mss(skb, len));
 	plen = bpf_htons(bpf_ntohs(h->ip6.payload_len) + len);
