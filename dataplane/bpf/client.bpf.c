@@ -272,6 +272,39 @@ static __always_inline int store_answer(const struct in6_addr *addr, __u32 servi
 }
 
 /*
+ * Store every AAAA answer (class IN) of the `ancount` records from `aoff`
+ * for `service_id`, counting each (store_answer). Returns CNT_DNS_IGNORED
+ * for a record that cannot be walked, else NO_OUTCOME.
+ */
+static __always_inline int store_answers(void *ctx, bool xdp, __u32 aoff, __u16 ancount,
+					 __u32 service_id)
+{
+	__u32 pkt_len = ctx_len(ctx, xdp);
+
+	for (int a = 0; a < DNS_MAX_ANSWERS; a++) {
+		struct rr_hdr rr;
+		struct in6_addr addr;
+		__u16 rdlen;
+
+		if (a >= ancount)
+			return NO_OUTCOME;
+		if (skip_name(ctx, xdp, &aoff) || ctx_load(ctx, xdp, aoff, &rr, sizeof(rr)) < 0)
+			return CNT_DNS_IGNORED;
+		rdlen = bpf_ntohs(rr.rdlength);
+		aoff += sizeof(rr);
+		if (rr.type == bpf_htons(DNS_TYPE_AAAA) && rr.class == bpf_htons(DNS_CLASS_IN)) {
+			if (rdlen != sizeof(addr) || ctx_load(ctx, xdp, aoff, &addr, sizeof(addr)) < 0)
+				return CNT_DNS_IGNORED;
+			count(store_answer(&addr, service_id, bpf_ntohl(rr.ttl)));
+		}
+		aoff += rdlen;
+		if (aoff > pkt_len)
+			return CNT_DNS_IGNORED;
+	}
+	return NO_OUTCOME;
+}
+
+/*
  * A DNS reply (UDP from port 53) at `off` (the UDP header): if its question
  * names a configured service, remember every AAAA answer. Answers of a
  * CNAME chain all answer the question, so no chain walk is needed. Truncated
@@ -284,8 +317,8 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 	struct scratch *s = get_scratch();
 	struct service_value *svc;
 	struct dns_hdr dh;
-	__u32 pkt_len = ctx_len(ctx, xdp), qoff, pos = 0, end = 0, i;
-	__u16 flags, ancount;
+	__u32 qoff, pos = 0, end = 0, i;
+	__u16 flags;
 
 	if (!s)
 		return;
@@ -293,13 +326,10 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 	if (ctx_load(ctx, xdp, off, &dh, sizeof(dh)) < 0)
 		goto ignored;
 	flags = bpf_ntohs(dh.flags);
+	qoff = off + DNS_HDR_LEN;
 	/* A response, not truncated, no error, exactly one question. */
 	if (!(flags & DNS_FLAG_QR) || (flags & DNS_FLAG_TC) || (flags & DNS_RCODE_MASK) ||
-	    bpf_ntohs(dh.qdcount) != 1)
-		goto ignored;
-	ancount = bpf_ntohs(dh.ancount);
-	qoff = off + DNS_HDR_LEN;
-	if (qoff >= pkt_len)
+	    bpf_ntohs(dh.qdcount) != 1 || qoff >= ctx_len(ctx, xdp))
 		goto ignored;
 	__builtin_memset(&s->name, 0, sizeof(s->name));
 	/* Copy the question name label by label, so that only name bytes land in
@@ -335,37 +365,9 @@ static __always_inline void snoop_dns(void *ctx, bool xdp, __u32 off)
 	svc = bpf_map_lookup_elem(&client_names, &s->name);
 	if (!svc)
 		return; /* not a configured name: nothing to count */
-	{
-		__u32 service_id = svc->service_id;
-		__u32 aoff = qoff + end + DNS_QTYPE_QCLASS_LEN;
-		int a;
-
-		for (a = 0; a < DNS_MAX_ANSWERS; a++) {
-			struct rr_hdr rr;
-			struct in6_addr addr;
-			__u16 rdlen;
-
-			if (a >= ancount)
-				return;
-			if (skip_name(ctx, xdp, &aoff))
-				goto ignored;
-			if (ctx_load(ctx, xdp, aoff, &rr, sizeof(rr)) < 0)
-				goto ignored;
-			rdlen = bpf_ntohs(rr.rdlength);
-			aoff += sizeof(rr);
-			if (rr.type == bpf_htons(DNS_TYPE_AAAA) && rr.class == bpf_htons(DNS_CLASS_IN)) {
-				if (rdlen != sizeof(addr))
-					goto ignored;
-				if (ctx_load(ctx, xdp, aoff, &addr, sizeof(addr)) < 0)
-					goto ignored;
-				count(store_answer(&addr, service_id, bpf_ntohl(rr.ttl)));
-			}
-			aoff += rdlen;
-			if (aoff > pkt_len)
-				goto ignored;
-		}
-		return;
-	}
+	count_outcome(store_answers(ctx, xdp, qoff + end + DNS_QTYPE_QCLASS_LEN,
+				    bpf_ntohs(dh.ancount), svc->service_id));
+	return;
 ignored:
 	count(CNT_DNS_IGNORED);
 }
