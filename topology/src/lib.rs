@@ -17,7 +17,7 @@
 //! - [`graph::render`]: mermaid / dot drawings.
 //! - [`vpp::generate`]: VPP startup.conf + CLI exec file of a router.
 //! - [`schema::json_schema`]: the JSON Schema of the file format.
-//! - [`syntax_problem`]: a serde-saphyr error of any YAML file (the scenario
+//! - [`parse_document`] / [`syntax_problem`]: any YAML file of ours (the scenario
 //!   files too) as one [`Problem`] naming its field.
 //! - [`names`]: the lab/node name rule and the DNS name rule every crate
 //!   shares (`labctl up --name`, the file, the agent, the dataplane).
@@ -56,8 +56,8 @@ pub use error::{LoadError, Problem};
 pub use input::{read_input_file, FileKind, ReadFileError, MAX_INPUT_FILE_BYTES};
 pub use model::*;
 pub use resolve::{
-    derived_ifname, syntax_problem, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU, DEFAULT_LINK_POOL,
-    DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,
+    derived_ifname, parse_document, syntax_problem, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU,
+    DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,
 };
 
 /// Read, parse, resolve and validate a topology file. Only a regular file
