@@ -229,13 +229,7 @@ fn phase_addresses(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
     let ns = &plan.namespaces[i];
     c.rt.block_on(async {
         let idx = c.nl.link_indexes().await?;
-        let index_of = |name: &str| {
-            idx.get(name).copied().ok_or_else(|| Error::Netlink {
-                netns: ns.netns.clone(),
-                what: format!("find interface {name}"),
-                message: "no such interface".to_string(),
-            })
-        };
+        let index_of = |name: &str| c.nl.index_in(&idx, name, "addresses");
         let mut reqs = Vec::new();
         let mut ups = Vec::new();
         for iface in &ns.ifaces {
@@ -294,11 +288,7 @@ fn phase_routes(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
         let idx = c.nl.link_indexes().await?;
         let mut reqs = Vec::new();
         for r in &ns.routes {
-            let oif = idx.get(&r.dev).copied().ok_or_else(|| Error::Netlink {
-                netns: ns.netns.clone(),
-                what: format!("route {} dev {}", r.dst, r.dev),
-                message: "no such interface".to_string(),
-            })?;
+            let oif = c.nl.index_in(&idx, &r.dev, &format!("route {}", r.dst))?;
             let via = r.via.map(|v| format!(" via {v}")).unwrap_or_default();
             reqs.push((
                 nl::route(r, oif),
@@ -306,11 +296,7 @@ fn phase_routes(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
             ));
         }
         for s in &ns.sids {
-            let oif = idx.get(&s.dev).copied().ok_or_else(|| Error::Netlink {
-                netns: ns.netns.clone(),
-                what: format!("SID {} dev {}", s.sid, s.dev),
-                message: "no such interface".to_string(),
-            })?;
+            let oif = c.nl.index_in(&idx, &s.dev, &format!("SID {}", s.sid))?;
             reqs.push((
                 nl::seg6local_end(s, oif),
                 format!("add SID {} ({})", nl::show(s.sid), s.label),
@@ -321,14 +307,7 @@ fn phase_routes(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
         let mut progs = Vec::new();
         for iface in &ns.ifaces {
             let Some(loss) = iface.loss_pct else { continue };
-            let index = idx
-                .get(&iface.name)
-                .copied()
-                .ok_or_else(|| Error::Netlink {
-                    netns: ns.netns.clone(),
-                    what: format!("loss dropper on {}", iface.name),
-                    message: "no such interface".to_string(),
-                })?;
+            let index = c.nl.index_in(&idx, &iface.name, "loss dropper")?;
             let prog = crate::bpf::load_dropper(loss)?;
             reqs.push((
                 nl::dropper_filter(index, std::os::fd::AsRawFd::as_raw_fd(&prog)),

@@ -28,10 +28,10 @@ use std::time::{Duration, Instant};
 use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::rdata::{AAAA, SOA};
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
-use labns::{Signal, Wait};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use hickory_server::Server;
+use labns::{Signal, Wait};
 use tokio::net::{TcpListener, UdpSocket};
 
 use crate::error::{Error, Result};
@@ -103,8 +103,14 @@ pub async fn replace_records(served: &Zones, records: &BTreeMap<String, Ipv6Addr
         for (n, addr) in wanted.get(zone).into_iter().flatten() {
             let Ok(rname) = name(n) else { continue };
             let mut set = RecordSet::new(rname.clone(), RecordType::AAAA, 1);
-            set.insert(Record::from_rdata(rname.clone(), TTL, RData::AAAA(AAAA(*addr))), 1);
-            recs.insert(RrKey::new(LowerName::new(&rname), RecordType::AAAA), Arc::new(set));
+            set.insert(
+                Record::from_rdata(rname.clone(), TTL, RData::AAAA(AAAA(*addr))),
+                1,
+            );
+            recs.insert(
+                RrKey::new(LowerName::new(&rname), RecordType::AAAA),
+                Arc::new(set),
+            );
         }
     }
     wanted
@@ -182,16 +188,7 @@ const CHANGE_WAIT: Duration = Duration::from_secs(5);
 
 /// The record changes of the lab in `state_dir` (none: empty).
 pub fn read_changes(state_dir: &Path) -> Result<BTreeMap<String, Ipv6Addr>> {
-    let path = state_dir.join(CHANGES);
-    match std::fs::read_to_string(&path) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Io {
-            op: "decode",
-            path,
-            source: std::io::Error::other(e),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(Error::io("read", path)(e)),
-    }
+    crate::state::read_json(state_dir, CHANGES)
 }
 
 /// The records the lab serves now: the topology's with the changes on top.
@@ -211,9 +208,7 @@ pub fn set_record(lab: &str, name: &str, addr: Option<Ipv6Addr>) -> Result<()> {
         Some(a) => changes.insert(name.clone(), a),
         None => changes.remove(&name),
     };
-    let path = dir.join(CHANGES);
-    std::fs::write(&path, serde_json::to_string_pretty(&changes)?)
-        .map_err(Error::io("write", &path))?;
+    crate::state::write_json(&dir, CHANGES, &changes)?;
     let want = effective_records(&dir)?.get(&name).copied();
     let plan = crate::plan::from_topology(&crate::state::read_topology(&dir)?, lab);
     let Some(dns) = plan.dns.as_ref() else {
@@ -221,24 +216,29 @@ pub fn set_record(lab: &str, name: &str, addr: Option<Ipv6Addr>) -> Result<()> {
     };
     let journal = crate::state::read_journal(&dir, lab)?;
     let Some(id) = crate::procs::running(&journal.entries, "dns") else {
-        return Err(Error::Dns(format!("the dns server of lab {lab} is not running")));
+        return Err(Error::Dns(format!(
+            "the dns server of lab {lab} is not running"
+        )));
     };
     id.signal(Signal::SIGHUP)?;
     let server = SocketAddr::from((dns.listen, 53));
     let netns = plan.namespaces[dns.ns].netns.clone();
-    Wait::new(format!("the dns server to answer {name} with {want:?}"), CHANGE_WAIT)
-        .every(Duration::from_millis(10))
-        .try_until(|| {
-            let n = name.clone();
-            let got = labns::run_in(&netns, move || {
-                query_aaaa(server, &n, Duration::from_millis(500))
-            })?;
-            let first = got.as_ref().and_then(|a| a.first().copied());
-            Ok::<_, Error>(match got.is_some() && first == want {
-                true => ControlFlow::Break(()),
-                false => ControlFlow::Continue(format!("answers {got:?}")),
-            })
+    Wait::new(
+        format!("the dns server to answer {name} with {want:?}"),
+        CHANGE_WAIT,
+    )
+    .every(Duration::from_millis(10))
+    .try_until(|| {
+        let n = name.clone();
+        let got = labns::run_in(&netns, move || {
+            query_aaaa(server, &n, Duration::from_millis(500))
+        })?;
+        let first = got.as_ref().and_then(|a| a.first().copied());
+        Ok::<_, Error>(match got.is_some() && first == want {
+            true => ControlFlow::Break(()),
+            false => ControlFlow::Continue(format!("answers {got:?}")),
         })
+    })
 }
 
 /// Send an AAAA query for `name` to `server` and return the response to
@@ -373,7 +373,8 @@ mod tests {
         let tcp = TcpListener::bind("[::1]:0").await.unwrap();
         let tcp_addr = tcp.local_addr().unwrap();
         let recs = records();
-        let server = tokio::spawn(async move { serve(&recs, udp, tcp, || Ok(BTreeMap::new())).await });
+        let server =
+            tokio::spawn(async move { serve(&recs, udp, tcp, || Ok(BTreeMap::new())).await });
 
         let r = ask(addr, "wb.hawk.net.", RecordType::AAAA).await;
         assert_eq!(r.metadata.id, 4242);

@@ -110,7 +110,10 @@ pub enum Error {
          (labctl finds the workspace's binaries next to its own executable) or put it in PATH. \
          Nothing was created."
     )]
-    MissingBinary { name: &'static str, searched: String },
+    MissingBinary {
+        name: &'static str,
+        searched: String,
+    },
     /// A lab process exited while labctl waited for it.
     #[error("{name} exited ({status}); the end of its log {}:\n{tail}", log.display())]
     ProcessExited {
@@ -128,6 +131,9 @@ pub enum Error {
     /// No link joins the two nodes named.
     #[error("no link between {a} and {b}")]
     NoSuchLink { a: String, b: String },
+    /// A scenario step or the run's set-up could not be done.
+    #[error("{0}")]
+    Run(String),
     /// A running agent could not be asked.
     #[error("agent: {0}")]
     Agent(String),

@@ -47,6 +47,7 @@ pub mod plan;
 pub mod procs;
 pub mod progress;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod state;
 pub mod status;

@@ -55,21 +55,11 @@ pub type Overrides = BTreeMap<usize, LinkOverride>;
 
 /// Read `links.json` (none: no change).
 pub fn read_overrides(state_dir: &Path) -> Result<Overrides> {
-    let path = state_dir.join(OVERRIDES);
-    match std::fs::read_to_string(&path) {
-        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Io {
-            op: "decode",
-            path,
-            source: std::io::Error::other(e),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Overrides::new()),
-        Err(e) => Err(Error::io("read", path)(e)),
-    }
+    state::read_json(state_dir, OVERRIDES)
 }
 
 fn write_overrides(state_dir: &Path, o: &Overrides) -> Result<()> {
-    let path = state_dir.join(OVERRIDES);
-    std::fs::write(&path, serde_json::to_string_pretty(o)?).map_err(Error::io("write", path))
+    state::write_json(state_dir, OVERRIDES, o)
 }
 
 /// `topo` with the lab's link changes applied (what the links are now).
@@ -198,10 +188,13 @@ pub fn set(lab: &str, change: &LinkChange) -> Result<SetReport> {
     let (topo, dir, mut overrides) = lab_topology(lab)?;
     let mut now = topo.clone();
     apply_overrides(&mut now, &overrides);
-    let link = now.links.get(change.link).ok_or_else(|| Error::NoSuchLink {
-        a: change.between[0].clone(),
-        b: change.between[1].clone(),
-    })?;
+    let link = now
+        .links
+        .get(change.link)
+        .ok_or_else(|| Error::NoSuchLink {
+            a: change.between[0].clone(),
+            b: change.between[1].clone(),
+        })?;
     let mut applied = enforce(lab, link, change)?;
     applied.extend(declared(change));
     let entry = overrides.entry(change.link).or_default();
@@ -281,7 +274,7 @@ fn record(entry: &mut LinkOverride, change: &LinkChange) {
 }
 
 /// The sending ends a change touches: (node, interface, direction label).
-fn senders<'l>(link: &'l Link, d: LinkDirection) -> Vec<(&'l str, &'l str, &'static str)> {
+fn senders(link: &Link, d: LinkDirection) -> Vec<(&str, &str, &'static str)> {
     let ab = (link.a.node.as_str(), link.a.ifname.as_str(), "a->b");
     let ba = (link.b.node.as_str(), link.b.ifname.as_str(), "b->a");
     match d {
@@ -295,7 +288,10 @@ fn senders<'l>(link: &'l Link, d: LinkDirection) -> Vec<(&'l str, &'l str, &'sta
 fn enforce(lab: &str, link: &Link, change: &LinkChange) -> Result<Vec<Applied>> {
     let mut out = Vec::new();
     for (node, ifname, label) in senders(link, change.direction) {
-        let had_loss = link.props_from(node).and_then(|p| p.loss_pct).is_some_and(|l| l > 0.0);
+        let had_loss = link
+            .props_from(node)
+            .and_then(|p| p.loss_pct)
+            .is_some_and(|l| l > 0.0);
         let job = ShapeJob {
             ifname: ifname.to_string(),
             mtu: link.mtu,
@@ -308,7 +304,12 @@ fn enforce(lab: &str, link: &Link, change: &LinkChange) -> Result<Vec<Applied>> 
         labns::run_in(&ns, move || job.run(&ns2))??;
         let at = format!("{node}:{ifname}");
         if let Some(kbps) = change.props.bandwidth_kbps {
-            out.push(enforced(label, "bandwidth", format!("{kbps} kbit/s"), format!("tbf on {at}")));
+            out.push(enforced(
+                label,
+                "bandwidth",
+                format!("{kbps} kbit/s"),
+                format!("tbf on {at}"),
+            ));
         }
         if let Some(loss) = change.props.loss_pct {
             let how = match loss > 0.0 {
@@ -321,7 +322,10 @@ fn enforce(lab: &str, link: &Link, change: &LinkChange) -> Result<Vec<Applied>> 
     if let Some(up) = change.up {
         set_state(lab, link, up)?;
         let state = if up { "up" } else { "down" };
-        let how = format!("{}:{} and {}:{} set {state}", link.a.node, link.a.ifname, link.b.node, link.b.ifname);
+        let how = format!(
+            "{}:{} and {}:{} set {state}",
+            link.a.node, link.a.ifname, link.b.node, link.b.ifname
+        );
         out.push(enforced("both", "state", state.to_string(), how));
     }
     Ok(out)
@@ -346,9 +350,21 @@ fn declared(change: &LinkChange) -> Vec<Applied> {
     };
     let p = &change.props;
     let rows = [
-        ("latency", p.latency_us.map(|v| format!("{v} us")), LATENCY_HOW),
-        ("jitter", p.jitter_us.map(|v| format!("{v} us")), LATENCY_HOW),
-        ("utilization", p.utilization_pct.map(|v| format!("{v} %")), "controller input only"),
+        (
+            "latency",
+            p.latency_us.map(|v| format!("{v} us")),
+            LATENCY_HOW,
+        ),
+        (
+            "jitter",
+            p.jitter_us.map(|v| format!("{v} us")),
+            LATENCY_HOW,
+        ),
+        (
+            "utilization",
+            p.utilization_pct.map(|v| format!("{v} %")),
+            "controller input only",
+        ),
         (
             "igp_metric",
             change.igp_metric.map(|v| v.to_string()),
@@ -382,10 +398,13 @@ impl ShapeJob {
     fn run(self, netns: &str) -> Result<()> {
         let (rt, nl) = Nl::connect_here(netns)?;
         rt.block_on(async {
-            let index = self.index(&nl).await?;
+            let index = nl.index(&self.ifname).await?;
             if let Some(kbps) = self.bandwidth_kbps {
                 let t = TbfPlan::for_rate(kbps, self.mtu);
-                let what = format!("replace tbf on {} ({} B/s)", self.ifname, t.rate_bytes_per_sec);
+                let what = format!(
+                    "replace tbf on {} ({} B/s)",
+                    self.ifname, t.rate_bytes_per_sec
+                );
                 nl.send(nl::tbf(index, &t), nl::REPLACE, what).await?;
             }
             if let Some(loss) = self.loss_pct {
@@ -395,35 +414,31 @@ impl ShapeJob {
         })
     }
 
-    async fn index(&self, nl: &Nl) -> Result<u32> {
-        nl.link_indexes()
-            .await?
-            .get(&self.ifname)
-            .copied()
-            .ok_or_else(|| Error::Netlink {
-                netns: nl.netns.clone(),
-                what: format!("find interface {}", self.ifname),
-                message: "no such interface".to_string(),
-            })
-    }
-
     /// Replace the loss dropper: the old filter out, a new one (loss > 0) in.
     async fn dropper(&self, nl: &Nl, index: u32, loss: f64) -> Result<()> {
         let name = &self.ifname;
         if self.had_loss {
             let what = format!("remove the loss dropper from {name}");
-            nl.send_allowing(nl::dropper_filter_delete(index), nl::REQUEST, what, libc::ENOENT)
-                .await?;
+            nl.send_allowing(
+                nl::dropper_filter_delete(index),
+                nl::REQUEST,
+                what,
+                libc::ENOENT,
+            )
+            .await?;
         }
         if loss <= 0.0 {
             return Ok(());
         }
         let what = format!("add clsact qdisc on {name}");
-        nl.send_allowing(nl::clsact(index), nl::REPLACE, what, libc::EEXIST).await?;
+        nl.send_allowing(nl::clsact(index), nl::REPLACE, what, libc::EEXIST)
+            .await?;
         let prog = crate::bpf::load_dropper(loss)?;
         let fd = std::os::fd::AsRawFd::as_raw_fd(&prog);
         let what = format!("attach loss dropper ({loss} %) to {name}");
-        let done = nl.send(nl::dropper_filter(index, fd), nl::REPLACE, what).await;
+        let done = nl
+            .send(nl::dropper_filter(index, fd), nl::REPLACE, what)
+            .await;
         drop(prog);
         done
     }
@@ -437,14 +452,14 @@ fn set_state(lab: &str, link: &Link, up: bool) -> Result<()> {
         labns::run_in(&ns, move || -> Result<()> {
             let (rt, nl) = Nl::connect_here(&ns2)?;
             rt.block_on(async {
-                let index = *nl.link_indexes().await?.get(&ifname).ok_or_else(|| Error::Netlink {
-                    netns: ns2.clone(),
-                    what: format!("find interface {ifname}"),
-                    message: "no such interface".to_string(),
-                })?;
+                let index = nl.index(&ifname).await?;
                 let (msg, flags) = nl::link_state(index, up);
-                nl.send(msg, flags, format!("set {ifname} {}", if up { "up" } else { "down" }))
-                    .await?;
+                nl.send(
+                    msg,
+                    flags,
+                    format!("set {ifname} {}", if up { "up" } else { "down" }),
+                )
+                .await?;
                 if !up {
                     return Ok(());
                 }

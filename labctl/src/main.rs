@@ -96,6 +96,39 @@ enum Cmd {
     },
     /// Check a topology or scenario file (or a scenario directory) and report every problem.
     Validate { file: PathBuf },
+    /// Run a scenario: its lab (reused when one of its topology runs, else
+    /// brought up and down), agents and controller as it says, its steps
+    /// with a capture on every link, then every expectation judged on the
+    /// captured packets.
+    ///
+    /// Prints the verdict table (or the report as JSON) on stdout, progress
+    /// per step on stderr, and writes pcaps per link, the report (JSON,
+    /// JUnit) and the observed paths drawn under RESULTS/<scenario>/<run>/.
+    /// Exit status: 0 every expectation passed; 1 one failed; 2 the
+    /// scenario is invalid or the run could not be made; 3 skipped (this
+    /// machine lacks a feature the scenario needs).
+    Run {
+        /// Scenario directory (holding scenario.yaml) or file.
+        scenario: PathBuf,
+        /// Lab name (default: the topology's name). A running lab of that
+        /// name and topology is reused; otherwise one is brought up under it.
+        #[arg(long)]
+        name: Option<String>,
+        /// Leave a lab this run brought up running.
+        #[arg(long)]
+        keep: bool,
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: OutputArg,
+        /// Also write the report as JUnit XML here.
+        #[arg(long, value_name = "PATH")]
+        junit: Option<PathBuf>,
+        /// Where results/<scenario>/<run>/ goes.
+        #[arg(long, default_value = "results", value_name = "DIR")]
+        results: PathBuf,
+        /// Run every router on this backend (a lab brought up by this run).
+        #[arg(long, value_enum)]
+        router_backend: Option<BackendArg>,
+    },
     /// Change a link of a running lab (`labctl link set A B ...`).
     Link {
         #[command(subcommand)]
@@ -154,6 +187,12 @@ enum LinkCmd {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendArg {
+    Linux,
+    Vpp,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 enum DirectionArg {
     Both,
     AToB,
@@ -192,6 +231,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 replace,
                 quiet: cli.quiet,
                 exe,
+                router_backend: None,
             };
             labctl::up::run(&opts).with_context(|| format!("labctl up {}", file.display()))?;
         }
@@ -275,6 +315,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         },
         Cmd::Link { cmd } => link_set(cmd, cli.quiet)?,
+        Cmd::Run {
+            scenario,
+            name,
+            keep,
+            output,
+            junit,
+            results,
+            router_backend,
+        } => {
+            let opts = labctl::run::RunOptions {
+                scenario,
+                lab: labctl::run::LabChoice {
+                    name,
+                    quiet: cli.quiet,
+                    exe: std::env::current_exe().context("locating the labctl binary")?,
+                    router_backend: router_backend.map(|b| match b {
+                        BackendArg::Linux => topology::RouterBackend::Linux,
+                        BackendArg::Vpp => topology::RouterBackend::Vpp,
+                    }),
+                },
+                keep,
+                json: matches!(output, OutputArg::Json),
+                junit,
+                results,
+                width: table_width(),
+            };
+            return Ok(ExitCode::from(labctl::run::run(&opts).exit));
+        }
         Cmd::Dns { lab, state } => {
             labctl::dns::run_child(&state).with_context(|| format!("dns server of lab {lab}"))?;
         }
@@ -332,8 +400,7 @@ fn link_set(cmd: LinkCmd, quiet: bool) -> Result<()> {
     };
     let lab = labctl::state::select_lab(lab.as_deref(), "pass --lab NAME")?;
     let topo = labctl::status::lab_topology(&lab)?;
-    let change =
-        labctl::link::change_between(&topo, &a, &b, direction, state, props, metric)?;
+    let change = labctl::link::change_between(&topo, &a, &b, direction, state, props, metric)?;
     let report =
         labctl::link::set(&lab, &change).with_context(|| format!("labctl link set {a} {b}"))?;
     if !quiet {
@@ -342,4 +409,12 @@ fn link_set(cmd: LinkCmd, quiet: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The verdict table's width: `COLUMNS` when set, else 140.
+fn table_width() -> u16 {
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(140)
 }

@@ -11,8 +11,8 @@ use std::os::fd::RawFd;
 
 use futures::stream::{StreamExt, TryStreamExt};
 use netlink_packet_core::{
-    DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
-    NLM_F_REPLACE, NLM_F_REQUEST,
+    DefaultNla, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressFlags};
 use netlink_packet_route::link::{InfoData, InfoVeth, LinkAttribute, LinkMessage, State};
@@ -140,6 +140,19 @@ impl Nl {
             }
         }
         Ok(out)
+    }
+
+    /// The index of interface `name` in `idx` (from [`Nl::link_indexes`]);
+    /// the error says what needed it.
+    pub fn index_in(&self, idx: &HashMap<String, u32>, name: &str, what: &str) -> Result<u32> {
+        idx.get(name)
+            .copied()
+            .ok_or_else(|| self.err(format!("{what}: interface {name}"), "no such interface"))
+    }
+
+    /// The index of interface `name` now.
+    pub async fn index(&self, name: &str) -> Result<u32> {
+        self.index_in(&self.link_indexes().await?, name, "find")
     }
 
     /// Interface name → index of every link in the namespace.

@@ -145,21 +145,49 @@ pub fn wait_ready(
     })
 }
 
-/// SIGTERM `id` and wait until it is gone (or a zombie: exited), SIGKILL
-/// after [`STOP_WAIT`]. `Ok(false)`: it was not running.
-pub fn stop(name: &str, id: ProcId) -> Result<bool> {
+/// SIGTERM `id` and wait until it is gone, SIGKILL after [`STOP_WAIT`].
+/// `Ok(false)`: it was not running.
+///
+/// Gone means reaped: a process whose main thread already shows as a
+/// zombie may still hold its files (a lock) while its other threads exit.
+/// Pass `child` when the process is this labctl's child (it reaps it);
+/// any other lab process is reaped by init.
+pub fn stop(name: &str, id: ProcId, mut child: Option<&mut Child>) -> Result<bool> {
     if !id.signal(Signal::SIGTERM)? {
+        if let Some(c) = child {
+            let _ = c.try_wait();
+        }
         return Ok(false);
     }
-    let exited = || !id.state().exists();
+    let mut gone = || match child.as_deref_mut() {
+        Some(c) => !matches!(c.try_wait(), Ok(None)),
+        None => match id.state() {
+            ProcState::Gone => true,
+            // This labctl's own child, started by a call that did not keep
+            // its handle (`up` inside `run`): reap it here.
+            ProcState::Zombie => reap(id.pid),
+            _ => false,
+        },
+    };
     let wait = Wait::new(format!("{name} (pid {}) to exit", id.pid), STOP_WAIT)
         .every(Duration::from_millis(10));
-    if wait.until_true(exited).is_err() {
+    if wait.until_true(&mut gone).is_err() {
         id.signal(Signal::SIGKILL)?;
-        Wait::new(format!("{name} (pid {}) to exit after SIGKILL", id.pid), STOP_WAIT)
-            .until_true(exited)?;
+        Wait::new(
+            format!("{name} (pid {}) to exit after SIGKILL", id.pid),
+            STOP_WAIT,
+        )
+        .until_true(gone)?;
     }
     Ok(true)
+}
+
+/// Reap `pid` if it is an exited child of this process (`false`: it is
+/// someone else's child, whom its parent reaps).
+fn reap(pid: i32) -> bool {
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    let pid = nix::unistd::Pid::from_raw(pid);
+    matches!(waitpid(pid, Some(WaitPidFlag::WNOHANG)), Ok(s) if s.pid() == Some(pid))
 }
 
 /// The process each journal name means now: its last `proc` line.

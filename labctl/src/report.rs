@@ -70,6 +70,9 @@ pub struct Report {
     pub traffic: Vec<TrafficLine>,
     /// Why the run could not be completed, if it could not.
     pub error: Option<String>,
+    /// Why the run was skipped (a feature this machine lacks), if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl Report {
@@ -104,6 +107,27 @@ impl Report {
             paths: judgement.paths,
             traffic,
             error,
+            skipped: None,
+        }
+    }
+
+    /// The report of a run that was not made: `exit` [`EXIT_SKIPPED`]
+    /// (`why` says what this machine lacks) or [`EXIT_INVALID`].
+    pub fn not_made(scenario: &str, exit: u8, why: &str) -> Report {
+        let (error, skipped) = match exit {
+            EXIT_SKIPPED => (None, Some(why.to_owned())),
+            _ => (Some(why.to_owned()), None),
+        };
+        Report {
+            scenario: scenario.to_owned(),
+            topology: String::new(),
+            topology_file: PathBuf::new(),
+            description: None,
+            verdicts: Vec::new(),
+            paths: Vec::new(),
+            traffic: Vec::new(),
+            error,
+            skipped,
         }
     }
 
@@ -120,7 +144,7 @@ impl Report {
             EXIT_FAILED
         } else if self.error.is_some() {
             EXIT_INVALID
-        } else if self.count(Outcome::Skipped) > 0 {
+        } else if self.skipped.is_some() || self.count(Outcome::Skipped) > 0 {
             EXIT_SKIPPED
         } else {
             EXIT_PASSED
@@ -148,6 +172,9 @@ impl Report {
         }
         if let Some(e) = &self.error {
             text.push_str(&format!("; the run could not be completed: {e}"));
+        }
+        if let Some(why) = &self.skipped {
+            text.push_str(&format!("; SKIPPED: {why}"));
         }
         text
     }
@@ -226,6 +253,11 @@ impl Report {
         if let Some(e) = &self.error {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
             s.set_message(e.as_str());
+            suite.add_test_case(TestCase::new("run", s));
+        }
+        if let Some(why) = &self.skipped {
+            let mut s = TestCaseStatus::skipped();
+            s.set_message(why.as_str());
             suite.add_test_case(TestCase::new("run", s));
         }
         let mut report = quick_junit::Report::new("labctl");

@@ -259,6 +259,23 @@ pub struct LabMeta {
     pub source: PathBuf,
     /// Creation time, seconds since the Unix epoch.
     pub created_unix: u64,
+    /// Every router runs on this backend, whatever the file says (`labctl
+    /// run --router-backend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router_backend: Option<topology::RouterBackend>,
+}
+
+/// Put every router of `topo` on `backend` (when given).
+pub fn with_router_backend(
+    topo: &mut topology::Topology,
+    backend: Option<topology::RouterBackend>,
+) {
+    let Some(b) = backend else { return };
+    for n in topo.nodes.values_mut() {
+        if n.kind == topology::NodeKind::Router {
+            n.backend = b;
+        }
+    }
 }
 
 /// Write `lab.json`.
@@ -290,7 +307,30 @@ pub fn read_topology(dir: &Path) -> Result<topology::Topology> {
     let p = dir.join("topology.yaml");
     let text = topology::read_input_file(&p, topology::MAX_INPUT_FILE_BYTES)
         .map_err(topology::LoadError::Read)?;
-    Ok(topology::parse_str(&text, &meta.source.display().to_string())?)
+    let mut topo = topology::parse_str(&text, &meta.source.display().to_string())?;
+    with_router_backend(&mut topo, meta.router_backend);
+    Ok(topo)
+}
+
+/// A JSON file of a lab's state directory (`links.json`, `deploy.json`,
+/// `dns-records.json`); a missing file reads as the default.
+pub fn read_json<T: serde::de::DeserializeOwned + Default>(dir: &Path, file: &str) -> Result<T> {
+    let path = dir.join(file);
+    match fs::read_to_string(&path) {
+        Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Io {
+            op: "decode",
+            path,
+            source: io::Error::other(e),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(Error::io("read", path)(e)),
+    }
+}
+
+/// Write a JSON file of a lab's state directory.
+pub fn write_json<T: Serialize>(dir: &Path, file: &str, value: &T) -> Result<()> {
+    let path = dir.join(file);
+    fs::write(&path, serde_json::to_string_pretty(value)?).map_err(Error::io("write", path))
 }
 
 /// Names of every lab that has a state directory.

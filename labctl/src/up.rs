@@ -48,6 +48,9 @@ pub struct UpOptions {
     /// The labctl binary, re-executed as `labctl __dns` for the DNS server;
     /// the controller and agent binaries are looked up next to it.
     pub exe: PathBuf,
+    /// Every router on this backend, whatever the file says (`labctl run
+    /// --router-backend`); kept in `lab.json`, so the lab's readers see it too.
+    pub router_backend: Option<topology::RouterBackend>,
 }
 
 /// What `up` built.
@@ -79,7 +82,8 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
     let start = Instant::now();
     let text = topology::read_input_file(&opts.file, topology::MAX_INPUT_FILE_BYTES)
         .map_err(topology::LoadError::Read)?;
-    let topo = topology::parse_str(&text, &opts.file.display().to_string())?;
+    let mut topo = topology::parse_str(&text, &opts.file.display().to_string())?;
+    state::with_router_backend(&mut topo, opts.router_backend);
     let lab = opts.name.clone().unwrap_or_else(|| topo.name.clone());
     state::validate_name(&lab)?;
     let plan = Arc::new(plan::from_topology(&topo, &lab));
@@ -205,6 +209,7 @@ impl Build<'_> {
                 name: lab.to_string(),
                 source: self.opts.file.clone(),
                 created_unix,
+                router_backend: self.opts.router_backend,
             },
         )?;
         let topo_copy = dir.join("topology.yaml");

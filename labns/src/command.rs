@@ -3,7 +3,8 @@
 //! instruction, and whoever kills by namespace finds it even before its pid
 //! is written down), optionally in its own session, optionally with the
 //! namespace's `/etc/netns/<ns>/` files bind-mounted over `/etc` in a
-//! private mount namespace, as `ip netns exec` does.
+//! private mount namespace, as `ip netns exec` does. The child starts with
+//! no signal blocked, whatever the caller blocks ([`crate::signals`]).
 
 use std::ffi::{CStr, CString};
 use std::io;
@@ -15,6 +16,7 @@ use std::process::{Child, Command};
 
 use nix::mount::{mount, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::SigSet;
 use nix::unistd::setsid;
 
 use crate::error::{Error, Result};
@@ -119,6 +121,10 @@ pub fn spawn_command_in(netns: &str, cmd: &mut Command, opts: &SpawnOptions) -> 
     // open in the parent (held by `ns`) until spawn returns.
     unsafe {
         cmd.pre_exec(move || {
+            // A fork keeps the caller's signal mask, and `signals::Deferred`
+            // blocks SIGINT, SIGTERM and SIGHUP: a child would never see
+            // the SIGTERM that stops it. Children start with none blocked.
+            SigSet::empty().thread_set_mask()?;
             setns(BorrowedFd::borrow_raw(raw), CloneFlags::CLONE_NEWNET)?;
             if let Some(binds) = &binds {
                 overlay_etc(binds)?;

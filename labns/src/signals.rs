@@ -2,8 +2,8 @@
 //! foreground child.
 //!
 //! [`Deferred`] blocks SIGINT, SIGTERM and SIGHUP on the calling thread
-//! (threads it spawns later inherit the mask; `std::process::Command`
-//! children start with a clean one) and reads them from a non-blocking
+//! (threads it spawns later inherit the mask, and so would a forked
+//! child: [`crate::spawn_command_in`] clears it for its children) and reads them from a non-blocking
 //! `signalfd`: [`pending`] takes a waiting signal off the kernel's queue and
 //! remembers it, so the caller reacts at its next step boundary and the
 //! signal can never be delivered later with its default action (which would

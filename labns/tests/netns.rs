@@ -185,6 +185,33 @@ fn the_etc_overlay_shows_the_namespace_files_and_leaves_the_host_alone() {
     assert_eq!(s.child.wait_with_output().unwrap().stdout, host);
 }
 
+/// A caller that holds its interrupts (`signals::Deferred` blocks them)
+/// must not hand that mask to its children: they would never see the
+/// SIGTERM that stops them.
+#[test]
+fn a_spawned_command_starts_with_no_signal_blocked() {
+    let ns = TestNs::new();
+    let name = ns.name().to_string();
+    let line = std::thread::spawn(move || {
+        let mut held = nix::sys::signal::SigSet::empty();
+        for s in labns::signals::INTERRUPTS {
+            held.add(s);
+        }
+        held.thread_block().unwrap();
+        let mut cmd = Command::new("grep");
+        cmd.args(["^SigBlk:", "/proc/self/status"])
+            .stdout(Stdio::piped());
+        let s = spawn_command_in(&name, &mut cmd, &SpawnOptions::new()).unwrap();
+        String::from_utf8(s.child.wait_with_output().unwrap().stdout).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert_eq!(
+        line.split_whitespace().collect::<Vec<_>>(),
+        ["SigBlk:", "0000000000000000"]
+    );
+}
+
 #[test]
 fn spawning_into_a_missing_namespace_fails_before_forking() {
     let mut cmd = Command::new("true");

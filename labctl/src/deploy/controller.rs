@@ -20,7 +20,9 @@ const CONNECT_WAIT: Duration = Duration::from_millis(500);
 /// Whether the controller accepts on its intent port and its admin port.
 pub fn accepting(c: &ControllerSpec) -> Result<ControlFlow<(), String>> {
     let intent = c.listen();
-    let admin: SocketAddr = ADMIN_ADDR.parse().map_err(|e| Error::Controller(format!("{e}")))?;
+    let admin: SocketAddr = ADMIN_ADDR
+        .parse()
+        .map_err(|e| Error::Controller(format!("{e}")))?;
     let open = labns::run_in(&c.netns, move || {
         [intent, admin]
             .into_iter()

@@ -65,7 +65,7 @@ pub const CONTROLLER_BIN: &str = "mock-controller";
 pub const AGENT_BIN: &str = "srv6-agent";
 
 /// Where the binaries a deployment runs are.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Binaries {
     pub controller: Option<PathBuf>,
     pub agent: Option<PathBuf>,
@@ -76,7 +76,10 @@ pub struct Binaries {
 #[serde(rename_all = "snake_case")]
 pub enum ControllerRun {
     /// Paths computed on a topology file.
-    Computed { topology: PathBuf, minimal_sids: bool },
+    Computed {
+        topology: PathBuf,
+        minimal_sids: bool,
+    },
     /// Paths from a static table (`--static`).
     Static { table: PathBuf },
 }
@@ -199,7 +202,7 @@ pub fn agent_proc_name(node: &str) -> String {
 }
 
 /// Everything a lab runs besides the DNS server.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
     pub controller: Option<ControllerSpec>,
     pub agents: Vec<AgentSpec>,
@@ -301,29 +304,12 @@ impl Deployment {
     /// Read `deploy.json` of a lab's state directory (a lab made before
     /// deployments existed has none: nothing deployed).
     pub fn read(state_dir: &Path) -> Result<Deployment> {
-        let path = state_dir.join("deploy.json");
-        match std::fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::Io {
-                op: "decode",
-                path,
-                source: std::io::Error::other(e),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Deployment {
-                controller: None,
-                agents: Vec::new(),
-                binaries: Binaries {
-                    controller: None,
-                    agent: None,
-                },
-            }),
-            Err(e) => Err(Error::io("read", path)(e)),
-        }
+        crate::state::read_json(state_dir, "deploy.json")
     }
 
     /// Write `deploy.json`.
     pub fn write(&self, state_dir: &Path) -> Result<()> {
-        let path = state_dir.join("deploy.json");
-        std::fs::write(&path, serde_json::to_string_pretty(self)?).map_err(Error::io("write", path))
+        crate::state::write_json(state_dir, "deploy.json", self)
     }
 }
 
@@ -364,12 +350,16 @@ fn is_executable(p: &Path) -> bool {
 /// Find the binaries `topo`'s deployment needs (before anything is made).
 pub fn binaries_for(topo: &Topology, exe: &Path) -> Result<Binaries> {
     let has_controller = topo.nodes_of_kind(NodeKind::Controller).next().is_some();
-    let has_agents = topo.nodes_of_kind(NodeKind::Host).any(|n| n.agent.is_some());
+    let has_agents = topo
+        .nodes_of_kind(NodeKind::Host)
+        .any(|n| n.agent.is_some());
     Ok(Binaries {
         controller: has_controller
             .then(|| find_binary(CONTROLLER_BIN, exe))
             .transpose()?,
-        agent: has_agents.then(|| find_binary(AGENT_BIN, exe)).transpose()?,
+        agent: has_agents
+            .then(|| find_binary(AGENT_BIN, exe))
+            .transpose()?,
     })
 }
 

@@ -33,6 +33,7 @@ mod resolve;
 pub mod schema;
 
 pub use model::*;
+pub(crate) use resolve::scenario_name;
 
 /// Read, parse and resolve a scenario file (a `scenario.yaml`, or a
 /// directory holding one).

@@ -332,7 +332,7 @@ impl FlowReport {
     }
 
     /// A flow that failed before it sent anything.
-    fn failed(spec: &ClientSpec, local: SocketAddr, error: String) -> FlowReport {
+    pub fn failed(spec: &ClientSpec, local: SocketAddr, error: String) -> FlowReport {
         FlowReport {
             error: Some(error),
             ..FlowReport::new(spec, local)
