@@ -1,6 +1,7 @@
 //! `labctl down [NAME] [--all]`: remove everything a lab's journal names,
 //! in an order that works after a crash at any point of `up`:
-//! the owner `up` process (if it still runs) and the lab's processes, every
+//! the owner `up` process (if it still runs), the lab's processes (SIGTERM
+//! first: the agents detach and remove their socket and lock), every
 //! other process still inside one of the lab's namespaces, the namespaces
 //! (their veths go with them: no lab interface ever lives in the root
 //! namespace), `/etc/netns/<ns>` directories, pins, then the state directory.
@@ -23,6 +24,9 @@ use crate::state::{self, Entry};
 
 /// How long killed processes get to disappear.
 const KILL_WAIT: Duration = Duration::from_secs(5);
+/// How long the lab's processes get to exit after SIGTERM (the agents
+/// detach their programs) before SIGKILL.
+const TERM_WAIT: Duration = Duration::from_secs(3);
 
 /// What `down` removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -94,22 +98,47 @@ pub fn teardown(lab: &str) -> Result<Removed> {
     Ok(removed)
 }
 
-/// SIGKILL the owner and the lab's processes (pid + start time checked),
-/// then anything else inside the lab's namespaces (e.g. `labctl exec`
-/// shells); wait until they are gone. Returns how many were killed.
+/// Stop everything running in the lab and wait until it is gone; returns
+/// how many processes were signalled. The owner (`up`, maybe paused) gets
+/// SIGKILL at once; the lab's processes (pid + start time checked) SIGTERM
+/// first, so the agents detach their programs and remove their status
+/// socket and lock, then SIGKILL after [`TERM_WAIT`]; anything else inside
+/// the lab's namespaces (e.g. `labctl exec` shells) SIGKILL.
 fn kill_processes(entries: &[Entry], namespaces: &[&str]) -> Result<usize> {
     let me = std::process::id() as i32;
     let mut killed = Vec::new();
+    let mut termed = Vec::new();
     for e in entries {
-        if let Entry::Owner { pid, start } | Entry::Proc { pid, start, .. } = e {
-            let id = ProcId {
-                pid: *pid,
-                start: *start,
-            };
-            // A permission error ends `down` here, before anything is removed.
-            if *pid != me && id.signal(Signal::SIGKILL)? {
-                killed.push(*pid);
+        let (id, sig) = match e {
+            Entry::Owner { pid, start } => (
+                ProcId {
+                    pid: *pid,
+                    start: *start,
+                },
+                Signal::SIGKILL,
+            ),
+            Entry::Proc { pid, start, .. } => (
+                ProcId {
+                    pid: *pid,
+                    start: *start,
+                },
+                Signal::SIGTERM,
+            ),
+            _ => continue,
+        };
+        // A permission error ends `down` here, before anything is removed.
+        if id.pid != me && id.signal(sig)? {
+            killed.push(id.pid);
+            if sig == Signal::SIGTERM {
+                termed.push(id);
             }
+        }
+    }
+    let exited = Wait::new("the lab's processes to exit after SIGTERM", TERM_WAIT)
+        .until_true(|| termed.iter().all(|id| !id.state().exists()));
+    if exited.is_err() {
+        for id in &termed {
+            id.signal(Signal::SIGKILL)?;
         }
     }
     let inodes: Vec<u64> = namespaces.iter().filter_map(|n| netns::inode(n)).collect();
@@ -118,8 +147,15 @@ fn kill_processes(entries: &[Entry], namespaces: &[&str]) -> Result<usize> {
             killed.push(pid);
         }
     }
+    wait_gone(&killed)?;
+    Ok(killed.len())
+}
+
+/// Wait until every pid of `pids` is gone (reaped, or a zombie of someone
+/// else's: nothing left to run).
+fn wait_gone(pids: &[i32]) -> Result<()> {
     Wait::new("the lab's processes to exit after SIGKILL", KILL_WAIT).until(|| {
-        let alive: Vec<i32> = killed
+        let alive: Vec<i32> = pids
             .iter()
             .copied()
             .filter(|p| !labns::proc::is_gone(*p))
@@ -130,7 +166,7 @@ fn kill_processes(entries: &[Entry], namespaces: &[&str]) -> Result<usize> {
             std::ops::ControlFlow::Continue(format!("still running: {alive:?}"))
         }
     })?;
-    Ok(killed.len())
+    Ok(())
 }
 
 /// Files outside the state directory, in parallel: a directory removal on

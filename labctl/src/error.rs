@@ -140,13 +140,12 @@ pub enum Error {
     /// The controller could not be reached or refused a call.
     #[error("controller: {0}")]
     Controller(String),
-    /// A topology file's `agent_config` cannot be read.
-    #[error("{topology}: nodes.{node}.agent_config: cannot read {}: {source}", path.display())]
+    /// A topology file's `agent_config` cannot be read. (Not a `#[source]`:
+    /// the message holds it, and `{:#}` would repeat it.)
+    #[error("{topology}: nodes.{node}.agent_config: {source}. Nothing was created.")]
     AgentConfig {
         topology: String,
         node: String,
-        path: PathBuf,
-        #[source]
         source: topology::ReadFileError,
     },
 }

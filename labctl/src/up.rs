@@ -169,7 +169,6 @@ fn read_agent_configs(topo: &topology::Topology, file: &Path) -> Result<Vec<(Str
                 .map_err(|source| Error::AgentConfig {
                     topology: file.display().to_string(),
                     node: n.name.clone(),
-                    path,
                     source,
                 })
         })

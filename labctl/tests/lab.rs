@@ -50,17 +50,18 @@ fn hawk_hosts_reach_each_other_dns_resolves_and_seg6_steers_the_lower_path() {
     );
     assert!(text.contains("fcbb:cc00:2::a"), "getent said: {text}");
 
-    // Kernel seg6 inline encap on host-a along the lower path.
+    // Kernel seg6 inline encap on host-a along the lower path, to host-c
+    // (host-b's address is the deployed agent's: it holds a route to it).
     let l35 = topo.link_between("vpp3", "vpp5").unwrap();
     let (ns3, if35) = (lab.ns(&l35.a.node), l35.a.ifname.clone());
     assert_eq!(l35.a.node, "vpp3");
-    let host_b = ip6("fcbb:cc00:2::a");
+    let host_c = ip6("fcbb:cc00:3::a");
     const N: u64 = 20;
 
     // Without steering the underlay takes the upper path: the lower link stays quiet.
     let before = tx_packets(&ns3, &if35);
     for _ in 0..N {
-        assert!(ping(&lab.ns("host-a"), host_b, Duration::from_secs(3)));
+        assert!(ping(&lab.ns("host-a"), host_c, Duration::from_secs(3)));
     }
     let plain = tx_packets(&ns3, &if35) - before;
     assert!(
@@ -75,7 +76,7 @@ fn hawk_hosts_reach_each_other_dns_resolves_and_seg6_steers_the_lower_path() {
             "-6",
             "route",
             "add",
-            "fcbb:cc00:2::a/128",
+            "fcbb:cc00:3::a/128",
             "encap",
             "seg6",
             "mode",
@@ -89,7 +90,7 @@ fn hawk_hosts_reach_each_other_dns_resolves_and_seg6_steers_the_lower_path() {
     let before = tx_packets(&ns3, &if35);
     for _ in 0..N {
         assert!(
-            ping(&lab.ns("host-a"), host_b, Duration::from_secs(3)),
+            ping(&lab.ns("host-a"), host_c, Duration::from_secs(3)),
             "steered echo did not come back"
         );
     }
@@ -177,7 +178,18 @@ fn status_reports_nodes_processes_and_enforcement() {
 fn down_removes_everything() {
     let lab = Lab::up("hawk.yaml");
     let pids = journal_pids(&lab.name);
-    assert_eq!(pids.len(), 1, "the dns server is journalled");
+    assert_eq!(
+        journal_names(&lab.name),
+        ["dns", "controller", "agent-host-a", "agent-host-b"],
+        "the dns server, the controller and the agents are journalled"
+    );
+    assert_eq!(pids.len(), 4);
+    let agent_files = agent_run_files(&lab);
+    assert_eq!(
+        agent_files.len(),
+        4,
+        "a socket and a lock per agent: {agent_files:?}"
+    );
     let ifnames: Vec<String> = lab
         .topology()
         .links
@@ -192,6 +204,9 @@ fn down_removes_everything() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_nothing_left(&lab.name, &pids, &ifnames);
+    // The agents got SIGTERM first: they removed their socket and lock.
+    let left: Vec<_> = agent_files.iter().filter(|f| f.exists()).collect();
+    assert!(left.is_empty(), "agent files left: {left:?}");
 }
 
 #[test]

@@ -25,7 +25,9 @@ pub fn labctl(args: &[&str]) -> Output {
     Command::new(LABCTL).args(args).output().unwrap()
 }
 
-/// A topology file in its own temporary directory, removed on drop.
+/// A topology file in its own temporary directory, removed on drop, with
+/// the shipped agent configurations beside it (`agents/`), so a variant of
+/// a shipped file finds the `agent_config` it names.
 pub struct TempTopology {
     dir: PathBuf,
     file: String,
@@ -34,7 +36,11 @@ pub struct TempTopology {
 impl TempTopology {
     pub fn new(yaml: &str) -> TempTopology {
         let dir = std::env::temp_dir().join(format!("labctl-topo-{}", unique_name()));
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(dir.join("agents")).unwrap();
+        for f in std::fs::read_dir(topo("agents")).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, dir.join("agents").join(f.file_name().unwrap())).unwrap();
+        }
         let file = dir.join("lab.yaml");
         std::fs::write(&file, yaml).unwrap();
         let file = file.to_str().unwrap().to_string();
@@ -397,4 +403,38 @@ pub fn tcp_goodput(from_ns: &str, to_ns: &str, dst: Ipv6Addr, send_for: Duration
     })
     .unwrap();
     receiver.join().unwrap()
+}
+
+/// The names of the processes a lab's journal lists, in journal order.
+pub fn journal_names(lab: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(Path::new("/run/labctl").join(lab).join("journal")).unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("proc "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The status sockets and lock files of a lab's agents under
+/// `/run/srv6-agent/` (named `IF@NETNS-INODE`, docs/agent.md).
+pub fn agent_run_files(lab: &Lab) -> Vec<PathBuf> {
+    let topo = lab.topology();
+    let mut out = Vec::new();
+    for n in topo.nodes.values().filter(|n| n.agent.is_some()) {
+        let ino = labns::netns::inode(&lab.ns(&n.name)).unwrap();
+        let ifname = topo
+            .links
+            .iter()
+            .find_map(|l| l.endpoint(&n.name))
+            .unwrap()
+            .ifname
+            .clone();
+        for ext in ["sock", "lock"] {
+            let f = PathBuf::from(format!("/run/srv6-agent/{ifname}@{ino}.{ext}"));
+            if f.exists() {
+                out.push(f);
+            }
+        }
+    }
+    out
 }
