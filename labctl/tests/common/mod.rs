@@ -22,7 +22,44 @@ pub fn unique_name() -> String {
 }
 
 pub fn labctl(args: &[&str]) -> Output {
+    ensure_binaries();
     Command::new(LABCTL).args(args).output().unwrap()
+}
+
+/// The binaries a lab runs besides labctl (`up` looks for them next to
+/// labctl): built once by cargo when missing (`cargo test -p labctl` alone
+/// builds only labctl's own), as `make test` and CI build them anyway.
+pub fn ensure_binaries() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = Path::new(LABCTL).parent().unwrap();
+        let missing: Vec<&str> = ["mock-controller", "srv6-agent"]
+            .into_iter()
+            .filter(|b| !dir.join(b).exists() && !in_path(b))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| {
+            panic!("{missing:?} not built next to {LABCTL}: run `cargo build --bins` first")
+        });
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--bins", "-p", "mock-controller", "-p", "agent"]);
+        if dir.ends_with("release") {
+            cmd.arg("--release");
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "building {missing:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+fn in_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
 /// A topology file in its own temporary directory, removed on drop, with
