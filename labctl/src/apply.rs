@@ -185,6 +185,9 @@ fn phase_namespace(ns: &NsPlan) -> Result<Ctx> {
         // Inherited by every interface created later (the veths).
         ("net/ipv6/conf/all/seg6_enabled", "1"),
         ("net/ipv6/conf/default/seg6_enabled", "1"),
+        // A link taken down (`labctl link set --down`) keeps its addresses.
+        ("net/ipv6/conf/all/keep_addr_on_down", "1"),
+        ("net/ipv6/conf/default/keep_addr_on_down", "1"),
     ] {
         netns::sysctl(key, value)?;
     }

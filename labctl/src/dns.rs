@@ -403,6 +403,65 @@ mod tests {
         server.abort();
     }
 
+    /// A record changed while serving (a scenario's `dns` step): the new
+    /// address is answered at once, a name of a zone not served is refused,
+    /// and dropping the change brings the topology's answer back.
+    #[tokio::test]
+    async fn records_are_replaced_while_serving() {
+        let udp = UdpSocket::bind("[::1]:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        let (catalog, zones) = catalog(&records()).unwrap();
+        let mut server = Server::new(catalog);
+        server.register_socket(udp);
+        let served = tokio::spawn(async move { server.block_until_done().await });
+        let aaaa = |m: &Message| -> Vec<Ipv6Addr> {
+            m.answers
+                .iter()
+                .filter_map(|a| match &a.data {
+                    RData::AAAA(x) => Some(x.0),
+                    _ => None,
+                })
+                .collect()
+        };
+        let wb = || ask(addr, "wb.hawk.net.", RecordType::AAAA);
+        assert_eq!(
+            aaaa(&wb().await),
+            ["fcbb:cc00:2::a".parse::<Ipv6Addr>().unwrap()]
+        );
+        let mut changed = records();
+        changed.insert("wb.hawk.net".into(), "fcbb:cc00:3::a".parse().unwrap());
+        changed.insert(
+            "new.elsewhere.org".into(),
+            "fcbb:cc00:9::9".parse().unwrap(),
+        );
+        let skipped = replace_records(&zones, &changed).await;
+        assert_eq!(skipped, ["new.elsewhere.org"]);
+        assert_eq!(
+            aaaa(&wb().await),
+            ["fcbb:cc00:3::a".parse::<Ipv6Addr>().unwrap()]
+        );
+        let wc = ask(addr, "wc.hawk.net.", RecordType::AAAA).await;
+        assert_eq!(
+            aaaa(&wc),
+            ["fcbb:cc00:3::a".parse::<Ipv6Addr>().unwrap()],
+            "untouched"
+        );
+        replace_records(&zones, &records()).await;
+        assert_eq!(
+            aaaa(&wb().await),
+            ["fcbb:cc00:2::a".parse::<Ipv6Addr>().unwrap()]
+        );
+        // The lookup the runner's clients do: the same answer.
+        let got = tokio::task::spawn_blocking(move || {
+            query_aaaa(addr, "wb.hawk.net", Duration::from_secs(5))
+        });
+        assert_eq!(
+            got.await.unwrap(),
+            Some(vec!["fcbb:cc00:2::a".parse().unwrap()])
+        );
+        served.abort();
+    }
+
     #[test]
     fn a_socket_that_never_answers_is_not_a_dns_server() {
         // Bound, so the query is queued and never read: what a stopped

@@ -9,7 +9,14 @@
 //! | bandwidth | the sending interface's tbf replaced | bandwidth |
 //! | loss | the BPF dropper on the sending interface replaced (0: removed) | loss |
 //! | latency, jitter | declared (labctl applies no netem: [`LATENCY_HOW`]) | latency, jitter |
-//! | utilization, metric | declared (the underlay's static routes stay) | utilization, IGP metric |
+//! | utilization | declared | utilization |
+//! | metric | the underlay recomputed | IGP metric |
+//!
+//! After a change of state or metric the underlay's shortest paths are
+//! computed again (`topology::routes`, as `up` does) and every node whose
+//! routes changed gets them replaced: the static routes stand for an IGP
+//! that converged at once (a link taken down would otherwise keep
+//! blackholing the routes through it, the controller's included).
 //!
 //! Each change is recorded in the state directory (`links.json`), so
 //! `status` shows the link as it is now, a controller started later is told
@@ -21,6 +28,7 @@ use std::ops::ControlFlow;
 use std::path::Path;
 use std::time::Duration;
 
+use ipnet::Ipv6Net;
 use labns::Wait;
 use serde::{Deserialize, Serialize};
 use topology::{Link, LinkProps, Topology};
@@ -28,7 +36,7 @@ use topology::{Link, LinkProps, Topology};
 use crate::deploy::{self, Deployment};
 use crate::error::{Error, Result};
 use crate::nl::{self, Nl};
-use crate::plan::{netns_name, TbfPlan};
+use crate::plan::{self, netns_name, Forwarding, RoutePlan, TbfPlan};
 use crate::procs;
 use crate::scenario::{LinkChange, LinkDirection};
 use crate::state;
@@ -200,6 +208,14 @@ pub fn set(lab: &str, change: &LinkChange) -> Result<SetReport> {
     let entry = overrides.entry(change.link).or_default();
     record(entry, change);
     write_overrides(&dir, &overrides)?;
+    if change.up.is_some() || change.igp_metric.is_some() {
+        let mut after = topo.clone();
+        apply_overrides(&mut after, &overrides);
+        // A device taken down loses its routes and SIDs in the kernel: its
+        // two nodes get all of theirs again.
+        let ends = [link.a.node.as_str(), link.b.node.as_str()];
+        applied.push(reroute(lab, &now, &after, &ends)?);
+    }
     let controller = tell_controller(lab, &dir, &topo, change)?;
     Ok(SetReport {
         link: format!("{}–{}", link.a.node, link.b.node),
@@ -341,6 +357,89 @@ fn enforced(direction: &str, property: &str, value: String, how: String) -> Appl
     }
 }
 
+/// The underlay after a link's state or metric changed: every node whose
+/// shortest-path routes changed gets them replaced (and the ones that
+/// vanished deleted), as an IGP that converged at once would leave them;
+/// the nodes of `ends` get every route and SID of theirs again.
+fn reroute(lab: &str, before: &Topology, after: &Topology, ends: &[&str]) -> Result<Applied> {
+    let old = plan::from_topology(before, lab);
+    let new = plan::from_topology(after, lab);
+    let (mut changed, mut nodes) = (0, Vec::new());
+    for (o, n) in old.namespaces.iter().zip(&new.namespaces) {
+        let all = ends.contains(&n.node.as_str());
+        let same = o.routes == n.routes && o.sids == n.sids;
+        // A VPP router's FIB is its own (configured at start): not rewritten here.
+        if (same && !all) || n.forwarding == Forwarding::Vpp {
+            continue;
+        }
+        let job = RouteJob {
+            fresh: n
+                .routes
+                .iter()
+                .filter(|r| all || !o.routes.contains(r))
+                .cloned()
+                .collect(),
+            gone: o
+                .routes
+                .iter()
+                .map(|r| r.dst)
+                .filter(|d| !n.routes.iter().any(|r| r.dst == *d))
+                .collect(),
+            sids: if all || o.sids != n.sids {
+                n.sids.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        changed += job.fresh.len() + job.gone.len();
+        nodes.push(n.node.clone());
+        let ns = n.netns.clone();
+        labns::run_in(&n.netns, move || job.run(&ns))??;
+    }
+    let how = format!(
+        "{changed} routes replaced or removed on {}",
+        nodes.join(", ")
+    );
+    Ok(enforced("both", "underlay", "recomputed".to_string(), how))
+}
+
+/// Routes and SIDs of one namespace to put in (replacing) or take out.
+struct RouteJob {
+    fresh: Vec<RoutePlan>,
+    gone: Vec<Ipv6Net>,
+    sids: Vec<plan::SidPlan>,
+}
+
+impl RouteJob {
+    fn run(self, netns: &str) -> Result<()> {
+        let (rt, nl) = Nl::connect_here(netns)?;
+        rt.block_on(async {
+            let idx = nl.link_indexes().await?;
+            // A route on a device that is down cannot be (ENETDOWN): an end
+            // system's one default route while its link is down.
+            let down = libc::ENETDOWN;
+            for r in &self.fresh {
+                let oif = nl.index_in(&idx, &r.dev, &format!("route {}", r.dst))?;
+                let what = format!("replace route {}", r.dst);
+                nl.send_allowing(nl::route(r, oif), nl::REPLACE, what, down)
+                    .await?;
+            }
+            for s in &self.sids {
+                let oif = nl.index_in(&idx, &s.dev, &format!("SID {}", s.sid))?;
+                let what = format!("replace SID {}", s.sid);
+                nl.send_allowing(nl::seg6local_end(s, oif), nl::REPLACE, what, down)
+                    .await?;
+            }
+            for d in self.gone {
+                let what = format!("delete route {d}");
+                nl.send_allowing(nl::route_delete(d), nl::REQUEST, what, libc::ESRCH)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+}
+
 /// What is only declared (to the controller).
 fn declared(change: &LinkChange) -> Vec<Applied> {
     let direction = match change.direction {
@@ -368,7 +467,7 @@ fn declared(change: &LinkChange) -> Vec<Applied> {
         (
             "igp_metric",
             change.igp_metric.map(|v| v.to_string()),
-            "controller input (the underlay's static routes stay as up made them)",
+            "controller input (and the underlay: see below)",
         ),
     ];
     rows.into_iter()
@@ -446,36 +545,46 @@ impl ShapeJob {
 
 /// Set both ends of `link` up or down; after up, wait for their carrier.
 fn set_state(lab: &str, link: &Link, up: bool) -> Result<()> {
+    // Both ends first: an end has carrier only once its peer is up too.
     for end in [&link.a, &link.b] {
-        let ns = netns_name(lab, &end.node);
-        let (ns2, ifname) = (ns.clone(), end.ifname.clone());
-        labns::run_in(&ns, move || -> Result<()> {
-            let (rt, nl) = Nl::connect_here(&ns2)?;
-            rt.block_on(async {
-                let index = nl.index(&ifname).await?;
-                let (msg, flags) = nl::link_state(index, up);
-                nl.send(
-                    msg,
-                    flags,
-                    format!("set {ifname} {}", if up { "up" } else { "down" }),
-                )
-                .await?;
-                if !up {
-                    return Ok(());
-                }
-                Wait::new(format!("carrier on {ifname} in {ns2}"), CARRIER_WAIT)
-                    .try_until_async(|| async {
-                        let down = nl.links_not_running().await?;
-                        Ok::<_, Error>(match down.contains(&ifname) {
-                            true => ControlFlow::Continue("no carrier"),
-                            false => ControlFlow::Break(()),
-                        })
+        on_end(lab, end, move |nl, ifname| async move {
+            let index = nl.index(&ifname).await?;
+            let (msg, flags) = nl::link_state(index, up);
+            let what = format!("set {ifname} {}", if up { "up" } else { "down" });
+            nl.send(msg, flags, what).await
+        })?;
+    }
+    if !up {
+        return Ok(());
+    }
+    for end in [&link.a, &link.b] {
+        on_end(lab, end, |nl, ifname| async move {
+            Wait::new(format!("carrier on {ifname} in {}", nl.netns), CARRIER_WAIT)
+                .try_until_async(|| async {
+                    let down = nl.links_not_running().await?;
+                    Ok::<_, Error>(match down.contains(&ifname) {
+                        true => ControlFlow::Continue("no carrier"),
+                        false => ControlFlow::Break(()),
                     })
-                    .await
-            })
-        })??;
+                })
+                .await
+        })?;
     }
     Ok(())
+}
+
+/// Run `job` on a netlink connection inside the namespace of link end `end`.
+fn on_end<F, Fut>(lab: &str, end: &topology::Endpoint, job: F) -> Result<()>
+where
+    F: FnOnce(Nl, String) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let ns = netns_name(lab, &end.node);
+    let (ns2, ifname) = (ns.clone(), end.ifname.clone());
+    labns::run_in(&ns, move || -> Result<()> {
+        let (rt, nl) = Nl::connect_here(&ns2)?;
+        rt.block_on(job(nl, ifname))
+    })?
 }
 
 /// Tell the lab's controller (admin API `SetLink`), if it has one running.

@@ -148,9 +148,10 @@ enum Cmd {
 enum LinkCmd {
     /// Change the link between A and B: in the kernel what it can enforce
     /// (state: both ends down/up; bandwidth: the sending interface's tbf;
-    /// loss: the BPF dropper), and tell the lab's controller everything
-    /// (latency, jitter, utilization and metric are known to it only).
-    /// Prints, per property, whether it was enforced or declared.
+    /// loss: the BPF dropper; state and metric: the underlay's routes
+    /// computed again and replaced where they changed), and tell the lab's
+    /// controller everything (latency, jitter and utilization are known to
+    /// it only). Prints, per property, whether it was enforced or declared.
     Set {
         a: String,
         b: String,
@@ -177,7 +178,7 @@ enum LinkCmd {
         /// Percent.
         #[arg(long)]
         utilization: Option<String>,
-        /// IGP metric (the controller's flex-algo measure).
+        /// IGP metric (the underlay's shortest paths and the controller's measure).
         #[arg(long)]
         metric: Option<u32>,
         /// Which direction the properties apply to, relative to A B.

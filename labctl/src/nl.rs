@@ -246,6 +246,14 @@ pub fn route(r: &RoutePlan, oif: u32) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewRoute(msg)
 }
 
+/// `ip -6 route del DST`: the route to a prefix, whatever its next hop.
+pub fn route_delete(dst: ipnet::Ipv6Net) -> RouteNetlinkMessage {
+    let msg = RouteMessageBuilder::<Ipv6Addr>::new()
+        .destination_prefix(dst.addr(), dst.prefix_len())
+        .build();
+    RouteNetlinkMessage::DelRoute(msg)
+}
+
 /// `SEG6_LOCAL_FLAVORS` (include/uapi/linux/seg6_local.h: the 11th
 /// attribute, after `VRFTABLE` 9 and `COUNTERS` 10): a nested attribute
 /// whose `SEG6_LOCAL_FLV_OPERATION` (1) is a u32 bitmask of `1 << SEG6_LOCAL_FLV_OP_*`

@@ -267,11 +267,13 @@ fn ifaces(topo: &Topology, node: &topology::Node) -> Vec<IfacePlan> {
     ifaces
 }
 
-/// The node's SID as a `seg6local End` route on its first interface.
+/// The node's SID as a `seg6local End` route on its first interface that
+/// is up (a route on a device that is down is gone).
 fn sid(node: &topology::Node, ifaces: &[IfacePlan]) -> Option<SidPlan> {
     let sid = node.sid.filter(|_| node.kind.has_sid())?;
+    let dev = ifaces.iter().find(|i| i.up).or(ifaces.first())?;
     Some(SidPlan {
-        dev: ifaces.first()?.name.clone(),
+        dev: dev.name.clone(),
         sid,
         flavor_ops: node
             .sid_behavior
@@ -367,6 +369,20 @@ mod tests {
             kbps * 1000 / 8
         );
         assert!(iface.tbf.as_ref().unwrap().burst_bytes > link.mtu);
+    }
+
+    #[test]
+    fn a_sid_sits_on_the_first_interface_that_is_up() {
+        let mut t = hawk();
+        let first = |t: &Topology| {
+            let p = from_topology(t, "x");
+            let vpp1 = p.namespaces.iter().find(|n| n.node == "vpp1").unwrap();
+            vpp1.sids[0].dev.clone()
+        };
+        // vpp1's first link is site-a–vpp1 (link 0), then vpp1–vpp2.
+        assert_eq!(first(&t), t.links[0].b.ifname);
+        t.links[0].up = false;
+        assert_eq!(first(&t), t.links[1].a.ifname);
     }
 
     #[test]
