@@ -429,8 +429,10 @@ fn without_privileges_doctor_says_so_and_exits_3() {
 }
 
 /// line.yaml with `sid_flavors: [FLAVOR]` on r1.
+/// line.yaml without its agents (flavours are up's business) and with r1's
+/// SID given `flavor`.
 fn line_with_flavor(flavor: &str) -> TempTopology {
-    let line = std::fs::read_to_string(common::topo("line.yaml")).unwrap();
+    let line = common::without_agents(&std::fs::read_to_string(common::topo("line.yaml")).unwrap());
     let plain = r#"r1: {kind: router, sid: "fcbb:bb00:1::2"}"#;
     assert!(line.contains(plain), "line.yaml changed: update this test");
     TempTopology::new(&line.replace(

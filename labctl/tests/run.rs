@@ -80,6 +80,7 @@ fn not_passed(report: &Value) -> Vec<String> {
 /// Run a shipped scenario in a lab of its own: every expectation passes
 /// and the lab is gone afterwards.
 fn passes(name: &str) {
+    require_lab_binaries();
     let lab = unique_name();
     let _guard = DownOnDrop(lab.clone());
     let ran = run(&scenarios().join(name), &lab, &[]);
@@ -166,6 +167,7 @@ fn edited_scenario(name: &str, edit: impl Fn(String) -> String) -> tempfile::Tem
 
 #[test]
 fn a_wrong_expectation_fails_naming_the_offending_packet() {
+    require_lab_binaries();
     // vpp1 -> vpp2 really carries SL 3 (DESIGN §1); expect 2 there.
     let hop = r#"{link: [vpp1, vpp2], segments_left: 3, destination: "fcbb:bb00:2::2"}"#;
     let dir = edited_scenario("high-bandwidth", |t| {
@@ -251,15 +253,7 @@ fn a_running_lab_is_reused_and_handed_back_as_it_was() {
         std::fs::read_to_string(dir.join("deploy.json")).unwrap(),
         deployed
     );
-    let status = labctl(&["status", &lab.name, "--output", "json"]);
-    let v: Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!(status.status.code(), Some(0), "{}", v["problems"]);
-    let names: Vec<&str> = v["processes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p["name"].as_str().unwrap())
-        .collect();
+    let (v, names) = healthy_processes(&lab.name);
     assert_eq!(names, ["agent-host-a", "agent-host-b", "controller", "dns"]);
     // host-a's agent runs as up started it again: in controller mode.
     let names = journal_names(&lab.name);
@@ -274,6 +268,7 @@ fn a_running_lab_is_reused_and_handed_back_as_it_was() {
 
 #[test]
 fn keep_leaves_the_lab_the_run_brought_up() {
+    require_lab_binaries();
     let lab = unique_name();
     let _guard = DownOnDrop(lab.clone());
     let ran = run(&scenarios().join("no-intent"), &lab, &["--keep"]);

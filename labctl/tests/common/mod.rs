@@ -21,45 +21,111 @@ pub fn unique_name() -> String {
     labns::netns::unique_name("t")
 }
 
+/// Run labctl; `up` and `run` start the lab's processes, so the binaries
+/// they look for next to labctl are built first when missing
+/// ([`ensure_binaries`]).
 pub fn labctl(args: &[&str]) -> Output {
-    ensure_binaries();
+    if matches!(args.first(), Some(&"up") | Some(&"run")) {
+        ensure_binaries();
+    }
     Command::new(LABCTL).args(args).output().unwrap()
 }
 
+/// The binaries a lab runs besides labctl, with their packages.
+const LAB_BINARIES: [(&str, &str); 2] = [
+    ("mock-controller", "mock-controller"),
+    ("srv6-agent", "agent"),
+];
+
 /// The binaries a lab runs besides labctl (`up` looks for them next to
 /// labctl): built once by cargo when missing (`cargo test -p labctl` alone
-/// builds only labctl's own), as `make test` and CI build them anyway.
+/// builds only labctl's own), as `make test` and CI build them anyway. A
+/// binary whose package this workspace does not have is not built: `up`
+/// then refuses naming it, and [`require_binary`] fails a test that needs
+/// it with [`missing_binary`]'s message. A build that fails panics.
 pub fn ensure_binaries() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let dir = Path::new(LABCTL).parent().unwrap();
-        let missing: Vec<&str> = ["mock-controller", "srv6-agent"]
-            .into_iter()
-            .filter(|b| !dir.join(b).exists() && !in_path(b))
+        let packages: Vec<&str> = LAB_BINARIES
+            .iter()
+            .filter(|(bin, pkg)| !is_built(bin) && has_package(pkg))
+            .map(|(_, pkg)| *pkg)
             .collect();
-        if missing.is_empty() {
+        if packages.is_empty() {
             return;
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| {
-            panic!("{missing:?} not built next to {LABCTL}: run `cargo build --bins` first")
+            panic!("{packages:?} not built next to {LABCTL}: run `cargo build --bins` first")
         });
         let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--bins", "-p", "mock-controller", "-p", "agent"]);
-        if dir.ends_with("release") {
+        cmd.args(["build", "--bins"]);
+        for p in &packages {
+            cmd.args(["-p", p]);
+        }
+        if Path::new(LABCTL).parent().unwrap().ends_with("release") {
             cmd.arg("--release");
         }
         let out = cmd.output().unwrap();
         assert!(
             out.status.success(),
-            "building {missing:?}: {}",
+            "building {packages:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
     });
 }
 
+/// `bin` (one of the lab's binaries), built if it can be; a test that
+/// needs it fails here, naming what is missing, when it cannot.
+pub fn require_binary(bin: &str) -> PathBuf {
+    ensure_binaries();
+    let beside = Path::new(LABCTL).parent().unwrap().join(bin);
+    if beside.exists() {
+        return beside;
+    }
+    in_path_at(bin).unwrap_or_else(|| panic!("{}", missing_binary(bin)))
+}
+
+/// Every binary a lab runs ([`require_binary`] each).
+pub fn require_lab_binaries() {
+    for (bin, _) in LAB_BINARIES {
+        require_binary(bin);
+    }
+}
+
+/// Why `bin` is missing, for a test's failure message.
+pub fn missing_binary(bin: &str) -> String {
+    let pkg = LAB_BINARIES
+        .iter()
+        .find(|(b, _)| *b == bin)
+        .map_or("?", |(_, p)| *p);
+    format!(
+        "this test needs {bin}: it is neither next to {LABCTL} nor in PATH, and this \
+         workspace has no package `{pkg}` to build it from"
+    )
+}
+
+fn is_built(bin: &str) -> bool {
+    Path::new(LABCTL).parent().unwrap().join(bin).exists() || in_path(bin)
+}
+
+/// Whether the workspace has package directory `pkg` (`agent/Cargo.toml`).
+fn has_package(pkg: &str) -> bool {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(pkg)
+        .join("Cargo.toml")
+        .is_file()
+}
+
+fn in_path_at(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
 fn in_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    in_path_at(bin).is_some()
 }
 
 /// A topology file in its own temporary directory, removed on drop, with
@@ -96,6 +162,23 @@ impl Drop for TempTopology {
     }
 }
 
+/// A shipped topology's text without its agents (`, agent: ...` to the end
+/// of a node's flow mapping removed): its lab runs no `srv6-agent`.
+pub fn without_agents(yaml: &str) -> String {
+    let out: String = yaml
+        .lines()
+        .map(|l| match (l.find(", agent: "), l.rfind('}')) {
+            (Some(from), Some(to)) if from < to => format!("{}{}\n", &l[..from], &l[to..]),
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert!(
+        yaml.contains(", agent: ") && !out.contains(", agent: "),
+        "no agents to remove, or one left: {out}"
+    );
+    out
+}
+
 /// Paths removed on drop (files or directories).
 pub struct RemoveOnDrop(pub Vec<PathBuf>);
 
@@ -128,10 +211,16 @@ impl Lab {
             file: file.clone(),
         };
         let out = labctl(&["up", "-q", file.to_str().unwrap(), "--name", &name]);
+        let missing: Vec<String> = LAB_BINARIES
+            .iter()
+            .filter(|(bin, _)| !is_built(bin))
+            .map(|(bin, _)| missing_binary(bin))
+            .collect();
         assert!(
             out.status.success(),
-            "labctl up {name} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            "labctl up {name} failed: {}{}",
+            String::from_utf8_lossy(&out.stderr),
+            missing.join("\n")
         );
         lab
     }
@@ -319,17 +408,50 @@ pub fn tx_packets(ns: &str, ifname: &str) -> u64 {
 
 /// `ip -n NS ARGS...`, which must succeed; returns its stdout.
 pub fn ip_in(ns: &str, args: &[&str]) -> Vec<u8> {
-    let out = Command::new("ip")
+    tool_in("ip", ns, args)
+}
+
+/// `TOOL -n NS ARGS...` (ip, tc), which must succeed; returns its stdout.
+pub fn tool_in(tool: &str, ns: &str, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(tool)
         .args(["-n", ns])
         .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "ip -n {ns} {args:?}: {}",
+        "{tool} -n {ns} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// `labctl status LAB --output json`: its exit code and document.
+pub fn status_json(lab: &str) -> (Option<i32>, serde_json::Value) {
+    let out = labctl(&["status", lab, "--output", "json"]);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status of {lab}: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), v)
+}
+
+/// The status of a healthy lab (exit 0, every process answering) and its
+/// processes' names in status order.
+pub fn healthy_processes(lab: &str) -> (serde_json::Value, Vec<String>) {
+    let (code, v) = status_json(lab);
+    assert_eq!(code, Some(0), "{}", v["problems"]);
+    let procs = v["processes"].as_array().unwrap();
+    for p in procs {
+        assert_eq!(p["answers"], true, "{p}");
+    }
+    let names = procs
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
+    (v, names)
 }
 
 /// Names under /run/netns that start with `<lab>-`.
