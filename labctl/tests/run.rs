@@ -2,7 +2,8 @@
 //! of its own (unique names `t<pid>-<n>`, so the tests run in parallel),
 //! brought up and taken down by the run; a wrong expectation fails with
 //! the offending packet; an invalid scenario exits 2 and a scenario this
-//! kernel cannot run exits 3, both with JSON and JUnit that say so; a
+//! kernel cannot run (a SID flavour its lab uses, netem it `requires`)
+//! exits 3, both with JSON and JUnit that say so; a
 //! running lab is reused and handed back as it was; `--keep` leaves the
 //! lab up. Results go under cargo's target tmpdir (kept for inspection).
 #![allow(clippy::unwrap_used)]
@@ -77,6 +78,30 @@ fn not_passed(report: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Exit 0: else the verdicts that did not pass, the run's error and stderr.
+fn assert_passed(ran: &Ran) {
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "{:?} error {}\n{}",
+        not_passed(&ran.report),
+        ran.report["error"],
+        ran.stderr
+    );
+}
+
+/// Exit 3 for want of `feature`: said on stderr, in the report and in JUnit;
+/// lab `lab` was never made.
+fn assert_skipped(ran: &Ran, lab: &str, feature: &str) {
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let skipped = ran.report["skipped"].as_str().unwrap();
+    assert!(skipped.contains(&format!("needs {feature}")), "{skipped}");
+    assert!(ran.stderr.contains(feature), "{}", ran.stderr);
+    assert!(ran.junit.contains("<skipped"), "{}", ran.junit);
+    assert!(!Path::new("/run/labctl").join(lab).exists());
+    assert!(namespaces_of(lab).is_empty());
+}
+
 /// Run a shipped scenario in a lab of its own: every expectation passes
 /// and the lab is gone afterwards.
 fn passes(name: &str) {
@@ -84,14 +109,7 @@ fn passes(name: &str) {
     let lab = unique_name();
     let _guard = DownOnDrop(lab.clone());
     let ran = run(&scenarios().join(name), &lab, &[]);
-    assert_eq!(
-        ran.code,
-        Some(0),
-        "{name}: {:?} error {}\n{}",
-        not_passed(&ran.report),
-        ran.report["error"],
-        ran.stderr
-    );
+    assert_passed(&ran);
     let verdicts = ran.report["verdicts"].as_array().unwrap().len();
     assert!(verdicts > 0, "{name}: nothing judged");
     assert!(ran.report["error"].is_null());
@@ -228,11 +246,50 @@ fn a_scenario_this_kernel_cannot_run_is_skipped_with_exit_3() {
     .unwrap();
     let lab = unique_name();
     let ran = run(dir.path(), &lab, &[]);
-    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
-    assert!(ran.stderr.contains("usd"), "{}", ran.stderr);
-    assert!(ran.report["skipped"].as_str().unwrap().contains("usd"));
-    assert!(ran.junit.contains("<skipped"), "{}", ran.junit);
-    assert!(!Path::new("/run/labctl").join(&lab).exists());
+    assert_skipped(&ran, &lab, "seg6local-end-usd");
+}
+
+/// Whether this kernel has netem, tried directly (iproute2 in a namespace
+/// of its own), not through labctl's probe.
+fn kernel_has_netem() -> bool {
+    Command::new("unshare")
+        .args([
+            "--net", "tc", "qdisc", "add", "dev", "lo", "root", "netem", "delay", "1ms",
+        ])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+#[test]
+fn a_scenario_that_requires_netem_runs_only_where_the_kernel_has_it() {
+    // line without agents: the run needs nothing this workspace may lack.
+    let line = std::fs::read_to_string(topo("line.yaml")).unwrap();
+    let t = TempTopology::new(&without_agents(&line));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("scenario.yaml"),
+        format!(
+            "topology: {}\nrequires: [netem]\nsteps:\n  \
+             - traffic: {{name: web, from: h1, to: h2, port: 80, bytes: 10kB, echo: true}}\n  \
+             - expect: [{{intact: web}}]\n",
+            t.path()
+        ),
+    )
+    .unwrap();
+    let lab = unique_name();
+    let _guard = DownOnDrop(lab.clone());
+    let ran = run(dir.path(), &lab, &[]);
+    if kernel_has_netem() {
+        assert_passed(&ran);
+        return;
+    }
+    assert_skipped(&ran, &lab, "netem");
+    assert!(ran.report["skipped"]
+        .as_str()
+        .unwrap()
+        .contains("`requires` in"));
 }
 
 #[test]
@@ -242,13 +299,7 @@ fn a_running_lab_is_reused_and_handed_back_as_it_was() {
     let deployed = std::fs::read_to_string(dir.join("deploy.json")).unwrap();
     // standalone stops the controller and restarts host-a's agent standalone.
     let ran = run(&scenarios().join("standalone"), &lab.name, &[]);
-    assert_eq!(
-        ran.code,
-        Some(0),
-        "{:?}\n{}",
-        not_passed(&ran.report),
-        ran.stderr
-    );
+    assert_passed(&ran);
     assert_eq!(
         std::fs::read_to_string(dir.join("deploy.json")).unwrap(),
         deployed
@@ -272,13 +323,7 @@ fn keep_leaves_the_lab_the_run_brought_up() {
     let lab = unique_name();
     let _guard = DownOnDrop(lab.clone());
     let ran = run(&scenarios().join("no-intent"), &lab, &["--keep"]);
-    assert_eq!(
-        ran.code,
-        Some(0),
-        "{:?}\n{}",
-        not_passed(&ran.report),
-        ran.stderr
-    );
+    assert_passed(&ran);
     let status = labctl(&["status", &lab]);
     assert_eq!(
         status.status.code(),

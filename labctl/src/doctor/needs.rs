@@ -4,6 +4,8 @@
 //! ([`crate::plan`]), so it names exactly what `up` will use: a SID route per
 //! kernel router (with its flavours), a tbf per shaped direction, a clsact
 //! BPF filter per lossy direction, `vpp` for VPP routers.
+//! [`Needs::for_scenario`] adds what a scenario's steps do to the lab and
+//! what its file `requires`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,6 +14,7 @@ use topology::{NodeKind, Topology};
 
 use super::Feature;
 use crate::plan::{self, Forwarding};
+use crate::scenario::{Action, Scenario};
 
 /// One need: any one of `any_of` satisfies it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -143,6 +146,30 @@ impl Needs {
         needs
     }
 
+    /// What the steps of scenario `s` use beyond its lab and agents (a
+    /// `link` step's bandwidth: tbf; its loss: the dropper's clsact), and
+    /// what the file `requires`.
+    pub fn for_scenario(s: &Scenario) -> Needs {
+        let mut needs = Needs::new();
+        for step in &s.steps {
+            let Action::Link(change) = &step.action else {
+                continue;
+            };
+            let at = format!("{}: {} (link set)", s.name, step.label());
+            if change.props.bandwidth_kbps.is_some() {
+                needs.need(Feature::Tbf, format!("{at}: bandwidth"));
+            }
+            if change.props.loss_pct.is_some_and(|l| l > 0.0) {
+                needs.need(Feature::Clsact, format!("{at}: the loss dropper"));
+            }
+        }
+        for f in &s.requires {
+            let because = format!("{}: `requires` in {}", s.name, s.file.display());
+            needs.need(*f, because);
+        }
+        needs
+    }
+
     /// What `make build` needs (the dataplane's C programs, `proto/`).
     pub fn for_build() -> Needs {
         let mut needs = Needs::new();
@@ -188,6 +215,52 @@ mod tests {
             .filter(|r| r.any_of == [f])
             .map(|r| r.because.clone())
             .collect()
+    }
+
+    #[test]
+    fn a_scenario_needs_what_its_link_steps_do_and_what_it_requires() {
+        let line = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/line.yaml");
+        let text = format!(
+            "topology: {}\nrequires: [netem, xdp-native]\nsteps:\n  \
+             - link: {{between: [r1, r2], bandwidth: 10mbit}}\n  \
+             - link: {{between: [r2, r1], loss: 0}}\n  \
+             - id: lossy\n    link: {{between: [r2, r1], loss: 5}}\n",
+            line.display()
+        );
+        let (s, _) = crate::scenario::parse_str(&text, Path::new("/x/s/scenario.yaml")).unwrap();
+        let needs = Needs::for_scenario(&s);
+        assert_eq!(
+            because_of(&needs, Feature::Tbf),
+            ["s: step 1 (link set): bandwidth"]
+        );
+        // Loss 0 removes the dropper: only the lossy step needs it.
+        assert_eq!(
+            because_of(&needs, Feature::Clsact),
+            ["s: step 3 `lossy` (link set): the loss dropper"]
+        );
+        for f in [Feature::Netem, Feature::XdpNative] {
+            assert_eq!(
+                because_of(&needs, f),
+                ["s: `requires` in /x/s/scenario.yaml"]
+            );
+        }
+        assert_eq!(needs.requirements().len(), 4);
+    }
+
+    #[test]
+    fn an_unknown_required_feature_is_a_located_problem() {
+        let line = Path::new(env!("CARGO_MANIFEST_DIR")).join("../topologies/line.yaml");
+        let text = format!(
+            "topology: {}\nrequires: [netem, warp-drive]\nsteps:\n  - link: {{between: [r1, r2], up: false}}\n",
+            line.display()
+        );
+        let err = crate::scenario::parse_str(&text, Path::new("/x/s/scenario.yaml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("2:19: requires[1]: unknown feature \"warp-drive\" (known: privileges,"),
+            "{err}"
+        );
     }
 
     #[test]

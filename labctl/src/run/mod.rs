@@ -1,8 +1,9 @@
 //! `labctl run SCENARIO`: run a scenario in a lab and judge it.
 //!
 //! 1. Load the scenario (invalid: every problem on stderr, exit 2).
-//! 2. Probe what the lab and the agents need ([`crate::doctor::require`]);
-//!    a feature this machine lacks skips the run (exit 3, JUnit skipped).
+//! 2. Probe what the lab, the agents and the scenario's steps need, and
+//!    what the scenario `requires` ([`crate::doctor::require`]); a feature
+//!    this machine lacks skips the run (exit 3, JUnit skipped).
 //! 3. Reuse the running lab of the scenario's topology or bring one up
 //!    ([`session`]); set up the controller and agents the scenario asks for.
 //! 4. Open a capture ring on every link ([`captures`]), run the steps in
@@ -76,6 +77,7 @@ pub fn run(opts: &RunOptions) -> RunOutcome {
     crate::state::with_router_backend(&mut lab_topo, opts.lab.router_backend);
     let mut needs = Needs::for_up(&lab_topo);
     needs.extend(Needs::for_agents(&lab_topo));
+    needs.extend(Needs::for_scenario(&scenario));
     if let Err(missing) = crate::doctor::require(&needs) {
         return not_made(opts, EXIT_SKIPPED, &format!("skipped: {missing}"));
     }

@@ -22,6 +22,8 @@ pub struct Scenario {
     pub controller: ControllerSetup,
     /// Hosts whose agent the scenario sets up, by name.
     pub agents: BTreeMap<String, AgentSetup>,
+    /// Machine features the file asks for (`requires`), beyond the derived ones.
+    pub requires: Vec<crate::doctor::Feature>,
     pub steps: Vec<Step>,
 }
 

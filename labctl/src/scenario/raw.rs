@@ -37,6 +37,12 @@ pub struct RawScenario {
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, RawAgent>")]
     pub agents: SpannedMap<Spanned<RawAgent>>,
+    /// Machine features the scenario needs beyond those labctl derives
+    /// from the lab, the agents and the steps (`labctl doctor`'s ids, e.g.
+    /// `netem`); a machine without one skips the run (exit 3).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub requires: Vec<Spanned<String>>,
     /// What happens, in order.
     #[schemars(with = "Vec<RawStep>")]
     pub steps: Spanned<Vec<Spanned<RawStep>>>,

@@ -4,7 +4,8 @@
 //! when there are none.
 //!
 //! - `mod.rs`: the context (problems, the topology, what earlier steps
-//!   defined), file references, the `controller` and `agents` sections.
+//!   defined), file references, the `controller`, `agents` and `requires`
+//!   sections.
 //! - `steps`: every step kind but `expect`.
 //! - `expect`: expectations and their windows.
 
@@ -19,6 +20,7 @@ use topology::{AgentRole, LoadError, NodeKind, Problem, Topology};
 
 use super::model::*;
 use super::raw::*;
+use crate::doctor::Feature;
 
 mod expect;
 mod steps;
@@ -92,6 +94,7 @@ fn resolve(raw: &RawScenario, path: &Path, cx: &mut Cx<'_>) -> Option<Scenario> 
         topology_file,
         controller,
         agents,
+        requires: cx.requires(&raw.requires),
         steps: steps.into_iter().collect::<Option<Vec<_>>>()?,
     })
 }
@@ -295,6 +298,18 @@ impl<'t> Cx<'t> {
             table,
             minimal_sids,
         }
+    }
+
+    /// `requires`: each a feature `labctl doctor` knows.
+    fn requires(&mut self, raw: &[Spanned<String>]) -> Vec<Feature> {
+        let mut out = Vec::new();
+        for (i, name) in raw.iter().enumerate() {
+            match name.value.parse::<Feature>() {
+                Ok(f) => out.push(f),
+                Err(e) => self.err(&name.referenced, format!("requires[{i}]"), e.to_string()),
+            }
+        }
+        out
     }
 
     fn agents(
