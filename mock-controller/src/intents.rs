@@ -21,7 +21,8 @@ use intent_proto::api::{self, IntentType, ValueType};
 
 use crate::pathcomp::{Constraints, Graph, Metric, NodeId, NodeKind, Query, Waypoint};
 
-/// Longest service function chain accepted (a SID list holds 16 segments).
+/// Longest service function chain accepted (a SID list holds
+/// [`srh::MAX_SIDS`] segments, and a chain's way back costs SIDs too).
 pub const MAX_FUNCTIONS: usize = 8;
 
 /// A request that failed validation: which field, and why.
@@ -206,7 +207,10 @@ fn validate_values(
     if spec.functions.len() > MAX_FUNCTIONS {
         return Err(invalid(
             vfield,
-            format!("at most {MAX_FUNCTIONS} service functions in a chain (a SID list holds 16 segments)"),
+            format!(
+                "at most {MAX_FUNCTIONS} service functions in a chain (a SID list holds {} segments)",
+                srh::MAX_SIDS
+            ),
         ));
     }
     if kind == IntentType::FlexAlgo && spec.flex_algo.is_none() {

@@ -46,7 +46,7 @@ mod sids;
 pub(crate) mod tests;
 
 pub use search::{Budget, MAX_WORK};
-pub use sids::{SidMode, Unforceable};
+pub use sids::{SidListError, SidMode};
 
 /// Index of a node in [`Graph::nodes`].
 pub type NodeId = usize;

@@ -19,20 +19,41 @@ pub enum SidMode {
     Minimal,
 }
 
-/// Why a path cannot be written as a SID list.
+/// Why a path has no SID list the dataplane can carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the path cannot be forced with SIDs: {node} has no SID and underlay routing would not follow the path")]
-pub struct Unforceable {
-    pub node: String,
+pub enum SidListError {
+    #[error("the path cannot be forced with SIDs: {node} has no SID and underlay routing would not follow the path")]
+    Unforceable { node: String },
+    /// More SIDs than an SRH the dataplane builds holds (`srh::MAX_SIDS`),
+    /// in the shortest encoding that forces the path.
+    #[error("path needs {needed} SIDs, the dataplane holds at most {max}")]
+    TooMany { needed: usize, max: usize },
 }
 
 impl Graph {
-    /// The SID list (travel order) that makes traffic follow `path`.
-    pub fn sid_list(&self, path: &Path, mode: SidMode) -> Result<Vec<Ipv6Addr>, Unforceable> {
-        match mode {
-            SidMode::AllRouters => Ok(self.all_router_sids(path)),
-            SidMode::Minimal => self.minimal_sids(path),
+    /// The SID list (travel order) that makes traffic follow `path`, in
+    /// `mode`; when that list is longer than the dataplane holds
+    /// ([`srh::MAX_SIDS`]), the minimal list of the same path if it fits.
+    pub fn sid_list(&self, path: &Path, mode: SidMode) -> Result<Vec<Ipv6Addr>, SidListError> {
+        let sids = match mode {
+            SidMode::AllRouters => self.all_router_sids(path),
+            SidMode::Minimal => self.minimal_sids(path)?,
+        };
+        if sids.len() <= srh::MAX_SIDS {
+            return Ok(sids);
         }
+        let needed = match mode {
+            SidMode::AllRouters => match self.minimal_sids(path) {
+                Ok(minimal) if minimal.len() <= srh::MAX_SIDS => return Ok(minimal),
+                Ok(minimal) => minimal.len(),
+                Err(_) => sids.len(),
+            },
+            SidMode::Minimal => sids.len(),
+        };
+        Err(SidListError::TooMany {
+            needed,
+            max: srh::MAX_SIDS,
+        })
     }
 
     fn all_router_sids(&self, path: &Path) -> Vec<Ipv6Addr> {
@@ -49,7 +70,7 @@ impl Graph {
             .collect()
     }
 
-    fn minimal_sids(&self, path: &Path) -> Result<Vec<Ipv6Addr>, Unforceable> {
+    fn minimal_sids(&self, path: &Path) -> Result<Vec<Ipv6Addr>, SidListError> {
         let underlay = self.underlay();
         let last = path.nodes.len() - 1;
         let mut prefix_cost = Vec::with_capacity(path.nodes.len());
@@ -83,7 +104,7 @@ impl Graph {
                 .rev()
                 .find(|&j| forced(j) && (j == last || self.nodes[path.nodes[j]].sid.is_some()));
             let Some(j) = next else {
-                return Err(Unforceable {
+                return Err(SidListError::Unforceable {
                     node: self.nodes[path.nodes[cur + 1]].name.clone(),
                 });
             };
