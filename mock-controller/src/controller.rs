@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::intents::{self, Plan, Request};
-use crate::pathcomp::{Graph, Metric, Path, SidMode};
+use crate::pathcomp::{Graph, LinkProps, Metric, Path, SidMode};
 use crate::static_table::StaticTable;
 
 /// Identifies one GetIntentPath stream.
@@ -493,23 +493,16 @@ impl Controller {
             api::LinkDirection::AToB => vec![ab],
             api::LinkDirection::BToA => vec![ba],
         };
+        let change = LinkProps {
+            bandwidth_kbps: req.bandwidth_kbps,
+            latency_us: req.latency_us,
+            jitter_us: req.jitter_us,
+            loss_pct: req.loss_pct,
+            utilization_pct: req.utilization_pct,
+        };
         for e in edges {
             let p = &mut graph.edges[e].props;
-            if let Some(v) = req.bandwidth_kbps {
-                p.bandwidth_kbps = Some(v);
-            }
-            if let Some(v) = req.latency_us {
-                p.latency_us = Some(v);
-            }
-            if let Some(v) = req.jitter_us {
-                p.jitter_us = Some(v);
-            }
-            if let Some(v) = req.loss_pct {
-                p.loss_pct = Some(v);
-            }
-            if let Some(v) = req.utilization_pct {
-                p.utilization_pct = Some(v);
-            }
+            *p = p.overlay(&change);
         }
         if let Some(up) = req.up {
             graph.links[link].up = up;
