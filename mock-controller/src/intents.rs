@@ -122,110 +122,151 @@ fn validate_values(
         functions: Vec::new(),
     };
     for (k, v) in values.iter().enumerate() {
-        let tfield = format!("intents[{i}].values[{k}].type");
-        let nfield = format!("intents[{i}].values[{k}].number_value");
-        let sfield = format!("intents[{i}].values[{k}].string_value");
-        let vt = ValueType::try_from(v.r#type)
-            .map_err(|_| invalid(&tfield, format!("unknown value type {}", v.r#type)))?;
-        let only_on = |allowed: &[IntentType]| -> Result<(), Invalid> {
-            if allowed.contains(&kind) {
-                return Ok(());
-            }
-            let names: Vec<&str> = allowed.iter().map(|t| intent_name(*t)).collect();
-            Err(invalid(
-                &tfield,
-                format!(
-                    "{} is only allowed on {}, not on {}",
-                    value_name(vt),
-                    names.join(", "),
-                    intent_name(kind)
-                ),
-            ))
-        };
-        let number = || -> Result<u32, Invalid> {
-            let n = v
-                .number_value
-                .ok_or_else(|| invalid(&nfield, format!("required for {}", value_name(vt))))?;
-            u32::try_from(n).map_err(|_| invalid(&nfield, format!("must be >= 0, got {n}")))
-        };
-        let twice = || invalid(&tfield, format!("{} given more than once", value_name(vt)));
-        match vt {
-            ValueType::Unspecified => {
+        add_value(&mut spec, ValueAt { i, k }, v)?;
+    }
+    check_complete(&spec, i)?;
+    Ok(spec)
+}
+
+/// Where a value sits in the request, for field names.
+#[derive(Debug, Clone, Copy)]
+struct ValueAt {
+    i: usize,
+    k: usize,
+}
+
+impl ValueAt {
+    fn field(self, name: &str) -> String {
+        format!("intents[{}].values[{}].{name}", self.i, self.k)
+    }
+}
+
+/// `vt` is allowed on `kind` only if `kind` is one of `allowed`.
+fn only_on(
+    at: ValueAt,
+    vt: ValueType,
+    kind: IntentType,
+    allowed: &[IntentType],
+) -> Result<(), Invalid> {
+    if allowed.contains(&kind) {
+        return Ok(());
+    }
+    let names: Vec<&str> = allowed.iter().map(|t| intent_name(*t)).collect();
+    Err(invalid(
+        at.field("type"),
+        format!(
+            "{} is only allowed on {}, not on {}",
+            value_name(vt),
+            names.join(", "),
+            intent_name(kind)
+        ),
+    ))
+}
+
+/// The value's number, required and >= 0.
+fn number(at: ValueAt, vt: ValueType, v: &api::Value) -> Result<u32, Invalid> {
+    let field = at.field("number_value");
+    let n = v
+        .number_value
+        .ok_or_else(|| invalid(&field, format!("required for {}", value_name(vt))))?;
+    u32::try_from(n).map_err(|_| invalid(&field, format!("must be >= 0, got {n}")))
+}
+
+/// Set a value that may be given once.
+fn once<T>(slot: &mut Option<T>, at: ValueAt, vt: ValueType, value: T) -> Result<(), Invalid> {
+    if slot.is_some() {
+        return Err(invalid(
+            at.field("type"),
+            format!("{} given more than once", value_name(vt)),
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+fn add_value(spec: &mut IntentSpec, at: ValueAt, v: &api::Value) -> Result<(), Invalid> {
+    use IntentType as I;
+    let kind = spec.kind;
+    let vt = ValueType::try_from(v.r#type)
+        .map_err(|_| invalid(at.field("type"), format!("unknown value type {}", v.r#type)))?;
+    match vt {
+        ValueType::Unspecified => Err(invalid(
+            at.field("type"),
+            "VALUE_TYPE_UNSPECIFIED is not a value type",
+        )),
+        ValueType::MinValue => {
+            only_on(at, vt, kind, &[I::HighBandwidth, I::LowBandwidth])?;
+            let n = number(at, vt, v)?;
+            once(&mut spec.min_value, at, vt, n)
+        }
+        ValueType::MaxValue => {
+            only_on(
+                at,
+                vt,
+                kind,
+                &[I::LowLatency, I::LowJitter, I::LowPacketLoss],
+            )?;
+            let n = number(at, vt, v)?;
+            if kind == I::LowPacketLoss && n > 100 {
                 return Err(invalid(
-                    &tfield,
-                    "VALUE_TYPE_UNSPECIFIED is not a value type",
+                    at.field("number_value"),
+                    format!("a loss in percent is <= 100, got {n}"),
                 ));
             }
-            ValueType::MinValue => {
-                only_on(&[IntentType::HighBandwidth, IntentType::LowBandwidth])?;
-                if spec.min_value.is_some() {
-                    return Err(twice());
+            once(&mut spec.max_value, at, vt, n)
+        }
+        ValueType::FlexAlgoNr => {
+            only_on(at, vt, kind, &[I::FlexAlgo])?;
+            let n = number(at, vt, v)?;
+            let algo = u8::try_from(n).ok().filter(|a| *a >= 128).ok_or_else(|| {
+                invalid(
+                    at.field("number_value"),
+                    format!("flex-algo number {n} outside 128..255"),
+                )
+            })?;
+            once(&mut spec.flex_algo, at, vt, algo)
+        }
+        ValueType::Sfc => {
+            only_on(at, vt, kind, &[I::Sfc])?;
+            match v.string_value.as_deref() {
+                Some(s) if !s.trim().is_empty() => {
+                    spec.functions.push((at.k, s.trim().to_owned()));
+                    Ok(())
                 }
-                spec.min_value = Some(number()?);
-            }
-            ValueType::MaxValue => {
-                only_on(&[
-                    IntentType::LowLatency,
-                    IntentType::LowJitter,
-                    IntentType::LowPacketLoss,
-                ])?;
-                if spec.max_value.is_some() {
-                    return Err(twice());
-                }
-                let n = number()?;
-                if kind == IntentType::LowPacketLoss && n > 100 {
-                    return Err(invalid(
-                        &nfield,
-                        format!("a loss in percent is <= 100, got {n}"),
-                    ));
-                }
-                spec.max_value = Some(n);
-            }
-            ValueType::FlexAlgoNr => {
-                only_on(&[IntentType::FlexAlgo])?;
-                if spec.flex_algo.is_some() {
-                    return Err(twice());
-                }
-                let n = number()?;
-                let algo = u8::try_from(n).ok().filter(|a| *a >= 128).ok_or_else(|| {
-                    invalid(&nfield, format!("flex-algo number {n} outside 128..255"))
-                })?;
-                spec.flex_algo = Some(algo);
-            }
-            ValueType::Sfc => {
-                only_on(&[IntentType::Sfc])?;
-                match v.string_value.as_deref() {
-                    Some(s) if !s.trim().is_empty() => {
-                        spec.functions.push((k, s.trim().to_owned()))
-                    }
-                    _ => return Err(invalid(&sfield, "required (a service function name)")),
-                }
+                _ => Err(invalid(
+                    at.field("string_value"),
+                    "required (a service function name)",
+                )),
             }
         }
     }
-    let vfield = format!("intents[{i}].values");
+}
+
+/// Rules on an intent's values as a whole.
+fn check_complete(spec: &IntentSpec, i: usize) -> Result<(), Invalid> {
+    let field = format!("intents[{i}].values");
     if spec.functions.len() > MAX_FUNCTIONS {
         return Err(invalid(
-            vfield,
+            field,
             format!(
                 "at most {MAX_FUNCTIONS} service functions in a chain (a SID list holds {} segments)",
                 srh::MAX_SIDS
             ),
         ));
     }
-    if kind == IntentType::FlexAlgo && spec.flex_algo.is_none() {
+    if spec.kind == IntentType::FlexAlgo && spec.flex_algo.is_none() {
         return Err(invalid(
-            vfield,
+            field,
             "INTENT_TYPE_FLEX_ALGO needs a VALUE_TYPE_FLEX_ALGO_NR value",
         ));
     }
-    if kind == IntentType::Sfc && spec.functions.is_empty() {
+    if spec.kind == IntentType::Sfc && spec.functions.is_empty() {
         return Err(invalid(
-            vfield,
+            field,
             "INTENT_TYPE_SFC needs at least one VALUE_TYPE_SFC value",
         ));
     }
-    Ok(spec)
+    Ok(())
 }
 
 /// A request resolved on a graph: end nodes and the query.
@@ -234,6 +275,69 @@ pub struct Plan {
     pub src: NodeId,
     pub dst: NodeId,
     pub query: Query,
+}
+
+/// The measure an intent optimises, if any.
+fn objective_of(kind: IntentType) -> Option<Metric> {
+    match kind {
+        IntentType::HighBandwidth => Some(Metric::WidestBottleneck),
+        IntentType::LowBandwidth => Some(Metric::NarrowestLink),
+        IntentType::LowLatency => Some(Metric::Latency),
+        IntentType::LowPacketLoss => Some(Metric::Loss),
+        IntentType::LowJitter => Some(Metric::Jitter),
+        IntentType::LowUtilization => Some(Metric::MaxUtilization),
+        IntentType::FlexAlgo => Some(Metric::Igp),
+        IntentType::Sfc | IntentType::Unspecified => None,
+    }
+}
+
+/// Add an intent's MIN / MAX value to the constraints (several MINs: the
+/// largest).
+fn constrain(constraints: &mut Constraints, spec: &IntentSpec) {
+    if let Some(min) = spec.min_value {
+        let min = u64::from(min);
+        constraints.min_bandwidth_kbps =
+            Some(constraints.min_bandwidth_kbps.map_or(min, |m| m.max(min)));
+    }
+    if let Some(max) = spec.max_value {
+        match spec.kind {
+            IntentType::LowLatency => constraints.max_latency_us = Some(u64::from(max)),
+            IntentType::LowJitter => constraints.max_jitter_us = Some(u64::from(max)),
+            IntentType::LowPacketLoss => constraints.max_loss_pct = Some(f64::from(max)),
+            _ => {}
+        }
+    }
+}
+
+/// The nodes an SFC name stands for: the service functions offering it,
+/// else the router of that name.
+fn waypoint(graph: &Graph, field: String, name: &str) -> Result<Waypoint, Invalid> {
+    let by_function: BTreeSet<NodeId> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.kind == NodeKind::ServiceFunction && n.function.as_deref() == Some(name))
+        .map(|(id, _)| id)
+        .collect();
+    let nodes = if by_function.is_empty() {
+        graph
+            .node_id(name)
+            .filter(|&id| graph.nodes[id].kind != NodeKind::EndSystem)
+            .into_iter()
+            .collect()
+    } else {
+        by_function
+    };
+    if nodes.is_empty() {
+        return Err(invalid(
+            field,
+            format!("no service function (or router) named {name:?} in the topology"),
+        ));
+    }
+    Ok(Waypoint {
+        name: name.to_owned(),
+        nodes,
+    })
 }
 
 /// Resolve a validated request on `graph` (addresses to nodes, function
@@ -246,83 +350,23 @@ pub fn plan(req: &Request, graph: &Graph) -> Result<Plan, Invalid> {
     };
     let src = end("ipv6_source_address", req.src)?;
     let dst = end("ipv6_destination_address", req.dst)?;
-    let mut objective = Vec::new();
-    let mut constraints = Constraints::default();
-    let mut flex_algo = None;
-    let mut waypoints = Vec::new();
+    let mut query = Query::new(&[]);
     for (i, spec) in req.intents.iter().enumerate() {
-        let metric = match spec.kind {
-            IntentType::HighBandwidth => Some(Metric::WidestBottleneck),
-            IntentType::LowBandwidth => Some(Metric::NarrowestLink),
-            IntentType::LowLatency => Some(Metric::Latency),
-            IntentType::LowPacketLoss => Some(Metric::Loss),
-            IntentType::LowJitter => Some(Metric::Jitter),
-            IntentType::LowUtilization => Some(Metric::MaxUtilization),
-            IntentType::FlexAlgo => Some(Metric::Igp),
-            IntentType::Sfc | IntentType::Unspecified => None,
-        };
-        if let Some(m) = metric {
-            if !objective.contains(&m) {
-                objective.push(m);
+        if let Some(m) = objective_of(spec.kind) {
+            if !query.objective.contains(&m) {
+                query.objective.push(m);
             }
         }
-        if let Some(min) = spec.min_value {
-            let min = u64::from(min);
-            constraints.min_bandwidth_kbps =
-                Some(constraints.min_bandwidth_kbps.map_or(min, |m| m.max(min)));
-        }
-        if let Some(max) = spec.max_value {
-            match spec.kind {
-                IntentType::LowLatency => constraints.max_latency_us = Some(u64::from(max)),
-                IntentType::LowJitter => constraints.max_jitter_us = Some(u64::from(max)),
-                IntentType::LowPacketLoss => constraints.max_loss_pct = Some(f64::from(max)),
-                _ => {}
-            }
-        }
+        constrain(&mut query.constraints, spec);
         if spec.flex_algo.is_some() {
-            flex_algo = spec.flex_algo;
+            query.flex_algo = spec.flex_algo;
         }
         for (k, name) in &spec.functions {
-            let by_function: BTreeSet<NodeId> = graph
-                .nodes
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| {
-                    n.kind == NodeKind::ServiceFunction && n.function.as_deref() == Some(name)
-                })
-                .map(|(id, _)| id)
-                .collect();
-            let nodes = if by_function.is_empty() {
-                graph
-                    .node_id(name)
-                    .filter(|&id| graph.nodes[id].kind != NodeKind::EndSystem)
-                    .into_iter()
-                    .collect()
-            } else {
-                by_function
-            };
-            if nodes.is_empty() {
-                return Err(invalid(
-                    format!("intents[{i}].values[{k}].string_value"),
-                    format!("no service function (or router) named {name:?} in the topology"),
-                ));
-            }
-            waypoints.push(Waypoint {
-                name: name.clone(),
-                nodes,
-            });
+            let field = format!("intents[{i}].values[{k}].string_value");
+            query.waypoints.push(waypoint(graph, field, name)?);
         }
     }
-    Ok(Plan {
-        src,
-        dst,
-        query: Query {
-            objective,
-            constraints,
-            flex_algo,
-            waypoints,
-        },
-    })
+    Ok(Plan { src, dst, query })
 }
 
 #[cfg(test)]

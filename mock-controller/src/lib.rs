@@ -3,12 +3,16 @@
 //! changes.
 //!
 //! # Layout
-//! - [`pathcomp`]: the pure graph, exact constrained path search, SID lists.
+//! - [`pathcomp`]: the pure graph, exact constrained path search (with a
+//!   work budget and a cancel flag), SID lists on `topology::routes`'
+//!   underlay.
 //! - [`topo`]: the topology model (crate `topology`) as a [`pathcomp::Graph`].
 //! - [`intents`]: wire requests -> validated intents -> a path query (the
 //!   combination rule lives here).
 //! - [`static_table`]: the static mode's YAML table.
-//! - [`controller`]: streams, sessions, recomputation and pushes.
+//! - [`controller`]: streams, sessions, recomputation and pushes; path
+//!   searches run on a snapshot of the network, never under the lock every
+//!   stream and the admin API share; bounded per-stream result queues.
 //! - [`server`]: the gRPC services (intent stream + admin) and the admin
 //!   client [`server::set_link`] used by `labctl link set`.
 //! - [`run`] / [`bind`]: the entry points; `main.rs` only parses arguments.

@@ -78,6 +78,7 @@ async fn main() -> anyhow::Result<()> {
                 SidMode::AllRouters
             },
             hysteresis_pct: args.hysteresis,
+            ..Options::default()
         },
     };
     let shutdown = async {

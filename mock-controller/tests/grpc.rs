@@ -12,7 +12,7 @@ use intent_proto::api::{
 mod common;
 
 use common::{graph_of, hawk_text, intent, request, sids, HOST_A, HOST_B, LOWER, UPPER};
-use mock_controller::pathcomp::SidMode;
+use mock_controller::controller::Limits;
 use mock_controller::static_table::StaticTable;
 use mock_controller::{AdminClient, Controller, Options, Source};
 use tokio::sync::{mpsc, oneshot};
@@ -42,14 +42,15 @@ fn hawk() -> Source {
 }
 
 async fn start(source: Source) -> Running {
+    start_with(source, Options::default()).await
+}
+
+async fn start_with(source: Source, options: Options) -> Running {
     let bound = mock_controller::bind(mock_controller::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: Some("127.0.0.1:0".parse().unwrap()),
         source,
-        options: Options {
-            sid_mode: SidMode::AllRouters,
-            hysteresis_pct: None,
-        },
+        options,
     })
     .await
     .unwrap();
@@ -477,4 +478,46 @@ async fn shutdown_ends_open_streams_and_returns() {
         .expect("server did not stop")
         .unwrap()
         .unwrap();
+}
+
+/// A search that runs for minutes (a huge work budget) blocks neither
+/// another stream's answer nor the admin API; closing its stream stops it.
+#[tokio::test]
+async fn a_hard_request_blocks_no_other_stream_nor_the_admin_api() {
+    let options = Options {
+        limits: Limits {
+            search_work: usize::MAX,
+            ..Limits::default()
+        },
+        ..Options::default()
+    };
+    let srv = start_with(Source::Computed(common::ladder(40)), options).await;
+    let hard = open(srv.intent).await;
+    hard.send(common::ladder_request(40)).await;
+    let ctrl = srv.ctrl.clone();
+    wait_until("the hard search to run", || ctrl.computing() == 1).await;
+
+    let mut easy = open(srv.intent).await;
+    let r = easy.ask(ll()).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.ipv6_sid_addresses.len(), 0, "routers without SIDs");
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    assert_eq!(admin.list_links().await.unwrap().len(), 162);
+    assert_eq!(admin.list_sessions().await.unwrap().len(), 1);
+    let reply = admin
+        .set_link(api::SetLinkRequest {
+            a: "n0".into(),
+            b: "x0".into(),
+            latency_us: Some(5),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.sessions_recomputed, 1);
+    assert_eq!(ctrl.computing(), 1, "the hard search is still running");
+
+    // Its client goes away: the search is cancelled, not run to the end.
+    drop(hard);
+    wait_until("the hard search to stop", || ctrl.computing() == 0).await;
+    assert_eq!(ctrl.counts(), (1, 1));
 }

@@ -15,7 +15,7 @@ fn ctrl(text: &str, sid_mode: SidMode) -> Controller {
         Source::Computed(graph_of(text)),
         Options {
             sid_mode,
-            hysteresis_pct: None,
+            ..Options::default()
         },
     )
 }
