@@ -82,6 +82,12 @@ fn parse_addr(field: &str, text: &str) -> Result<Ipv6Addr, Invalid> {
 pub fn validate(req: &api::PathRequest) -> Result<Request, Invalid> {
     let src = parse_addr("ipv6_source_address", &req.ipv6_source_address)?;
     let dst = parse_addr("ipv6_destination_address", &req.ipv6_destination_address)?;
+    if src == dst {
+        return Err(invalid(
+            "ipv6_destination_address",
+            "equals the source address",
+        ));
+    }
     if req.intents.is_empty() {
         return Err(invalid("intents", "at least one intent is required"));
     }
@@ -350,6 +356,15 @@ pub fn plan(req: &Request, graph: &Graph) -> Result<Plan, Invalid> {
     };
     let src = end("ipv6_source_address", req.src)?;
     let dst = end("ipv6_destination_address", req.dst)?;
+    if src == dst {
+        return Err(invalid(
+            "ipv6_destination_address",
+            format!(
+                "{} belongs to {}, the source's own host",
+                req.dst, graph.nodes[src].name
+            ),
+        ));
+    }
     let mut query = Query::new(&[]);
     for (i, spec) in req.intents.iter().enumerate() {
         if let Some(m) = objective_of(spec.kind) {

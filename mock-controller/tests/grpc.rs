@@ -258,7 +258,34 @@ async fn admin_errors_are_statuses() {
     let mut bad = link("vpp1", "vpp2", true);
     bad.loss_pct = Some(150.0);
     let e = admin.set_link(bad).await.unwrap_err();
-    assert!(e.to_string().contains("loss_pct: a percentage"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "controller refused: loss_pct: 150 is outside 0..100 %"
+    );
+    // The topology file's rules, for the admin API too.
+    let mut zero = link("vpp1", "vpp2", true);
+    zero.bandwidth_kbps = Some(0);
+    let e = admin.set_link(zero).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "controller refused: bandwidth_kbps: bandwidth 0 kbit/s is below 1kbit"
+    );
+    let mut zero = link("vpp1", "vpp2", true);
+    zero.igp_metric = Some(0);
+    let e = admin.set_link(zero).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "controller refused: igp_metric: IGP metric must be at least 1"
+    );
+    let link_state = &admin.list_links().await.unwrap()[1];
+    assert_eq!(
+        (link_state.a.as_str(), link_state.b.as_str()),
+        ("vpp1", "vpp2")
+    );
+    assert_eq!(
+        link_state.igp_metric, 10,
+        "a refused change changes nothing"
+    );
     assert_eq!(admin.list_links().await.unwrap().len(), 14);
     let e = admin
         .set_static_path(api::SetStaticPathRequest::default())

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use intent_proto::api;
+use topology::units::check_igp_metric;
 use tracing::info;
 
 use super::answer::{self, Network};
@@ -224,18 +225,23 @@ fn find_link(graph: &Graph, req: &api::SetLinkRequest) -> Result<usize, AdminErr
 /// Apply a link change to `graph`; returns the link's index.
 fn apply_link_change(graph: &mut Graph, req: &api::SetLinkRequest) -> Result<usize, AdminError> {
     let link = find_link(graph, req)?;
-    for (field, v) in [
-        ("loss_pct", req.loss_pct),
-        ("utilization_pct", req.utilization_pct),
-    ] {
-        if let Some(v) = v {
-            if !(0.0..=100.0).contains(&v) {
-                return Err(AdminError::Invalid {
-                    field: field.into(),
-                    message: format!("a percentage is within 0..=100, got {v}"),
-                });
-            }
-        }
+    let change = LinkProps {
+        bandwidth_kbps: req.bandwidth_kbps,
+        latency_us: req.latency_us,
+        jitter_us: req.jitter_us,
+        loss_pct: req.loss_pct,
+        utilization_pct: req.utilization_pct,
+    };
+    // The topology file's rules (`topology::units`), for the admin API too.
+    change.check().map_err(|e| AdminError::Invalid {
+        field: e.field.into(),
+        message: e.message,
+    })?;
+    if let Some(m) = req.igp_metric {
+        check_igp_metric(m).map_err(|message| AdminError::Invalid {
+            field: "igp_metric".into(),
+            message,
+        })?;
     }
     let direction =
         api::LinkDirection::try_from(req.direction).map_err(|_| AdminError::Invalid {
@@ -254,13 +260,6 @@ fn apply_link_change(graph: &mut Graph, req: &api::SetLinkRequest) -> Result<usi
         api::LinkDirection::Both => vec![ab, ba],
         api::LinkDirection::AToB => vec![ab],
         api::LinkDirection::BToA => vec![ba],
-    };
-    let change = LinkProps {
-        bandwidth_kbps: req.bandwidth_kbps,
-        latency_us: req.latency_us,
-        jitter_us: req.jitter_us,
-        loss_pct: req.loss_pct,
-        utilization_pct: req.utilization_pct,
     };
     for e in edges {
         let p = &mut graph.edges[e].props;
