@@ -25,6 +25,29 @@ use crate::pathcomp::{Constraints, Graph, Metric, NodeId, NodeKind, Query, Waypo
 /// [`srh::MAX_SIDS`] segments, and a chain's way back costs SIDs too).
 pub const MAX_FUNCTIONS: usize = 8;
 
+/// Longest text an IPv6 address has (`ffff:...:255.255.255.255`).
+pub const MAX_ADDRESS_LEN: usize = 45;
+/// Most intents a request can hold: one per type.
+pub const MAX_INTENTS: usize = 8;
+/// Most values an intent can hold (an SFC's functions, or a few numbers).
+pub const MAX_VALUES: usize = 16;
+/// Longest service function or node name (`topology::names::MAX_NAME_LEN`
+/// for nodes; functions are names too).
+pub const MAX_NAME_LEN: usize = 64;
+/// How much client input an error or a log line quotes.
+pub const QUOTE_LEN: usize = 40;
+
+/// Client input for an error or a log line: quoted, and cut to
+/// [`QUOTE_LEN`] characters (with its length in bytes) when longer, so
+/// neither answers nor logs grow with what a client sends.
+pub fn quote(text: &str) -> String {
+    if text.chars().nth(QUOTE_LEN).is_none() {
+        return format!("{text:?}");
+    }
+    let prefix: String = text.chars().take(QUOTE_LEN).collect();
+    format!("{prefix:?}... ({} bytes)", text.len())
+}
+
 /// A request that failed validation: which field, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
@@ -70,16 +93,58 @@ fn value_name(t: ValueType) -> &'static str {
     t.as_str_name()
 }
 
-fn parse_addr(field: &str, text: &str) -> Result<Ipv6Addr, Invalid> {
+/// Parse an IPv6 address a client sent.
+pub(crate) fn parse_addr(field: &str, text: &str) -> Result<Ipv6Addr, Invalid> {
     if text.is_empty() {
         return Err(invalid(field, "required (an IPv6 address)"));
     }
+    if text.len() > MAX_ADDRESS_LEN {
+        return Err(invalid(
+            field,
+            format!(
+                "{} is longer than an IPv6 address ({MAX_ADDRESS_LEN} characters)",
+                quote(text)
+            ),
+        ));
+    }
     text.parse::<Ipv6Addr>()
-        .map_err(|_| invalid(field, format!("invalid IPv6 address {text:?}")))
+        .map_err(|_| invalid(field, format!("invalid IPv6 address {}", quote(text))))
+}
+
+/// Counts and lengths, checked before anything is parsed or compared.
+fn check_lengths(req: &api::PathRequest) -> Result<(), Invalid> {
+    if req.intents.len() > MAX_INTENTS {
+        return Err(invalid(
+            "intents",
+            format!(
+                "{} intents: at most {MAX_INTENTS} (one per type)",
+                req.intents.len()
+            ),
+        ));
+    }
+    for (i, intent) in req.intents.iter().enumerate() {
+        if intent.values.len() > MAX_VALUES {
+            return Err(invalid(
+                format!("intents[{i}].values"),
+                format!("{} values: at most {MAX_VALUES}", intent.values.len()),
+            ));
+        }
+        for (k, v) in intent.values.iter().enumerate() {
+            let long = v.string_value.as_deref().filter(|s| s.len() > MAX_NAME_LEN);
+            if let Some(s) = long {
+                return Err(invalid(
+                    format!("intents[{i}].values[{k}].string_value"),
+                    format!("{} is longer than {MAX_NAME_LEN} bytes", quote(s)),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Check a request; the first problem found is returned.
 pub fn validate(req: &api::PathRequest) -> Result<Request, Invalid> {
+    check_lengths(req)?;
     let src = parse_addr("ipv6_source_address", &req.ipv6_source_address)?;
     let dst = parse_addr("ipv6_destination_address", &req.ipv6_destination_address)?;
     if src == dst {
@@ -337,7 +402,10 @@ fn waypoint(graph: &Graph, field: String, name: &str) -> Result<Waypoint, Invali
     if nodes.is_empty() {
         return Err(invalid(
             field,
-            format!("no service function (or router) named {name:?} in the topology"),
+            format!(
+                "no service function (or router) named {} in the topology",
+                quote(name)
+            ),
         ));
     }
     Ok(Waypoint {
@@ -414,6 +482,37 @@ mod tests {
 
     fn field_of(r: PathRequest) -> String {
         validate(&r).unwrap_err().field
+    }
+
+    #[test]
+    fn lengths_are_checked_first_and_quoted_short() {
+        use IntentType as I;
+        use ValueType as V;
+        let mut r = req(vec![(I::LowLatency, vec![])]);
+        r.ipv6_destination_address = "1".repeat(1000);
+        let e = validate(&r).unwrap_err();
+        assert_eq!(e.field, "ipv6_destination_address");
+        assert_eq!(
+            e.message,
+            format!(
+                "{:?}... (1000 bytes) is longer than an IPv6 address (45 characters)",
+                "1".repeat(QUOTE_LEN)
+            )
+        );
+        let many: Vec<_> = (0..9).map(|_| (I::LowLatency, vec![])).collect();
+        assert_eq!(field_of(req(many)), "intents");
+        let values = vec![val(V::Sfc, None, Some("fw")); MAX_VALUES + 1];
+        assert_eq!(field_of(req(vec![(I::Sfc, values)])), "intents[0].values");
+        let long = "f".repeat(MAX_NAME_LEN + 1);
+        assert_eq!(
+            field_of(req(vec![(I::Sfc, vec![val(V::Sfc, None, Some(&long))])])),
+            "intents[0].values[0].string_value"
+        );
+        assert_eq!(quote("short"), "\"short\"");
+        assert_eq!(
+            quote(&"é".repeat(QUOTE_LEN)),
+            format!("{:?}", "é".repeat(QUOTE_LEN))
+        );
     }
 
     #[test]

@@ -548,3 +548,48 @@ async fn a_hard_request_blocks_no_other_stream_nor_the_admin_api() {
     wait_until("the hard search to stop", || ctrl.computing() == 0).await;
     assert_eq!(ctrl.counts(), (1, 1));
 }
+
+/// Oversized input is refused by its length, and neither the error nor the
+/// admin error quotes more than a short prefix of it.
+#[tokio::test]
+async fn oversized_input_is_quoted_by_a_short_prefix() {
+    let srv = start(hawk()).await;
+    let mut c = open(srv.intent).await;
+    let huge = "f".repeat(60_000);
+    let r = c
+        .ask(request(&huge, HOST_B, vec![intent(I::LowLatency, &[])]))
+        .await;
+    let err = r.error.unwrap();
+    assert!(err.len() < 200, "{} bytes of error", err.len());
+    assert!(err.starts_with("ipv6_source_address: \"ffff"), "{err}");
+    assert!(err.contains("60000 bytes"), "{err}");
+    // The echo is the request (bounded by the message size limit).
+    assert_eq!(r.ipv6_source_address.len(), 60_000);
+    let name = format!("sf-{huge}");
+    let r = c
+        .ask(request(
+            HOST_A,
+            HOST_B,
+            vec![intent(I::Sfc, &[(V::Sfc, None, Some(&name))])],
+        ))
+        .await;
+    let err = r.error.unwrap();
+    assert!(err.len() < 200, "{err}");
+    assert!(
+        err.starts_with("intents[0].values[0].string_value: "),
+        "{err}"
+    );
+    assert_eq!(c.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
+
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    let e = admin
+        .set_link(link(&huge, "vpp2", false))
+        .await
+        .unwrap_err();
+    let e = e.to_string();
+    assert!(e.len() < 200, "{} bytes of admin error", e.len());
+    assert!(
+        e.starts_with("controller refused: unknown node \"ffff"),
+        "{e}"
+    );
+}

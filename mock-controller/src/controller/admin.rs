@@ -11,13 +11,15 @@ use tracing::info;
 
 use super::answer::{self, Network};
 use super::{Controller, SessionId, Source, Update};
+use crate::intents::quote;
 use crate::intents::Plan;
 use crate::pathcomp::{Budget, Graph, LinkProps, Path};
 
 /// Errors of admin operations.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AdminError {
-    #[error("unknown node {0:?}")]
+    /// The name as the request gave it, quoted short ([`crate::intents::quote`]).
+    #[error("unknown node {0}")]
     UnknownNode(String),
     #[error("no link between {0} and {1}")]
     NoLink(String, String),
@@ -201,7 +203,7 @@ fn find_link(graph: &Graph, req: &api::SetLinkRequest) -> Result<usize, AdminErr
     let node = |name: &str| {
         graph
             .node_id(name)
-            .ok_or_else(|| AdminError::UnknownNode(name.to_owned()))
+            .ok_or_else(|| AdminError::UnknownNode(quote(name)))
     };
     let (a, b) = (node(&req.a)?, node(&req.b)?);
     let links = graph.links_between(a, b);

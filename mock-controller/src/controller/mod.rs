@@ -35,6 +35,7 @@ use prost::Message;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info};
 
+use crate::intents::quote;
 use crate::pathcomp::{Budget, Graph, Path, SidMode, MAX_WORK};
 use crate::static_table::StaticTable;
 use answer::{Answer, Network};
@@ -572,10 +573,11 @@ impl Inner {
 
 fn log_answer(stream: StreamId, req: &api::PathRequest, answer: &Answer) {
     match &answer.error {
+        // Client input is quoted short: logs never grow with a request.
         Some(e) => info!(
             stream,
-            src = %req.ipv6_source_address,
-            dst = %req.ipv6_destination_address,
+            src = %quote(&req.ipv6_source_address),
+            dst = %quote(&req.ipv6_destination_address),
             reason = %e,
             "no path"
         ),

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the hawk fixture and request builders.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod binary;
+
 use intent_proto::api::{self, IntentType, ValueType};
 use mock_controller::pathcomp::Graph;
 
