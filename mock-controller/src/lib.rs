@@ -43,7 +43,7 @@ use tracing::info;
 pub use controller::{Controller, Options, Source};
 /// The wire types (`intent-proto`), re-exported for admin-API callers.
 pub use intent_proto::api;
-pub use server::{set_link, AdminClient, AdminClientError};
+pub use server::{set_link, AdminClient, AdminClientError, MAX_MESSAGE_BYTES};
 
 /// What to serve and where.
 #[derive(Debug, Clone)]
@@ -125,16 +125,22 @@ impl Bound {
         let intent = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(10)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-            .add_service(IntentControllerServer::new(server::IntentService {
-                ctrl: self.ctrl.clone(),
-            }))
+            .add_service(
+                IntentControllerServer::new(server::IntentService {
+                    ctrl: self.ctrl.clone(),
+                })
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.intent), signal(rx.clone()));
         let admin = self.admin.map(|l| {
             info!(addr = ?l.local_addr().ok(), "admin service listening");
             tonic::transport::Server::builder()
-                .add_service(ControllerAdminServer::new(server::AdminService {
-                    ctrl: self.ctrl.clone(),
-                }))
+                .add_service(
+                    ControllerAdminServer::new(server::AdminService {
+                        ctrl: self.ctrl.clone(),
+                    })
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+                )
                 .serve_with_incoming_shutdown(TcpListenerStream::new(l), signal(rx.clone()))
         });
         let ctrl = self.ctrl.clone();

@@ -70,6 +70,23 @@ impl Drop for ResultStream {
     }
 }
 
+/// Largest request message either service decodes (a valid request is
+/// well under 2 KiB); a larger one ends its stream with RESOURCE_EXHAUSTED.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// The status a broken request stream ends the call with: tonic reports a
+/// message over the decoding limit as OUT_OF_RANGE; say RESOURCE_EXHAUSTED
+/// and the limit, as gRPC does for other size limits.
+fn inbound_status(status: Status) -> Status {
+    if status.code() == tonic::Code::OutOfRange {
+        return Status::resource_exhausted(format!(
+            "request message over the {MAX_MESSAGE_BYTES}-byte limit ({})",
+            status.message()
+        ));
+    }
+    status
+}
+
 /// Read one stream's requests until it ends; answer each in order.
 async fn read_requests(
     ctrl: Controller,
@@ -93,7 +110,7 @@ async fn read_requests(
             Ok(None) => break,
             Err(status) => {
                 debug!(stream = id, %status, "request stream broken");
-                ctrl.end_stream(id, StreamEnd::Broken(status));
+                ctrl.end_stream(id, StreamEnd::Broken(inbound_status(status)));
                 break;
             }
         };

@@ -593,3 +593,39 @@ async fn oversized_input_is_quoted_by_a_short_prefix() {
         "{e}"
     );
 }
+
+/// A request message over the size limit ends its stream with a status
+/// naming the limit (not OK, not silence); other streams go on.
+#[tokio::test]
+async fn an_oversized_message_ends_the_stream_with_a_clear_status() {
+    let srv = start(hawk()).await;
+    let mut c = open(srv.intent).await;
+    assert_eq!(c.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
+    let name = "f".repeat(5 << 20);
+    c.send(request(
+        HOST_A,
+        HOST_B,
+        vec![intent(I::Sfc, &[(V::Sfc, None, Some(&name))])],
+    ))
+    .await;
+    let end = tokio::time::timeout(DEADLINE, c.rx.message())
+        .await
+        .expect("no end before the deadline");
+    let status = end.expect_err("the stream must end with an error status");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+    assert!(
+        status.message().contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
+        "{status}"
+    );
+    let ctrl = srv.ctrl.clone();
+    wait_until("the stream's sessions to go", || ctrl.counts() == (0, 0)).await;
+    let mut fresh = open(srv.intent).await;
+    assert_eq!(fresh.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
+    // The admin API has the same limit (tonic's own status names it).
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    let e = admin.set_link(link(&name, "vpp2", false)).await.unwrap_err();
+    assert!(
+        e.to_string().contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
+        "{e}"
+    );
+}
