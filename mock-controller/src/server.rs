@@ -15,7 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tonic::{Request, Response, Status, Streaming};
 use tracing::{debug, warn};
 
-use crate::controller::{AdminError, Controller, StreamEnd, StreamHandle, StreamId, StreamSignal};
+use crate::controller::{
+    AdminError, Controller, StreamEnd, StreamHandle, StreamId, StreamSignal, MAX_PAGE_BYTES,
+    MAX_SESSIONS_PAGE,
+};
 
 /// The intent service: one task per stream reads requests; results (answers
 /// and pushes) come from the stream's own channel.
@@ -205,10 +208,19 @@ impl ControllerAdmin for AdminService {
 
     async fn list_sessions(
         &self,
-        _request: Request<api::ListSessionsRequest>,
+        request: Request<api::ListSessionsRequest>,
     ) -> Result<Response<api::ListSessionsReply>, Status> {
+        let req = request.into_inner();
+        let max = match req.max_sessions as usize {
+            0 => MAX_SESSIONS_PAGE,
+            n => n.min(MAX_SESSIONS_PAGE),
+        };
+        let (sessions, next_after_session_id) =
+            self.ctrl
+                .list_sessions_page(req.after_session_id, max, MAX_PAGE_BYTES);
         Ok(Response::new(api::ListSessionsReply {
-            sessions: self.ctrl.list_sessions(),
+            sessions,
+            next_after_session_id,
         }))
     }
 
@@ -277,14 +289,32 @@ impl AdminClient {
             .links)
     }
 
-    /// Every open session with its current result.
+    /// Every open session with its current result (every page).
     pub async fn list_sessions(&mut self) -> Result<Vec<api::Session>, AdminClientError> {
-        Ok(self
-            .inner
-            .list_sessions(api::ListSessionsRequest {})
-            .await?
-            .into_inner()
-            .sessions)
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self.list_sessions_page(after, 0).await?;
+            all.extend(page.sessions);
+            match page.next_after_session_id {
+                Some(next) => after = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// One page of sessions: ids above `after`, at most `max` (0: the
+    /// server's default).
+    pub async fn list_sessions_page(
+        &mut self,
+        after: Option<u64>,
+        max: u32,
+    ) -> Result<api::ListSessionsReply, AdminClientError> {
+        let req = api::ListSessionsRequest {
+            after_session_id: after,
+            max_sessions: max,
+        };
+        Ok(self.inner.list_sessions(req).await?.into_inner())
     }
 
     /// Static mode: set the answer for (destination, intents).

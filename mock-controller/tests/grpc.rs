@@ -177,6 +177,15 @@ async fn several_requests_on_one_stream() {
         .await
         .unwrap();
     assert_eq!(sessions.len(), 2);
+    // The same, one page at a time.
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    let first = admin.list_sessions_page(None, 1).await.unwrap();
+    assert_eq!(first.sessions, sessions[..1]);
+    let next = first.next_after_session_id;
+    assert_eq!(next, Some(sessions[0].session_id));
+    let second = admin.list_sessions_page(next, 1).await.unwrap();
+    assert_eq!(second.sessions, sessions[1..]);
+    assert_eq!(second.next_after_session_id, None);
     let hb_session = sessions.iter().find(|s| s.request == Some(hb())).unwrap();
     assert_eq!(
         hb_session.path_nodes,
@@ -196,9 +205,10 @@ async fn admin_change_pushes_to_the_right_stream_only() {
     assert_eq!(a.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
     assert_eq!(b.ask(ll()).await.ipv6_sid_addresses, sids(&LOWER));
     let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
-    // The upper path breaks: only high-bandwidth (stream a) changes.
+    // The upper path breaks: only high-bandwidth (stream a) uses it, so
+    // only it is recomputed, and it changes.
     let reply = admin.set_link(link("vpp2", "vpp4", false)).await.unwrap();
-    assert_eq!((reply.sessions_recomputed, reply.results_pushed), (2, 1));
+    assert_eq!((reply.sessions_recomputed, reply.results_pushed), (1, 1));
     let push = a.next().await;
     assert_eq!(push.intents, hb().intents);
     assert_eq!(push.ipv6_sid_addresses, sids(&LOWER));
@@ -534,7 +544,7 @@ async fn a_hard_request_blocks_no_other_stream_nor_the_admin_api() {
     let reply = admin
         .set_link(api::SetLinkRequest {
             a: "n0".into(),
-            b: "x0".into(),
+            b: "y0".into(),
             latency_us: Some(5),
             ..Default::default()
         })
@@ -614,7 +624,9 @@ async fn an_oversized_message_ends_the_stream_with_a_clear_status() {
     let status = end.expect_err("the stream must end with an error status");
     assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
     assert!(
-        status.message().contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
+        status
+            .message()
+            .contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
         "{status}"
     );
     let ctrl = srv.ctrl.clone();
@@ -623,9 +635,13 @@ async fn an_oversized_message_ends_the_stream_with_a_clear_status() {
     assert_eq!(fresh.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
     // The admin API has the same limit (tonic's own status names it).
     let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
-    let e = admin.set_link(link(&name, "vpp2", false)).await.unwrap_err();
+    let e = admin
+        .set_link(link(&name, "vpp2", false))
+        .await
+        .unwrap_err();
     assert!(
-        e.to_string().contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
+        e.to_string()
+            .contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
         "{e}"
     );
 }

@@ -514,3 +514,51 @@ proptest! {
         }
     }
 }
+
+/// Make link `l` worse for every intent (never its bandwidth: a change
+/// there can help one intent or another).
+fn worsen(g: &mut Graph, l: usize, how: u8, by: u64) {
+    let link = &mut g.links[l];
+    match how % 4 {
+        0 => link.up = false,
+        1 => link.igp_metric += by as u32,
+        _ => {
+            for e in [link.forward, link.forward + 1] {
+                let p = &mut g.edges[e].props;
+                p.latency_us = Some(p.latency_us.unwrap_or(0) + by);
+                p.jitter_us = Some(p.jitter_us.unwrap_or(0) + by * (u64::from(how) % 2));
+                p.loss_pct = Some((p.loss_pct.unwrap_or(0.0) + by as f64).min(100.0));
+                p.utilization_pct = Some((p.utilization_pct.unwrap_or(0.0) + 1.0).min(100.0));
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// What lets an admin change recompute only the sessions whose path
+    /// uses the link it makes worse: a best path that does not use that
+    /// link is still a best path afterwards (the new search finds one
+    /// exactly as good).
+    #[test]
+    fn a_link_getting_worse_off_the_path_keeps_the_path_best(
+        spec in spec(),
+        pick in any::<prop::sample::Index>(),
+        how in any::<u8>(),
+        by in 1u64..20,
+    ) {
+        let mut g = build(&spec);
+        let q = &spec.query;
+        let Ok(before) = g.best_path(0, 1, q) else { return Ok(()); };
+        let used: BTreeSet<usize> = before.edges.iter().map(|&e| g.edges[e].link).collect();
+        let unused: Vec<usize> = (0..g.links.len()).filter(|l| !used.contains(l)).collect();
+        if unused.is_empty() {
+            return Ok(());
+        }
+        worsen(&mut g, unused[pick.index(unused.len())], how, by);
+        let still = g.evaluate(&before, q).expect("the old path is still usable");
+        let after = g.best_path(0, 1, q).expect("a path still exists");
+        prop_assert_eq!(q.compare(&after.criteria, &still), Ordering::Equal);
+    }
+}

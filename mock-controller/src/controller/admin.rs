@@ -3,17 +3,19 @@
 //! the listings.
 
 use std::collections::HashMap;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use intent_proto::api;
+use prost::Message;
 use topology::units::check_igp_metric;
 use tracing::info;
 
 use super::answer::{self, Network};
-use super::{Controller, SessionId, Source, Update};
+use super::{Controller, Inner, Session, SessionId, Source, Update};
 use crate::intents::quote;
 use crate::intents::Plan;
-use crate::pathcomp::{Budget, Graph, LinkProps, Path};
+use crate::pathcomp::{Budget, Graph, LinkProps, Path, SidMode};
 
 /// Errors of admin operations.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -42,8 +44,24 @@ struct Pending {
     id: SessionId,
     key: Arc<[u8]>,
     request: Arc<api::PathRequest>,
+    /// The path in use (for hysteresis).
     path: Option<Arc<Path>>,
 }
+
+/// The sessions a change can affect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    All,
+    /// Only the sessions whose path uses this link: it got worse for every
+    /// intent and nothing else changed, so every other path stays as good as
+    /// it was and no session can gain by moving onto it.
+    UsersOf(usize),
+}
+
+/// Sessions per admin listing page at most (and by default).
+pub const MAX_SESSIONS_PAGE: usize = 1000;
+/// Encoded bytes a listing page stops at (a client's default limit is 4 MiB).
+pub const MAX_PAGE_BYTES: usize = 1 << 20;
 
 /// What an admin change did to the sessions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,10 +76,10 @@ impl Controller {
     /// at a time; requests and listings go on meanwhile.
     fn change_network<R>(
         &self,
-        change: impl FnOnce(&Source) -> Result<(Source, R), AdminError>,
+        change: impl FnOnce(&Source) -> Result<(Source, R, Scope), AdminError>,
     ) -> Result<(R, Recomputed), AdminError> {
         let _one_at_a_time = self.admin.lock().unwrap_or_else(|e| e.into_inner());
-        let (next, out) = change(&self.network().source)?;
+        let (next, out, scope) = change(&self.network().source)?;
         let (net, pending) = {
             let mut inner = self.lock();
             let net = Arc::new(Network {
@@ -69,17 +87,7 @@ impl Controller {
                 source: next,
             });
             inner.net = Arc::clone(&net);
-            let pending: Vec<Pending> = inner
-                .sessions
-                .iter()
-                .map(|(&id, s)| Pending {
-                    id,
-                    key: Arc::clone(&s.key),
-                    request: Arc::clone(&s.request),
-                    path: s.path.clone(),
-                })
-                .collect();
-            (net, pending)
+            (Arc::clone(&net), affected(&inner, &net, scope))
         };
         let sessions = u32::try_from(pending.len()).unwrap_or(u32::MAX);
         let updates = self.recompute(&net, pending);
@@ -121,11 +129,12 @@ impl Controller {
             let Source::Computed(graph) = source else {
                 return Err(AdminError::WrongMode("static"));
             };
-            let mut graph = graph.clone();
-            let link = apply_link_change(&mut graph, req)?;
-            let state = link_state(&graph, link);
+            let mut next = graph.clone();
+            let link = apply_link_change(&mut next, req)?;
+            let state = link_state(&next, link);
             info!(link, a = %req.a, b = %req.b, up = state.up, "link changed");
-            Ok((Source::Computed(graph), state))
+            let scope = scope_of(graph, &next, link, self.options.sid_mode);
+            Ok((Source::Computed(next), state, scope))
         })?;
         Ok(api::SetLinkReply {
             link: Some(state),
@@ -145,7 +154,7 @@ impl Controller {
                 field: e.field,
                 message: e.message,
             })?;
-            Ok((Source::Static(table), ()))
+            Ok((Source::Static(table), (), Scope::All))
         })?;
         Ok(done.pushed)
     }
@@ -153,7 +162,7 @@ impl Controller {
     /// Answer from `source` from now on; recompute everything. Returns
     /// (recomputed, pushed).
     pub fn replace_source(&self, source: Source) -> (u32, u32) {
-        match self.change_network(|_| Ok((source, ()))) {
+        match self.change_network(|_| Ok((source, (), Scope::All))) {
             Ok(((), done)) => (done.sessions, done.pushed),
             Err(_) => (0, 0),
         }
@@ -170,31 +179,127 @@ impl Controller {
             .collect())
     }
 
-    /// Every open session with its current result and path.
+    /// Every open session with its current result and path (all pages of
+    /// [`Controller::list_sessions_page`]).
     pub fn list_sessions(&self) -> Vec<api::Session> {
-        let inner = self.lock();
-        let names = |p: &Option<Arc<Path>>| match (&inner.net.source, p) {
-            (Source::Computed(g), Some(p)) => {
-                p.nodes.iter().map(|&n| g.nodes[n].name.clone()).collect()
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let (page, next) = self.list_sessions_page(after, MAX_SESSIONS_PAGE, MAX_PAGE_BYTES);
+            all.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => return all,
             }
-            _ => Vec::new(),
-        };
-        inner
-            .sessions
-            .values()
-            .map(|s| api::Session {
-                stream_id: s.stream,
-                peer: inner
-                    .streams
-                    .get(&s.stream)
-                    .map(|st| st.peer.clone())
-                    .unwrap_or_default(),
-                request: Some((*s.request).clone()),
-                current: Some(s.current.clone()),
-                path_nodes: names(&s.path),
-            })
-            .collect()
+        }
     }
+
+    /// Sessions with an id above `after`, in id order: at most `max` and
+    /// about `max_bytes` encoded (at least one). The second value is the
+    /// `after` of the next page, if sessions follow.
+    pub fn list_sessions_page(
+        &self,
+        after: Option<SessionId>,
+        max: usize,
+        max_bytes: usize,
+    ) -> (Vec<api::Session>, Option<SessionId>) {
+        let inner = self.lock();
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        let mut rest = inner.sessions.range((start, Bound::Unbounded)).peekable();
+        while let Some((&id, s)) = rest.peek() {
+            if page.len() >= max.max(1) || (!page.is_empty() && bytes >= max_bytes) {
+                let next = last_id(&page);
+                return (page, Some(next));
+            }
+            let session = listed(&inner, id, s);
+            bytes += session.encoded_len();
+            page.push(session);
+            rest.next();
+        }
+        (page, None)
+    }
+}
+
+fn last_id(page: &[api::Session]) -> SessionId {
+    page.last().map_or(0, |s| s.session_id)
+}
+
+/// A session as the admin listing shows it.
+fn listed(inner: &Inner, id: SessionId, s: &Session) -> api::Session {
+    let path_nodes = match (&inner.net.source, &s.path) {
+        (Source::Computed(g), Some(p)) => {
+            p.nodes.iter().map(|&n| g.nodes[n].name.clone()).collect()
+        }
+        _ => Vec::new(),
+    };
+    api::Session {
+        session_id: id,
+        stream_id: s.stream,
+        peer: inner
+            .streams
+            .get(&s.stream)
+            .map(|st| st.peer.clone())
+            .unwrap_or_default(),
+        request: Some((*s.request).clone()),
+        current: Some(s.current.clone()),
+        path_nodes,
+    }
+}
+
+/// The sessions `scope` names, as a change recomputes them.
+fn affected(inner: &Inner, net: &Network, scope: Scope) -> Vec<Pending> {
+    let uses = |path: &Option<Arc<Path>>| match (scope, &net.source) {
+        (Scope::All, _) => true,
+        (Scope::UsersOf(link), Source::Computed(g)) => path
+            .as_ref()
+            .is_some_and(|p| p.edges.iter().any(|&e| g.edges[e].link == link)),
+        (Scope::UsersOf(_), Source::Static(_)) => true,
+    };
+    inner
+        .sessions
+        .iter()
+        .filter(|(_, s)| uses(&s.path))
+        .map(|(&id, s)| Pending {
+            id,
+            key: Arc::clone(&s.key),
+            request: Arc::clone(&s.request),
+            path: s.path.clone().filter(|_| s.current.error.is_none()),
+        })
+        .collect()
+}
+
+/// Which sessions a change of `link` from `old` to `new` can affect.
+fn scope_of(old: &Graph, new: &Graph, link: usize, mode: SidMode) -> Scope {
+    let (o, n) = (&old.links[link], &new.links[link]);
+    let underlay_changed = o.up != n.up || o.igp_metric != n.igp_metric;
+    if mode == SidMode::Minimal && underlay_changed {
+        // Minimal SID lists rest on the whole underlay.
+        return Scope::All;
+    }
+    let link_worse = (o.up || !n.up) && n.igp_metric >= o.igp_metric;
+    let directions_worse = [o.forward, o.forward + 1]
+        .iter()
+        .all(|&e| no_better(&old.edges[e].props, &new.edges[e].props));
+    if link_worse && directions_worse {
+        Scope::UsersOf(link)
+    } else {
+        Scope::All
+    }
+}
+
+/// Whether `new` is better than `old` for no intent: latency, jitter, loss
+/// and utilisation no lower, bandwidth unchanged (a wider link attracts
+/// high-bandwidth sessions, a narrower one low-bandwidth sessions).
+fn no_better(old: &LinkProps, new: &LinkProps) -> bool {
+    let at_least = |n: Option<u64>, o: Option<u64>| n.unwrap_or(0) >= o.unwrap_or(0);
+    let at_least_pct = |n: Option<f64>, o: Option<f64>| n.unwrap_or(0.0) >= o.unwrap_or(0.0);
+    new.bandwidth_kbps == old.bandwidth_kbps
+        && at_least(new.latency_us, old.latency_us)
+        && at_least(new.jitter_us, old.jitter_us)
+        && at_least_pct(new.loss_pct, old.loss_pct)
+        && at_least_pct(new.utilization_pct, old.utilization_pct)
 }
 
 /// Find the link a request names: by its ends, and `link_id` when several

@@ -24,6 +24,8 @@ pub(crate) struct Network {
 pub(crate) struct Answer {
     /// The request passed validation (it may still have no path).
     pub valid: bool,
+    /// The path the answer is about: in use when `error` is `None`; the
+    /// best path, without a SID list the dataplane takes, otherwise.
     pub path: Option<Arc<Path>>,
     /// The SID list as the wire has it.
     pub sids: Vec<String>,
@@ -115,7 +117,17 @@ fn write(graph: &Graph, options: &Options, path: Path) -> Answer {
             sids: sids.iter().map(ToString::to_string).collect(),
             error: None,
         },
-        Err(e) => Answer::failed(true, e.to_string()),
+        Err(e) => Answer {
+            path: Some(Arc::new(path)),
+            ..Answer::failed(true, e.to_string())
+        },
+    }
+}
+
+impl Answer {
+    /// The path traffic takes now (none when the answer is an error).
+    pub fn path_in_use(&self) -> Option<&Path> {
+        self.path.as_deref().filter(|_| self.error.is_none())
     }
 }
 
@@ -148,7 +160,7 @@ fn keep_current(
     best: &Answer,
     plan: &Plan,
 ) -> Option<Answer> {
-    let new = best.path.as_ref()?;
+    let new = best.path_in_use()?;
     let old_crit = graph.evaluate(old, &plan.query)?;
     let metric = plan.query.key()[0];
     let (o, larger_better) = primary(metric, &old_crit);

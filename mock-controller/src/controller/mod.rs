@@ -40,7 +40,7 @@ use crate::pathcomp::{Budget, Graph, Path, SidMode, MAX_WORK};
 use crate::static_table::StaticTable;
 use answer::{Answer, Network};
 
-pub use admin::AdminError;
+pub use admin::{AdminError, MAX_PAGE_BYTES, MAX_SESSIONS_PAGE};
 
 /// Identifies one GetIntentPath stream.
 pub type StreamId = u64;
@@ -61,9 +61,15 @@ pub enum Source {
 /// service address and intent set).
 pub const MAX_SESSIONS_PER_STREAM: usize = 4096;
 
+/// Sessions the whole controller holds by default (a session of a valid
+/// request takes at most a few kB).
+pub const MAX_SESSIONS: usize = 16_384;
+
 /// Bounds on what clients can make the controller hold or do.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Sessions of all streams together; more are answered with an `error`.
+    pub sessions: usize,
     /// Sessions one stream may hold; more are answered with an `error`.
     pub sessions_per_stream: usize,
     /// Results queued for a stream and not yet read by its client. Answers
@@ -77,6 +83,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
+            sessions: MAX_SESSIONS,
             sessions_per_stream: MAX_SESSIONS_PER_STREAM,
             // Two full rounds of pushes to a stream at its session limit.
             results_per_stream: 2 * MAX_SESSIONS_PER_STREAM,
@@ -418,16 +425,26 @@ impl Controller {
     ) -> Option<(Arc<Network>, Arc<StreamSignal>, Option<String>)> {
         let inner = self.lock();
         let s = inner.streams.get(&stream)?;
-        let refused = self.session_refusal(s, key);
+        let refused = self.session_refusal(&inner, s, key);
         Some((Arc::clone(&inner.net), Arc::clone(&s.signal), refused))
     }
 
     /// Why a new session may not be opened on `s`, if it may not.
-    fn session_refusal(&self, s: &StreamState, key: &Arc<[u8]>) -> Option<String> {
-        let limit = self.options.limits.sessions_per_stream;
-        if s.sessions.len() >= limit && !s.sessions.contains_key(key) {
+    fn session_refusal(&self, inner: &Inner, s: &StreamState, key: &Arc<[u8]>) -> Option<String> {
+        if s.sessions.contains_key(key) {
+            return None;
+        }
+        let limits = &self.options.limits;
+        if s.sessions.len() >= limits.sessions_per_stream {
             return Some(format!(
-                "this stream already has {limit} sessions: open another stream"
+                "this stream already has {} sessions: open another stream",
+                limits.sessions_per_stream
+            ));
+        }
+        if inner.sessions.len() >= limits.sessions {
+            return Some(format!(
+                "the controller holds {} sessions, its limit: try again later",
+                limits.sessions
             ));
         }
         None
@@ -448,7 +465,7 @@ impl Controller {
         let inner = &mut *inner;
         let s = inner.streams.get(&stream)?;
         if answer.valid {
-            if let Some(error) = self.session_refusal(s, &key) {
+            if let Some(error) = self.session_refusal(inner, s, &key) {
                 answer = Answer {
                     valid: false,
                     path: None,

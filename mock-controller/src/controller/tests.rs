@@ -212,3 +212,141 @@ fn an_answer_overtaken_by_a_change_is_refreshed() {
     ctrl.refresh(session);
     assert!(h.results.try_recv().is_err());
 }
+
+/// A low-latency request to another address of host b (a distinct session).
+fn to_b(n: usize) -> api::PathRequest {
+    api::PathRequest {
+        ipv6_destination_address: format!("2001:db8:2::1:{n:x}"),
+        ..low_latency()
+    }
+}
+
+#[test]
+fn sessions_are_bounded_for_the_whole_controller() {
+    let ctrl = Controller::new(
+        Source::Computed(diamond()),
+        Options {
+            limits: Limits {
+                sessions: 3,
+                ..Limits::default()
+            },
+            ..Options::default()
+        },
+    );
+    let mut a = ctrl.open_stream("a".into());
+    let mut b = ctrl.open_stream("b".into());
+    for n in 0..2 {
+        ctrl.handle_request(a.id, to_b(n));
+    }
+    ctrl.handle_request(b.id, to_b(0));
+    assert!(b.results.try_recv().unwrap().error.is_none());
+    assert_eq!(ctrl.counts(), (2, 3));
+    ctrl.handle_request(b.id, to_b(1));
+    let refused = b.results.try_recv().unwrap();
+    assert!(refused.ipv6_sid_addresses.is_empty());
+    assert_eq!(
+        refused.error.as_deref(),
+        Some("the controller holds 3 sessions, its limit: try again later")
+    );
+    assert_eq!(ctrl.counts(), (2, 3));
+    // Asking again for an existing session is fine; a closed stream frees room.
+    ctrl.handle_request(b.id, to_b(0));
+    assert!(b.results.try_recv().unwrap().error.is_none());
+    ctrl.close_stream(a.id);
+    ctrl.handle_request(b.id, to_b(1));
+    assert!(b.results.try_recv().unwrap().error.is_none());
+    assert_eq!(ctrl.counts(), (1, 2));
+    assert_eq!(received(&mut a.results).len(), 2);
+}
+
+/// A change that only makes one link worse recomputes the sessions whose
+/// path uses it; anything else recomputes every session.
+#[test]
+fn a_link_that_only_gets_worse_recomputes_only_its_sessions() {
+    let (ctrl, mut rx) = session(None);
+    let other = ctrl.open_stream("wide".into());
+    let wide = api::PathRequest {
+        intents: vec![Intent {
+            r#type: IntentType::HighBandwidth as i32,
+            values: vec![],
+        }],
+        ..low_latency()
+    };
+    ctrl.handle_request(other.id, wide);
+    // Upper link slower: only the high-bandwidth session (upper path) runs.
+    let r = ctrl.set_link(&latency("r1", "r2", 6000)).unwrap();
+    assert_eq!((r.sessions_recomputed, r.results_pushed), (1, 0));
+    // Lower link down: only the low-latency session, which moves up.
+    let down = api::SetLinkRequest {
+        up: Some(false),
+        ..latency("r3", "r4", 1000)
+    };
+    let r = ctrl.set_link(&down).unwrap();
+    assert_eq!((r.sessions_recomputed, r.results_pushed), (1, 1));
+    assert_eq!(received(&mut rx), [["fc00:2::2"]]);
+    // Better (back up, faster): every session.
+    let up = api::SetLinkRequest {
+        up: Some(true),
+        ..latency("r3", "r4", 1000)
+    };
+    let r = ctrl.set_link(&up).unwrap();
+    assert_eq!((r.sessions_recomputed, r.results_pushed), (2, 1));
+    // Bandwidth either way can attract a session: every session.
+    let r = ctrl
+        .set_link(&api::SetLinkRequest {
+            a: "r1".into(),
+            b: "r3".into(),
+            bandwidth_kbps: Some(50_000),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.sessions_recomputed, 2);
+}
+
+#[test]
+fn minimal_sids_recompute_every_session_when_the_underlay_changes() {
+    let ctrl = Controller::new(
+        Source::Computed(diamond()),
+        Options {
+            sid_mode: SidMode::Minimal,
+            ..Options::default()
+        },
+    );
+    let s = ctrl.open_stream("s".into());
+    ctrl.handle_request(s.id, low_latency());
+    ctrl.handle_request(s.id, to_b(1));
+    // The upper link's IGP metric changes the underlay of the lower path.
+    let r = ctrl
+        .set_link(&api::SetLinkRequest {
+            a: "r1".into(),
+            b: "r2".into(),
+            igp_metric: Some(5),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(r.sessions_recomputed, 2);
+}
+
+#[test]
+fn session_listings_come_in_bounded_pages() {
+    let ctrl = queue_of(64);
+    let s = ctrl.open_stream("s".into());
+    for n in 0..5 {
+        ctrl.handle_request(s.id, to_b(n));
+    }
+    let (first, next) = ctrl.list_sessions_page(None, 2, usize::MAX);
+    assert_eq!(first.len(), 2);
+    let (second, next) = ctrl.list_sessions_page(next, 2, usize::MAX);
+    let (third, end) = ctrl.list_sessions_page(next, 2, usize::MAX);
+    assert_eq!((second.len(), third.len(), end), (2, 1, None));
+    let ids: Vec<u64> = [first, second, third]
+        .concat()
+        .iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(ids, [1, 2, 3, 4, 5]);
+    // A byte budget ends a page early, but a page holds at least one.
+    let (one, next) = ctrl.list_sessions_page(None, 100, 1);
+    assert_eq!((one.len(), next), (1, Some(1)));
+    assert_eq!(ctrl.list_sessions().len(), 5);
+}
