@@ -51,6 +51,7 @@ async fn start_with(source: Source, options: Options) -> Running {
         admin: Some("127.0.0.1:0".parse().unwrap()),
         source,
         options,
+        connections: mock_controller::ConnectionLimits::default(),
     })
     .await
     .unwrap();
