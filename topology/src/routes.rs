@@ -202,17 +202,16 @@ impl Underlay {
 
     /// The links `node` sends over: every link for a router, the default
     /// link for a leaf.
-    fn exits(&self, node: usize) -> Vec<Adjacent> {
+    fn exits(&self, node: usize) -> &[Adjacent] {
         if self.routers[node] {
-            return self.adj[node].clone();
+            return &self.adj[node];
         }
         match self.default_link(node) {
-            Some((link, _)) => self.adj[node]
-                .iter()
-                .filter(|a| a.link == link)
-                .copied()
-                .collect(),
-            None => Vec::new(),
+            Some((link, _)) => {
+                let at = self.adj[node].iter().position(|a| a.link == link);
+                at.map_or(&[], |i| std::slice::from_ref(&self.adj[node][i]))
+            }
+            None => &[],
         }
     }
 
@@ -237,14 +236,11 @@ impl Underlay {
             if std::mem::replace(&mut done[node], true) {
                 continue;
             }
-            let exits = if node == src {
-                self.exits(src)
-            } else if self.routers[node] {
-                self.adj[node].clone()
-            } else {
+            // Only routers forward; a leaf source still sends.
+            if node != src && !self.routers[node] {
                 continue;
-            };
-            for a in exits {
+            }
+            for &a in self.exits(node) {
                 let first = if node == src {
                     a.link
                 } else {

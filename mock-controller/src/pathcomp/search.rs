@@ -204,13 +204,23 @@ impl Graph {
         }
     }
 
-    /// Whether traffic at `node` can leave over edge `e`: routers over any
-    /// link, leaves (end systems, service functions) only over their
-    /// default route's link, as the underlay sends them.
-    pub(crate) fn may_leave(&self, node: NodeId, e: EdgeId) -> bool {
-        self.nodes[node].kind == NodeKind::Router
-            || self.default_link(node) == Some(self.edges[e].link)
+    /// The one link traffic at `node` may leave over: `None` for a router
+    /// (any link); for a leaf (end system, service function) its default
+    /// route's link, as the underlay sends it (`Some(None)`: none is up).
+    pub(crate) fn sole_exit(&self, node: NodeId) -> Option<Option<usize>> {
+        (self.nodes[node].kind != NodeKind::Router).then(|| self.default_link(node))
     }
+
+    /// Whether traffic at `node` can leave over edge `e` ([`Graph::sole_exit`]).
+    pub(crate) fn may_leave(&self, node: NodeId, e: EdgeId) -> bool {
+        self.sole_exit(node)
+            .is_none_or(|only| only == Some(self.edges[e].link))
+    }
+}
+
+/// Whether `a` is at least as good as `b` in every measure of `relevant`.
+fn no_worse(relevant: &[Metric], a: &Criteria, b: &Criteria) -> bool {
+    relevant.iter().all(|m| m.cmp(a, b) != Ordering::Greater)
 }
 
 /// One run of the label-setting search.
@@ -325,11 +335,14 @@ impl<'g, 'q> Search<'g, 'q> {
             node, stage, crit, ..
         } = self.labels[li];
         let g = self.g;
+        let sole_exit = g.sole_exit(node);
         for &e in g.out_edges(node) {
-            if !g.edge_usable(e, self.query.flex_algo) || !g.may_leave(node, e) {
+            let edge = &g.edges[e];
+            if sole_exit.is_some_and(|only| only != Some(edge.link))
+                || !g.edge_usable(e, self.query.flex_algo)
+            {
                 continue;
             }
-            let edge = &g.edges[e];
             let Some(next_stage) = g.may_enter(edge.to, stage, self.dst, self.query) else {
                 continue;
             };
@@ -357,34 +370,32 @@ impl<'g, 'q> Search<'g, 'q> {
     ) -> Result<(), Stopped> {
         let slot = node * self.stages + stage;
         self.charge(self.at[slot].len() + 1)?;
-        let labels = &self.labels;
-        let no_worse = |a: &Criteria, b: &Criteria| {
-            self.relevant
-                .iter()
-                .all(|m| m.cmp(a, b) != Ordering::Greater)
-        };
-        let dominated = self.at[slot].iter().any(|&o| {
+        let Search {
+            at,
+            labels,
+            relevant,
+            key,
+            total_order,
+            ..
+        } = self;
+        let dominated = at[slot].iter().any(|&o| {
             let oc = &labels[o].crit;
-            if self.total_order {
-                compare_key(&self.key, oc, &c) != Ordering::Greater
+            if *total_order {
+                compare_key(key, oc, &c) != Ordering::Greater
             } else {
-                no_worse(oc, &c)
+                no_worse(relevant, oc, &c)
             }
         });
         if dominated {
             return Ok(());
         }
-        let mut beaten = Vec::new();
-        self.at[slot].retain(|&o| {
-            let worse = self.total_order || no_worse(&c, &labels[o].crit);
+        at[slot].retain(|&o| {
+            let worse = *total_order || no_worse(relevant, &c, &labels[o].crit);
             if worse {
-                beaten.push(o);
+                labels[o].alive = false;
             }
             !worse
         });
-        for o in beaten {
-            self.labels[o].alive = false;
-        }
         self.push(node, stage, c, Some(parent), edge);
         Ok(())
     }
