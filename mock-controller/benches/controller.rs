@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, Criterion};
 use intent_proto::api::{self, IntentType as I, ValueType as V};
+use mock_controller::controller::StreamHandle;
 use mock_controller::pathcomp::{Graph, LinkProps, Node, SidMode};
 use mock_controller::{Controller, Options, Source};
 
@@ -160,12 +161,16 @@ fn sessions_ctrl(
     distinct: bool,
 ) -> (
     Controller,
-    Vec<tokio::sync::mpsc::UnboundedReceiver<api::PathResult>>,
+    Vec<tokio::sync::mpsc::Receiver<api::PathResult>>,
 ) {
     let ctrl = controller(g);
     let mut rxs = Vec::new();
     for i in 0..1000u32 {
-        let (id, mut rx) = ctrl.open_stream(format!("bench-{i}"));
+        let StreamHandle {
+            id,
+            results: mut rx,
+            ..
+        } = ctrl.open_stream(format!("bench-{i}"));
         // Distinct destinations inside host-b's /48 defeat the per-event memo.
         let dst = if distinct {
             format!("fcbb:cc00:2::{:x}", i + 1)
@@ -187,7 +192,7 @@ fn sessions_ctrl(
 fn toggle(
     ctrl: &Controller,
     up: bool,
-    rxs: &mut [tokio::sync::mpsc::UnboundedReceiver<api::PathResult>],
+    rxs: &mut [tokio::sync::mpsc::Receiver<api::PathResult>],
 ) -> u32 {
     let reply = ctrl
         .set_link(&api::SetLinkRequest {
@@ -235,8 +240,9 @@ fn summary() {
         let src = g
             .node_id(if name == "hawk" { "host-a" } else { "h0" })
             .unwrap();
+        let underlay = g.underlay();
         let base = mean(budget, || {
-            black_box(g.igp_tree(black_box(src)));
+            black_box(underlay.shortest_paths(black_box(src)));
         });
         println!(
             "{name}: baseline Dijkstra {:>9.1} us",
@@ -282,7 +288,9 @@ fn summary() {
         let ctrl = controller(g);
         let mut rxs = Vec::new();
         for i in 0..1000u32 {
-            let (id, rx) = ctrl.open_stream(format!("bench-{i}"));
+            let StreamHandle {
+                id, results: rx, ..
+            } = ctrl.open_stream(format!("bench-{i}"));
             let t = if i % 2 == 0 {
                 I::HighBandwidth
             } else {

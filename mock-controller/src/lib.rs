@@ -3,14 +3,20 @@
 //! changes.
 //!
 //! # Layout
-//! - [`pathcomp`]: the pure graph, exact constrained path search, SID lists.
+//! - [`pathcomp`]: the pure graph, exact constrained path search (with a
+//!   work budget and a cancel flag), SID lists on `topology::routes`'
+//!   underlay.
 //! - [`topo`]: the topology model (crate `topology`) as a [`pathcomp::Graph`].
 //! - [`intents`]: wire requests -> validated intents -> a path query (the
 //!   combination rule lives here).
 //! - [`static_table`]: the static mode's YAML table.
-//! - [`controller`]: streams, sessions, recomputation and pushes.
+//! - [`controller`]: streams, sessions, recomputation and pushes; path
+//!   searches run on a snapshot of the network, never under the lock every
+//!   stream and the admin API share; bounded per-stream result queues.
 //! - [`server`]: the gRPC services (intent stream + admin) and the admin
 //!   client [`server::set_link`] used by `labctl link set`.
+//! - [`listener`]: accepting connections within limits (connection limit,
+//!   handshake timeout, descriptor limit without a busy loop).
 //! - [`run`] / [`bind`]: the entry points; `main.rs` only parses arguments.
 //!
 //! The format and behaviour reference is `docs/controller.md`.
@@ -18,6 +24,7 @@
 
 pub mod controller;
 pub mod intents;
+pub mod listener;
 pub mod pathcomp;
 pub mod server;
 pub mod static_table;
@@ -33,13 +40,13 @@ use intent_proto::api::{
 };
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_stream::wrappers::TcpListenerStream;
 use tracing::info;
 
-pub use controller::{Controller, Options, Source};
+pub use controller::{Controller, Limits, Options, Source};
 /// The wire types (`intent-proto`), re-exported for admin-API callers.
 pub use intent_proto::api;
-pub use server::{set_link, AdminClient, AdminClientError};
+pub use listener::{raise_fd_limit, ConnectionLimits};
+pub use server::{set_link, AdminClient, AdminClientError, MAX_MESSAGE_BYTES};
 
 /// What to serve and where.
 #[derive(Debug, Clone)]
@@ -50,6 +57,8 @@ pub struct Config {
     pub admin: Option<SocketAddr>,
     pub source: Source,
     pub options: Options,
+    /// Connections per service and the handshake timeout.
+    pub connections: ConnectionLimits,
 }
 
 /// Errors of [`run`].
@@ -71,6 +80,7 @@ pub struct Bound {
     intent: TcpListener,
     admin: Option<TcpListener>,
     ctrl: Controller,
+    connections: ConnectionLimits,
 }
 
 async fn listen(addr: SocketAddr) -> Result<TcpListener, RunError> {
@@ -90,6 +100,7 @@ pub async fn bind(config: Config) -> Result<Bound, RunError> {
         intent,
         admin,
         ctrl: Controller::new(config.source, config.options),
+        connections: config.connections,
     })
 }
 
@@ -118,20 +129,37 @@ impl Bound {
         };
         let intent_addr = self.intent.local_addr().ok();
         info!(addr = ?intent_addr, "intent service listening");
-        let intent = tonic::transport::Server::builder()
-            .http2_keepalive_interval(Some(Duration::from_secs(10)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
-            .add_service(IntentControllerServer::new(server::IntentService {
-                ctrl: self.ctrl.clone(),
-            }))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.intent), signal(rx.clone()));
+        let limits = self.connections;
+        // HTTP/2 keepalive finds peers that vanished after the handshake.
+        let server = || {
+            tonic::transport::Server::builder()
+                .http2_keepalive_interval(Some(Duration::from_secs(10)))
+                .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        };
+        let intent = server()
+            .add_service(
+                IntentControllerServer::new(server::IntentService {
+                    ctrl: self.ctrl.clone(),
+                })
+                .max_decoding_message_size(MAX_MESSAGE_BYTES),
+            )
+            .serve_with_incoming_shutdown(
+                listener::incoming(self.intent, "intent", limits),
+                signal(rx.clone()),
+            );
         let admin = self.admin.map(|l| {
             info!(addr = ?l.local_addr().ok(), "admin service listening");
-            tonic::transport::Server::builder()
-                .add_service(ControllerAdminServer::new(server::AdminService {
-                    ctrl: self.ctrl.clone(),
-                }))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(l), signal(rx.clone()))
+            server()
+                .add_service(
+                    ControllerAdminServer::new(server::AdminService {
+                        ctrl: self.ctrl.clone(),
+                    })
+                    .max_decoding_message_size(MAX_MESSAGE_BYTES),
+                )
+                .serve_with_incoming_shutdown(
+                    listener::incoming(l, "admin", limits),
+                    signal(rx.clone()),
+                )
         });
         let ctrl = self.ctrl.clone();
         let stopper = async move {

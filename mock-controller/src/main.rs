@@ -3,12 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
 use mock_controller::pathcomp::{Graph, SidMode};
 use mock_controller::static_table::StaticTable;
-use mock_controller::{Config, Options, Source};
+use mock_controller::{Config, ConnectionLimits, Options, Source};
 
 /// Answer intent requests (gRPC `api.IntentController/GetIntentPath`) with
 /// SID lists computed exactly on a topology file, and push new results to
@@ -36,6 +37,13 @@ struct Args {
     /// better by more than PCT percent (on the objective's first measure).
     #[arg(long, value_name = "PCT")]
     hysteresis: Option<f64>,
+    /// Open connections per service; new ones past it are closed at once
+    /// [default: half the descriptor limit less 64, at most 1024].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Seconds a new connection has to send its HTTP/2 preface.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0)]
+    handshake_timeout: f64,
 }
 
 #[tokio::main]
@@ -49,6 +57,17 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    // Every connection is a descriptor: allow as many as the system lets
+    // this process have.
+    match mock_controller::raise_fd_limit() {
+        Ok((soft, hard)) => tracing::debug!(soft, hard, "descriptor limit"),
+        Err(e) => tracing::warn!("cannot raise the descriptor limit: {e}"),
+    }
+    anyhow::ensure!(
+        args.handshake_timeout.is_finite() && args.handshake_timeout > 0.0,
+        "--handshake-timeout: seconds > 0, got {}",
+        args.handshake_timeout
+    );
     if let Some(h) = args.hysteresis {
         anyhow::ensure!(
             h.is_finite() && h >= 0.0,
@@ -78,6 +97,13 @@ async fn main() -> anyhow::Result<()> {
                 SidMode::AllRouters
             },
             hysteresis_pct: args.hysteresis,
+            ..Options::default()
+        },
+        connections: ConnectionLimits {
+            max_connections: args
+                .max_connections
+                .unwrap_or_else(mock_controller::listener::default_max_connections),
+            handshake_timeout: Duration::from_secs_f64(args.handshake_timeout),
         },
     };
     let shutdown = async {

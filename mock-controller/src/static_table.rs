@@ -127,8 +127,8 @@ fn to_proto(i: usize, raw: &RawIntent) -> Result<api::Intent, Invalid> {
         .ok_or_else(|| Invalid {
             field: format!("intents[{i}].intent"),
             message: format!(
-                "unknown intent {:?} (one of: {})",
-                raw.intent,
+                "unknown intent {} (one of: {})",
+                intents::quote(&raw.intent),
                 INTENT_NAMES.map(|(n, _)| n).join(", ")
             ),
         })?;
@@ -152,13 +152,6 @@ fn to_proto(i: usize, raw: &RawIntent) -> Result<api::Intent, Invalid> {
     })
 }
 
-fn addr(field: &str, s: &str) -> Result<Ipv6Addr, Invalid> {
-    s.parse().map_err(|_| Invalid {
-        field: field.into(),
-        message: format!("invalid IPv6 address {s:?}"),
-    })
-}
-
 fn entry(
     destination: &str,
     source: Option<&str>,
@@ -174,10 +167,20 @@ fn entry(
         field: e.field.replace("ipv6_destination_address", "destination"),
         message: e.message,
     })?;
+    if sids.len() > srh::MAX_SIDS {
+        return Err(Invalid {
+            field: "sids".into(),
+            message: format!(
+                "{} SIDs, the dataplane holds at most {}",
+                sids.len(),
+                srh::MAX_SIDS
+            ),
+        });
+    }
     let sids = sids
         .iter()
         .enumerate()
-        .map(|(k, s)| addr(&format!("sids[{k}]"), s))
+        .map(|(k, s)| intents::parse_addr(&format!("sids[{k}]"), s))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Entry {
         destination: valid.dst,
@@ -352,5 +355,13 @@ paths:
         let bad = TABLE.replace("    sids: [fcbb:bb00:3::2]\n", "    sid: []\n");
         let e = StaticTable::parse(&bad, "t.yaml").unwrap_err().to_string();
         assert!(e.starts_with("t.yaml: "), "{e}");
+        // No more SIDs than the dataplane holds.
+        let seventeen = vec!["fcbb:bb00:3::2"; 17].join(", ");
+        let bad = TABLE.replace("fcbb:bb00:3::2]", &format!("{seventeen}]"));
+        let e = StaticTable::parse(&bad, "t.yaml").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "t.yaml:6: paths[1].sids: 17 SIDs, the dataplane holds at most 16"
+        );
     }
 }

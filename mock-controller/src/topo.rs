@@ -4,17 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::pathcomp::{Graph, LinkProps, Node, NodeKind};
-
-fn props(p: &topology::LinkProps) -> LinkProps {
-    LinkProps {
-        bandwidth_kbps: p.bandwidth_kbps,
-        latency_us: p.latency_us,
-        jitter_us: p.jitter_us,
-        loss_pct: p.loss_pct,
-        utilization_pct: p.utilization_pct,
-    }
-}
+use crate::pathcomp::{Graph, Node, NodeKind};
 
 impl Graph {
     /// Build the graph of a validated topology.
@@ -51,8 +41,8 @@ impl Graph {
                 a,
                 b,
                 l.igp_metric,
-                props(&l.a_to_b),
-                props(&l.b_to_a),
+                l.a_to_b.clone(),
+                l.b_to_a.clone(),
                 l.flex_algos.iter().copied().collect::<BTreeSet<u8>>(),
             );
             g.links[id].up = l.up;

@@ -4,72 +4,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
+use common::binary;
 use common::{intent, request, sids, HOST_A, HOST_B, LOWER, UPPER};
 use intent_proto::api::{self, intent_controller_client::IntentControllerClient, IntentType};
 
-/// Kills the child if the test fails before stopping it.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn addr_in(line: &str) -> Option<String> {
-    let start = line.find("Some(")? + 5;
-    let end = line[start..].find(')')? + start;
-    Some(line[start..end].to_owned())
-}
-
 #[tokio::test]
 async fn binary_serves_hawk_and_stops_on_sigterm() {
-    let topo = concat!(env!("CARGO_MANIFEST_DIR"), "/../topologies/hawk.yaml");
-    let child = Command::new(env!("CARGO_BIN_EXE_mock-controller"))
-        .args([
-            "--topology",
-            topo,
-            "--listen",
-            "127.0.0.1:0",
-            "--admin",
-            "127.0.0.1:0",
-        ])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut guard = Guard(child);
-    let stderr = guard.0.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let (mut intent_addr, mut admin_addr) = (None, None);
-    while intent_addr.is_none() || admin_addr.is_none() {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("no listening log line");
+    let mut guard = binary::start(&[], None);
+    for line in &guard.startup {
         assert!(
             !line.contains("\u{1b}["),
             "no colours when not a terminal: {line}"
         );
-        if line.contains("intent service listening") {
-            intent_addr = addr_in(&line);
-        } else if line.contains("admin service listening") {
-            admin_addr = addr_in(&line);
-        }
     }
-    let (intent_addr, admin_addr) = (intent_addr.unwrap(), admin_addr.unwrap());
+    let (intent_addr, admin_addr) = (guard.intent.clone(), guard.admin.clone());
 
     let mut client = IntentControllerClient::connect(format!("http://{intent_addr}"))
         .await
@@ -114,7 +64,7 @@ async fn binary_serves_hawk_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(push.ipv6_sid_addresses, sids(&LOWER));
 
-    let pid = libc::pid_t::try_from(guard.0.id()).unwrap();
+    let pid = libc::pid_t::try_from(guard.child.id()).unwrap();
     // SAFETY: plain kill(2) on our own child, not reaped yet (`guard` owns it).
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     // The open stream ends and the process exits cleanly.
@@ -123,7 +73,7 @@ async fn binary_serves_hawk_and_stops_on_sigterm() {
         .unwrap();
     assert!(matches!(end, Ok(None)), "{end:?}");
     let status = tokio::task::spawn_blocking(move || {
-        let s = guard.0.wait();
+        let s = guard.child.wait();
         (s, guard)
     });
     let (status, _guard) = tokio::time::timeout(deadline, status)
@@ -131,4 +81,34 @@ async fn binary_serves_hawk_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(status.unwrap().success());
+}
+
+/// A request with a 60 kB address is logged with a short prefix of it only.
+#[tokio::test]
+async fn logs_never_carry_unbounded_input() {
+    let guard = binary::start(&[], None);
+    let mut client = IntentControllerClient::connect(format!("http://{}", guard.intent))
+        .await
+        .unwrap();
+    let huge = format!("fcbb:cc00:2::{}", "a".repeat(60_000));
+    let req = request(HOST_A, &huge, vec![intent(IntentType::HighBandwidth, &[])]);
+    let mut results = client
+        .get_intent_path(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let answer = tokio::time::timeout(Duration::from_secs(20), results.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(answer.error.is_some());
+    let logged = loop {
+        let line = guard.lines.recv_timeout(Duration::from_secs(20)).unwrap();
+        if line.contains("no path") {
+            break line;
+        }
+    };
+    assert!(logged.len() < 500, "{} bytes: {logged:.300}", logged.len());
+    assert!(logged.contains("60013 bytes"), "{logged}");
 }

@@ -12,7 +12,7 @@ use intent_proto::api::{
 mod common;
 
 use common::{graph_of, hawk_text, intent, request, sids, HOST_A, HOST_B, LOWER, UPPER};
-use mock_controller::pathcomp::SidMode;
+use mock_controller::controller::Limits;
 use mock_controller::static_table::StaticTable;
 use mock_controller::{AdminClient, Controller, Options, Source};
 use tokio::sync::{mpsc, oneshot};
@@ -42,14 +42,16 @@ fn hawk() -> Source {
 }
 
 async fn start(source: Source) -> Running {
+    start_with(source, Options::default()).await
+}
+
+async fn start_with(source: Source, options: Options) -> Running {
     let bound = mock_controller::bind(mock_controller::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         admin: Some("127.0.0.1:0".parse().unwrap()),
         source,
-        options: Options {
-            sid_mode: SidMode::AllRouters,
-            hysteresis_pct: None,
-        },
+        options,
+        connections: mock_controller::ConnectionLimits::default(),
     })
     .await
     .unwrap();
@@ -176,6 +178,15 @@ async fn several_requests_on_one_stream() {
         .await
         .unwrap();
     assert_eq!(sessions.len(), 2);
+    // The same, one page at a time.
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    let first = admin.list_sessions_page(None, 1).await.unwrap();
+    assert_eq!(first.sessions, sessions[..1]);
+    let next = first.next_after_session_id;
+    assert_eq!(next, Some(sessions[0].session_id));
+    let second = admin.list_sessions_page(next, 1).await.unwrap();
+    assert_eq!(second.sessions, sessions[1..]);
+    assert_eq!(second.next_after_session_id, None);
     let hb_session = sessions.iter().find(|s| s.request == Some(hb())).unwrap();
     assert_eq!(
         hb_session.path_nodes,
@@ -195,9 +206,10 @@ async fn admin_change_pushes_to_the_right_stream_only() {
     assert_eq!(a.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
     assert_eq!(b.ask(ll()).await.ipv6_sid_addresses, sids(&LOWER));
     let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
-    // The upper path breaks: only high-bandwidth (stream a) changes.
+    // The upper path breaks: only high-bandwidth (stream a) uses it, so
+    // only it is recomputed, and it changes.
     let reply = admin.set_link(link("vpp2", "vpp4", false)).await.unwrap();
-    assert_eq!((reply.sessions_recomputed, reply.results_pushed), (2, 1));
+    assert_eq!((reply.sessions_recomputed, reply.results_pushed), (1, 1));
     let push = a.next().await;
     assert_eq!(push.intents, hb().intents);
     assert_eq!(push.ipv6_sid_addresses, sids(&LOWER));
@@ -257,7 +269,34 @@ async fn admin_errors_are_statuses() {
     let mut bad = link("vpp1", "vpp2", true);
     bad.loss_pct = Some(150.0);
     let e = admin.set_link(bad).await.unwrap_err();
-    assert!(e.to_string().contains("loss_pct: a percentage"), "{e}");
+    assert_eq!(
+        e.to_string(),
+        "controller refused: loss_pct: 150 is outside 0..100 %"
+    );
+    // The topology file's rules, for the admin API too.
+    let mut zero = link("vpp1", "vpp2", true);
+    zero.bandwidth_kbps = Some(0);
+    let e = admin.set_link(zero).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "controller refused: bandwidth_kbps: bandwidth 0 kbit/s is below 1kbit"
+    );
+    let mut zero = link("vpp1", "vpp2", true);
+    zero.igp_metric = Some(0);
+    let e = admin.set_link(zero).await.unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "controller refused: igp_metric: IGP metric must be at least 1"
+    );
+    let link_state = &admin.list_links().await.unwrap()[1];
+    assert_eq!(
+        (link_state.a.as_str(), link_state.b.as_str()),
+        ("vpp1", "vpp2")
+    );
+    assert_eq!(
+        link_state.igp_metric, 10,
+        "a refused change changes nothing"
+    );
     assert_eq!(admin.list_links().await.unwrap().len(), 14);
     let e = admin
         .set_static_path(api::SetStaticPathRequest::default())
@@ -477,4 +516,133 @@ async fn shutdown_ends_open_streams_and_returns() {
         .expect("server did not stop")
         .unwrap()
         .unwrap();
+}
+
+/// A search that runs for minutes (a huge work budget) blocks neither
+/// another stream's answer nor the admin API; closing its stream stops it.
+#[tokio::test]
+async fn a_hard_request_blocks_no_other_stream_nor_the_admin_api() {
+    let options = Options {
+        limits: Limits {
+            search_work: usize::MAX,
+            ..Limits::default()
+        },
+        ..Options::default()
+    };
+    let srv = start_with(Source::Computed(common::ladder(40)), options).await;
+    let hard = open(srv.intent).await;
+    hard.send(common::ladder_request(40)).await;
+    let ctrl = srv.ctrl.clone();
+    wait_until("the hard search to run", || ctrl.computing() == 1).await;
+
+    let mut easy = open(srv.intent).await;
+    let r = easy.ask(ll()).await;
+    assert_eq!(r.error, None);
+    assert_eq!(r.ipv6_sid_addresses.len(), 0, "routers without SIDs");
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    assert_eq!(admin.list_links().await.unwrap().len(), 162);
+    assert_eq!(admin.list_sessions().await.unwrap().len(), 1);
+    let reply = admin
+        .set_link(api::SetLinkRequest {
+            a: "n0".into(),
+            b: "y0".into(),
+            latency_us: Some(5),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(reply.sessions_recomputed, 1);
+    assert_eq!(ctrl.computing(), 1, "the hard search is still running");
+
+    // Its client goes away: the search is cancelled, not run to the end.
+    drop(hard);
+    wait_until("the hard search to stop", || ctrl.computing() == 0).await;
+    assert_eq!(ctrl.counts(), (1, 1));
+}
+
+/// Oversized input is refused by its length, and neither the error nor the
+/// admin error quotes more than a short prefix of it.
+#[tokio::test]
+async fn oversized_input_is_quoted_by_a_short_prefix() {
+    let srv = start(hawk()).await;
+    let mut c = open(srv.intent).await;
+    let huge = "f".repeat(60_000);
+    let r = c
+        .ask(request(&huge, HOST_B, vec![intent(I::LowLatency, &[])]))
+        .await;
+    let err = r.error.unwrap();
+    assert!(err.len() < 200, "{} bytes of error", err.len());
+    assert!(err.starts_with("ipv6_source_address: \"ffff"), "{err}");
+    assert!(err.contains("60000 bytes"), "{err}");
+    // The echo is the request (bounded by the message size limit).
+    assert_eq!(r.ipv6_source_address.len(), 60_000);
+    let name = format!("sf-{huge}");
+    let r = c
+        .ask(request(
+            HOST_A,
+            HOST_B,
+            vec![intent(I::Sfc, &[(V::Sfc, None, Some(&name))])],
+        ))
+        .await;
+    let err = r.error.unwrap();
+    assert!(err.len() < 200, "{err}");
+    assert!(
+        err.starts_with("intents[0].values[0].string_value: "),
+        "{err}"
+    );
+    assert_eq!(c.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
+
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    let e = admin
+        .set_link(link(&huge, "vpp2", false))
+        .await
+        .unwrap_err();
+    let e = e.to_string();
+    assert!(e.len() < 200, "{} bytes of admin error", e.len());
+    assert!(
+        e.starts_with("controller refused: unknown node \"ffff"),
+        "{e}"
+    );
+}
+
+/// A request message over the size limit ends its stream with a status
+/// naming the limit (not OK, not silence); other streams go on.
+#[tokio::test]
+async fn an_oversized_message_ends_the_stream_with_a_clear_status() {
+    let srv = start(hawk()).await;
+    let mut c = open(srv.intent).await;
+    assert_eq!(c.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
+    let name = "f".repeat(5 << 20);
+    c.send(request(
+        HOST_A,
+        HOST_B,
+        vec![intent(I::Sfc, &[(V::Sfc, None, Some(&name))])],
+    ))
+    .await;
+    let end = tokio::time::timeout(DEADLINE, c.rx.message())
+        .await
+        .expect("no end before the deadline");
+    let status = end.expect_err("the stream must end with an error status");
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status}");
+    assert!(
+        status
+            .message()
+            .contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
+        "{status}"
+    );
+    let ctrl = srv.ctrl.clone();
+    wait_until("the stream's sessions to go", || ctrl.counts() == (0, 0)).await;
+    let mut fresh = open(srv.intent).await;
+    assert_eq!(fresh.ask(hb()).await.ipv6_sid_addresses, sids(&UPPER));
+    // The admin API has the same limit (tonic's own status names it).
+    let mut admin = AdminClient::connect(&srv.admin.to_string()).await.unwrap();
+    let e = admin
+        .set_link(link(&name, "vpp2", false))
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&mock_controller::MAX_MESSAGE_BYTES.to_string()),
+        "{e}"
+    );
 }

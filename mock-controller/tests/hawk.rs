@@ -15,7 +15,7 @@ fn ctrl(text: &str, sid_mode: SidMode) -> Controller {
         Source::Computed(graph_of(text)),
         Options {
             sid_mode,
-            hysteresis_pct: None,
+            ..Options::default()
         },
     )
 }
@@ -269,4 +269,23 @@ fn unknown_addresses_name_their_field() {
     // An address inside host-b's /48 is host-b.
     req.ipv6_destination_address = "fcbb:cc00:2::77".into();
     assert_eq!(c.answer(&req).ipv6_sid_addresses, sids(&LOWER));
+}
+
+#[test]
+fn a_request_to_its_own_host_is_refused() {
+    let c = ctrl(&hawk_text(), SidMode::AllRouters);
+    let mut req = request(vec![intent(I::LowLatency, &[])]);
+    req.ipv6_destination_address = req.ipv6_source_address.clone();
+    let r = c.answer(&req);
+    assert!(r.ipv6_sid_addresses.is_empty());
+    assert_eq!(
+        r.error.as_deref(),
+        Some("ipv6_destination_address: equals the source address")
+    );
+    // Another address of host-a's /48 is host-a too.
+    req.ipv6_destination_address = "fcbb:cc00:1::77".into();
+    assert_eq!(
+        c.answer(&req).error.as_deref(),
+        Some("ipv6_destination_address: fcbb:cc00:1::77 belongs to host-a, the source's own host")
+    );
 }

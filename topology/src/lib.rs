@@ -13,7 +13,9 @@
 //!   `link_between`, `service_functions`, `nodes_of_kind`.
 //! - [`routes::compute`]: the underlay static routes of every node (shortest
 //!   path on the IGP metric), exactly what labctl installs;
-//!   [`routes::count`]: their number without building them.
+//!   [`routes::count`]: their number without building them;
+//!   [`routes::Underlay`]: the same routing on live link state (the
+//!   controller's SID lists); [`routes::trace`]: a packet's hops.
 //! - [`graph::render`]: mermaid / dot drawings.
 //! - [`vpp::generate`]: VPP startup.conf + CLI exec file of a router.
 //! - [`schema::json_schema`]: the JSON Schema of the file format.

@@ -224,6 +224,39 @@ impl LinkProps {
             utilization_pct: over.utilization_pct.or(self.utilization_pct),
         }
     }
+
+    /// The first value outside its unit's limits (the rule of
+    /// [`crate::units`], for the file and the admin API alike), as the
+    /// field's name and why.
+    pub fn check(&self) -> Result<(), InvalidLinkValue> {
+        use crate::units::{check_bandwidth_kbps, check_duration_us, check_percent};
+        let fail = |field: &'static str| move |message| InvalidLinkValue { field, message };
+        if let Some(v) = self.bandwidth_kbps {
+            check_bandwidth_kbps(v).map_err(fail("bandwidth_kbps"))?;
+        }
+        if let Some(v) = self.latency_us {
+            check_duration_us(v).map_err(fail("latency_us"))?;
+        }
+        if let Some(v) = self.jitter_us {
+            check_duration_us(v).map_err(fail("jitter_us"))?;
+        }
+        if let Some(v) = self.loss_pct {
+            check_percent(v).map_err(fail("loss_pct"))?;
+        }
+        if let Some(v) = self.utilization_pct {
+            check_percent(v).map_err(fail("utilization_pct"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A link value outside its limits ([`LinkProps::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct InvalidLinkValue {
+    /// The [`LinkProps`] field name (`bandwidth_kbps`, `loss_pct`, ...).
+    pub field: &'static str,
+    pub message: String,
 }
 
 /// A point-to-point link (one veth pair).
@@ -322,5 +355,29 @@ impl Topology {
     /// Nodes of one kind, in name order.
     pub fn nodes_of_kind(&self, kind: NodeKind) -> impl Iterator<Item = &Node> {
         self.nodes.values().filter(move |n| n.kind == kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_values_follow_the_unit_rules() {
+        assert_eq!(LinkProps::default().check(), Ok(()));
+        let zero_bw = LinkProps {
+            bandwidth_kbps: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            zero_bw.check().unwrap_err().to_string(),
+            "bandwidth_kbps: bandwidth 0 kbit/s is below 1kbit"
+        );
+        let loss = LinkProps {
+            latency_us: Some(5),
+            loss_pct: Some(150.0),
+            ..Default::default()
+        };
+        assert_eq!(loss.check().unwrap_err().field, "loss_pct");
     }
 }

@@ -6,6 +6,58 @@
 //! `us` (or `µs`), `ms`, `s`; a bare `0` is accepted -> microseconds.
 //! Percent: a number or `<number>%`, 0..=100. Fractions are allowed
 //! (`2.5gbit`, `1.5ms`) and rounded to the nearest model unit.
+//!
+//! The limits on values in model units (`check_*`, [`MIN_IGP_METRIC`] ...)
+//! are the one rule for every way a value enters: the topology file and the
+//! controller's admin API.
+
+/// Smallest bandwidth of a link (kbit/s).
+pub const MIN_BANDWIDTH_KBPS: u64 = 1;
+/// Largest bandwidth of a link (kbit/s), with room for sums.
+pub const MAX_BANDWIDTH_KBPS: u64 = u64::MAX / 2;
+/// Longest latency or jitter of a link (µs): an hour.
+pub const MAX_DURATION_US: u64 = 3_600_000_000;
+/// Smallest IGP metric of a link: 0 would make zero-cost loops and ties.
+pub const MIN_IGP_METRIC: u32 = 1;
+
+/// A bandwidth in kbit/s within [`MIN_BANDWIDTH_KBPS`]..=[`MAX_BANDWIDTH_KBPS`].
+pub fn check_bandwidth_kbps(kbps: u64) -> Result<u64, String> {
+    if kbps < MIN_BANDWIDTH_KBPS {
+        return Err(format!("bandwidth {kbps} kbit/s is below 1kbit"));
+    }
+    if kbps > MAX_BANDWIDTH_KBPS {
+        return Err(format!("bandwidth {kbps} kbit/s is too large"));
+    }
+    Ok(kbps)
+}
+
+/// A latency or jitter in µs of at most [`MAX_DURATION_US`].
+pub fn check_duration_us(us: u64) -> Result<u64, String> {
+    if us > MAX_DURATION_US {
+        return Err(format!("duration {us} us is longer than an hour"));
+    }
+    Ok(us)
+}
+
+/// A percentage within 0..=100.
+pub fn check_percent(pct: f64) -> Result<f64, String> {
+    if !percent_in_range(pct) {
+        return Err(format!("{pct} is outside 0..100 %"));
+    }
+    Ok(pct)
+}
+
+fn percent_in_range(pct: f64) -> bool {
+    (0.0..=100.0).contains(&pct)
+}
+
+/// An IGP metric of at least [`MIN_IGP_METRIC`].
+pub fn check_igp_metric(metric: u32) -> Result<u32, String> {
+    if metric < MIN_IGP_METRIC {
+        return Err("IGP metric must be at least 1".to_owned());
+    }
+    Ok(metric)
+}
 
 /// Parse a bandwidth into kbit/s.
 pub fn parse_bandwidth_kbps(text: &str) -> Result<u64, String> {
@@ -28,10 +80,10 @@ pub fn parse_bandwidth_kbps(text: &str) -> Result<u64, String> {
         }
     };
     let kbps = (number * bits_per_unit / 1e3).round();
-    if kbps < 1.0 {
+    if kbps < MIN_BANDWIDTH_KBPS as f64 {
         return Err(format!("bandwidth {text:?} is below 1kbit"));
     }
-    if kbps > u64::MAX as f64 / 2.0 {
+    if kbps > MAX_BANDWIDTH_KBPS as f64 {
         return Err(format!("bandwidth {text:?} is too large"));
     }
     Ok(kbps as u64)
@@ -58,7 +110,7 @@ pub fn parse_duration_us(text: &str) -> Result<u64, String> {
         }
     };
     let us = (number * us_per_unit).round();
-    if us > 3.6e9 {
+    if us > MAX_DURATION_US as f64 {
         return Err(format!("duration {text:?} is longer than an hour"));
     }
     Ok(us as u64)
@@ -72,7 +124,7 @@ pub fn parse_percent(text: &str) -> Result<f64, String> {
             "{text:?} is not a percentage: write a number 0..100, optionally followed by %"
         ));
     }
-    if !(0.0..=100.0).contains(&number) {
+    if !percent_in_range(number) {
         return Err(format!("{text:?} is outside 0..100 %"));
     }
     Ok(number)
@@ -142,6 +194,25 @@ mod tests {
         assert_eq!(parse_duration_us("1e3us"), Ok(1_000));
         assert!(parse_duration_us("4").unwrap_err().contains("needs a unit"));
         assert!(parse_duration_us("4h").unwrap_err().contains("unknown"));
+    }
+
+    #[test]
+    fn model_unit_checks() {
+        assert_eq!(check_bandwidth_kbps(1), Ok(1));
+        assert!(check_bandwidth_kbps(0).unwrap_err().contains("below 1kbit"));
+        assert!(check_bandwidth_kbps(u64::MAX)
+            .unwrap_err()
+            .contains("too large"));
+        assert_eq!(check_duration_us(MAX_DURATION_US), Ok(MAX_DURATION_US));
+        assert!(check_duration_us(MAX_DURATION_US + 1).is_err());
+        assert_eq!(check_percent(100.0), Ok(100.0));
+        assert!(check_percent(-0.5).is_err());
+        assert!(check_percent(f64::NAN).is_err());
+        assert_eq!(check_igp_metric(1), Ok(1));
+        assert_eq!(
+            check_igp_metric(0).unwrap_err(),
+            "IGP metric must be at least 1"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 use std::net::Ipv6Addr;
 
-use topology::routes::{compute, count, count_by_node, Route, RouteKind};
+use topology::routes::{compute, count, count_by_node, trace, Route, RouteKind};
 use topology::{NodeKind, Topology};
 
 mod common;
@@ -23,33 +23,7 @@ fn walk(
     from: &str,
     dst: Ipv6Addr,
 ) -> Vec<String> {
-    let owner = |n: &topology::Node| n.sid == Some(dst) || n.address == Some(dst);
-    let mut at = from.to_owned();
-    let mut path = vec![at.clone()];
-    for _ in 0..=t.nodes.len() {
-        if owner(&t.nodes[&at]) {
-            return path;
-        }
-        let r = table[&at]
-            .iter()
-            .filter(|r| r.prefix.contains(&dst))
-            .max_by_key(|r| r.prefix.prefix_len())
-            .unwrap_or_else(|| panic!("{at} has no route to {dst}"));
-        let link = t
-            .links
-            .iter()
-            .find(|l| l.endpoint(&at).is_some_and(|e| e.ifname == r.dev))
-            .unwrap();
-        let peer = link.peer(&at).unwrap();
-        assert_eq!(
-            peer.addr, r.via,
-            "{at}: via {} is not the peer on {}",
-            r.via, r.dev
-        );
-        at = peer.node.clone();
-        path.push(at.clone());
-    }
-    panic!("routing loop from {from} to {dst}: {path:?}");
+    trace(t, table, from, dst).unwrap_or_else(|e| panic!("{from} -> {dst}: {e}"))
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Shared by the integration tests: the hawk fixture and request builders.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod binary;
+
 use intent_proto::api::{self, IntentType, ValueType};
 use mock_controller::pathcomp::Graph;
 
@@ -56,4 +58,56 @@ pub fn request(src: &str, dst: &str, intents: Vec<api::Intent>) -> api::PathRequ
 
 pub fn sids(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
+}
+
+/// host-a - n0 = {x0 | y0} = n1 = ... = n(rungs) - host-b: each rung has a
+/// fast-but-jittery and a slow-but-steady branch, so a latency objective
+/// under a jitter limit of half the total keeps 2^rungs mutually
+/// non-dominated partial paths: a search that runs until its budget ends.
+pub fn ladder(rungs: usize) -> Graph {
+    use mock_controller::pathcomp::{LinkProps, Node};
+    let mut g = Graph::new();
+    g.add_node(Node::host("host-a", HOST_A.parse().unwrap()));
+    g.add_node(Node::host("host-b", HOST_B.parse().unwrap()));
+    for i in 0..=rungs {
+        g.add_node(Node::router(&format!("n{i}"), None));
+        if i < rungs {
+            g.add_node(Node::router(&format!("x{i}"), None));
+            g.add_node(Node::router(&format!("y{i}"), None));
+        }
+    }
+    let lj = |l, j| LinkProps {
+        latency_us: Some(l),
+        jitter_us: Some(j),
+        ..Default::default()
+    };
+    g.connect("host-a", "n0", lj(0, 0)).unwrap();
+    g.connect(&format!("n{rungs}"), "host-b", lj(0, 0)).unwrap();
+    for i in 0..rungs {
+        let w = 1u64 << (i % 30);
+        let (n, m) = (format!("n{i}"), format!("n{}", i + 1));
+        g.connect(&n, &format!("x{i}"), lj(w, 0)).unwrap();
+        g.connect(&format!("x{i}"), &m, lj(0, 0)).unwrap();
+        g.connect(&n, &format!("y{i}"), lj(0, w)).unwrap();
+        g.connect(&format!("y{i}"), &m, lj(0, 0)).unwrap();
+    }
+    g
+}
+
+/// The request that makes [`ladder`] hard: fastest path with at most half
+/// the total jitter.
+pub fn ladder_request(rungs: usize) -> api::PathRequest {
+    let total: u64 = (0..rungs).map(|i| 1u64 << (i % 30)).sum();
+    let max = i32::try_from(total / 2).unwrap();
+    request(
+        HOST_A,
+        HOST_B,
+        vec![
+            intent(IntentType::LowLatency, &[]),
+            intent(
+                IntentType::LowJitter,
+                &[(ValueType::MaxValue, Some(max), None)],
+            ),
+        ],
+    )
 }
