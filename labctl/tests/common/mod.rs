@@ -44,34 +44,42 @@ const LAB_BINARIES: [(&str, &str); 2] = [
 /// then refuses naming it, and [`require_binary`] fails a test that needs
 /// it with [`missing_binary`]'s message. A build that fails panics.
 pub fn ensure_binaries() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let packages: Vec<&str> = LAB_BINARIES
-            .iter()
-            .filter(|(bin, pkg)| !is_built(bin) && has_package(pkg))
-            .map(|(_, pkg)| *pkg)
-            .collect();
-        if packages.is_empty() {
-            return;
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| {
-            panic!("{packages:?} not built next to {LABCTL}: run `cargo build --bins` first")
-        });
-        let mut cmd = Command::new(cargo);
-        cmd.args(["build", "--bins"]);
-        for p in &packages {
-            cmd.args(["-p", p]);
-        }
-        if Path::new(LABCTL).parent().unwrap().ends_with("release") {
-            cmd.arg("--release");
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
+    // Every test that calls this fails with the same message (a panic
+    // inside `Once` would leave the others a "poisoned" one).
+    static BUILT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    if let Err(e) = BUILT.get_or_init(build_missing_binaries) {
+        panic!("{e}");
+    }
+}
+
+fn build_missing_binaries() -> Result<(), String> {
+    let packages: Vec<&str> = LAB_BINARIES
+        .iter()
+        .filter(|(bin, pkg)| !is_built(bin) && has_package(pkg))
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if packages.is_empty() {
+        return Ok(());
+    }
+    let cargo = std::env::var("CARGO").map_err(|_| {
+        format!("{packages:?} not built next to {LABCTL}: run `cargo build --bins` first")
+    })?;
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--bins"]);
+    for p in &packages {
+        cmd.args(["-p", p]);
+    }
+    if Path::new(LABCTL).parent().unwrap().ends_with("release") {
+        cmd.arg("--release");
+    }
+    let out = cmd.output().map_err(|e| format!("cargo: {e}"))?;
+    match out.status.success() {
+        true => Ok(()),
+        false => Err(format!(
             "building {packages:?}: {}",
             String::from_utf8_lossy(&out.stderr)
-        );
-    });
+        )),
+    }
 }
 
 /// `bin` (one of the lab's binaries), built if it can be; a test that
