@@ -38,11 +38,11 @@ pub mod schema;
 pub mod units;
 pub mod vpp;
 
-pub use error::{LoadError, Problem};
+pub use error::{LoadError, Problem, Problems};
 pub use model::*;
 pub use resolve::{
-    derived_ifname, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU, DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU,
-    MAX_IFNAME_LEN,
+    derived_ifname, syntax_problem, unicast_address, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU,
+    DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,
 };
 
 /// Read, parse, resolve and validate a topology file.

@@ -65,8 +65,9 @@ pub(crate) fn parse(text: &str, file: &str) -> Result<Topology, LoadError> {
 }
 
 /// A serde-saphyr error as one problem: location plus the message without
-/// the rendered source snippet (the CLI prints `file:line:col`).
-fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
+/// the rendered source snippet (the CLI prints `file:line:col`). Works for
+/// any YAML file (the agent's configuration uses it too).
+pub fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
     let loc = err.location();
     let mut message = err.without_snippet().to_string();
     // The library appends " at line L, column C"; the location is in front already.
@@ -113,6 +114,26 @@ fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
     }
 }
 
+/// The address rule for SIDs, interface and service addresses (the lab's
+/// and the agent's): an IPv6 unicast address that is neither unspecified,
+/// loopback, multicast nor link-local. The error says which and why.
+pub fn unicast_address(text: &str) -> Result<Ipv6Addr, String> {
+    let text = text.trim();
+    match Ipv6Addr::from_str(text) {
+        Ok(a) if a.is_unspecified() || a.is_loopback() || a.is_multicast() => Err(format!(
+            "{text} is not a unicast address (unspecified, loopback and multicast are not allowed)"
+        )),
+        Ok(a) if a.is_unicast_link_local() => Err(format!(
+            "{text} is link-local; use a global or unique-local address"
+        )),
+        Ok(a) => Ok(a),
+        Err(_) if text.contains('/') => Err(format!(
+            "{text:?} is a prefix; an address (no /length) is expected here"
+        )),
+        Err(_) => Err(format!("{text:?} is not an IPv6 address")),
+    }
+}
+
 #[derive(Default)]
 struct Cx {
     problems: Vec<Problem>,
@@ -130,39 +151,10 @@ impl Cx {
 
     /// Parse an address that must be usable as a unicast SID or interface address.
     fn addr(&mut self, s: &Spanned<String>, field: &str) -> Option<Ipv6Addr> {
-        let text = s.value.trim();
-        match Ipv6Addr::from_str(text) {
-            Ok(a) if a.is_unspecified() || a.is_loopback() || a.is_multicast() => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text} is not a unicast address (unspecified, loopback and multicast are not allowed)"),
-                );
-                None
-            }
-            Ok(a) if a.is_unicast_link_local() => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text} is link-local; use a global or unique-local address"),
-                );
-                None
-            }
+        match unicast_address(&s.value) {
             Ok(a) => Some(a),
-            Err(_) if text.contains('/') => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text:?} is a prefix; an address (no /length) is expected here"),
-                );
-                None
-            }
-            Err(_) => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text:?} is not an IPv6 address"),
-                );
+            Err(message) => {
+                self.err(&s.referenced, field, message);
                 None
             }
         }

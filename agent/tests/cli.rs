@@ -1,0 +1,62 @@
+//! The `srv6-agent` binary's commands that need no root: `check-config`
+//! and `--help`.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_srv6-agent");
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_config_accepts_the_examples() {
+    for (file, mode) in [
+        (
+            "controller.yaml",
+            "controller mode (http://[fcbb:cc00:5::f]:5001), 1 services, 1 applications",
+        ),
+        (
+            "standalone.yaml",
+            "standalone mode, 2 services, 3 applications",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(["check-config", &example(file)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout, format!("{}: ok: {mode}\n", example(file)));
+    }
+}
+
+#[test]
+fn check_config_prints_every_problem_and_fails() {
+    let file = format!(
+        "{}/tests/fixtures/invalid/bad-ports.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", &file])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{file}:5:15: services.web.applications[0].port: 0 is not a port"
+        )),
+        "{stderr}"
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "/nonexistent.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("/nonexistent.yaml: cannot read"));
+}
