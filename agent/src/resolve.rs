@@ -176,6 +176,46 @@ impl Lookup for HickoryLookup {
     }
 }
 
+/// Answers from a table that can change while the agent runs (tests,
+/// benchmarks): a name maps to addresses and a TTL; a missing name has no
+/// addresses.
+#[derive(Debug, Default)]
+pub struct StaticLookup {
+    table: std::sync::Mutex<std::collections::HashMap<String, (BTreeSet<Ipv6Addr>, Duration)>>,
+}
+
+impl StaticLookup {
+    pub fn new() -> StaticLookup {
+        StaticLookup::default()
+    }
+
+    /// Answer `name` with `addresses`, valid for `ttl`, from now on.
+    pub fn set(&self, name: &str, addresses: &[Ipv6Addr], ttl: Duration) {
+        if let Ok(mut table) = self.table.lock() {
+            table.insert(name.to_owned(), (addresses.iter().copied().collect(), ttl));
+        }
+    }
+}
+
+impl Lookup for StaticLookup {
+    async fn aaaa(&self, name: &str) -> LookupOutcome {
+        let entry = self.table.lock().ok().and_then(|t| t.get(name).cloned());
+        match entry {
+            Some((addresses, ttl)) if !addresses.is_empty() => {
+                LookupOutcome::Found { addresses, ttl }
+            }
+            Some((_, ttl)) => LookupOutcome::NoAddresses {
+                ttl: Some(ttl),
+                reason: "no AAAA record".into(),
+            },
+            None => LookupOutcome::NoAddresses {
+                ttl: None,
+                reason: "NXDOMAIN".into(),
+            },
+        }
+    }
+}
+
 /// How long until `name` is asked again after `outcome`; `failures` counts
 /// consecutive failed lookups.
 fn next_wait(outcome: &LookupOutcome, refresh: &Refresh, failures: u32) -> Duration {
