@@ -1,39 +1,40 @@
 # One entry point for a newcomer and for CI: `make test` installs what it needs
-# (Debian packages through apt; crates through cargo) and runs every test.
+# (Debian packages through apt; crates through cargo; the workflow linters)
+# and runs every test and lint.
 SHELL := /bin/bash
 CARGO ?= cargo
 
-# Debian packages the build, the tests and the benchmarks need.
-#   clang, libbpf-dev, linux-libc-dev: compile the C eBPF programs
-#   protobuf-compiler: tonic/prost code generation for proto/
-#   iproute2: lab and namespace tests (ip netns, tc) and the ip -batch baseline
-#   iperf3: throughput benchmarks
-#   iputils-ping: so `labctl exec NODE -- ping ...` works in a fresh lab
-DEB_PACKAGES := clang libbpf-dev linux-libc-dev protobuf-compiler iproute2 iperf3 iputils-ping
+# Debian packages the build, the tests, the benchmarks and the lint need: the
+# list and the install (only what is missing) live in ci/deps.sh, which the
+# GitHub workflow and the composite action (action.yml) run too.
+# The workflow linters (action-validator from crates.io, zizmor from PyPI)
+# are installed by ci/tools.sh into TOOLS_DIR (default ~/.cache/srv6-e2e-tools)
+# when missing, printing how long each install took.
 
-.PHONY: all deps build test lint fmt bench clean lab
+.PHONY: all deps tools build test lint lint-ci fmt bench clean lab
 
 all: build
 
 # Idempotent: installs only the packages that are missing.
 deps:
-	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "make deps: installing$$missing"; \
-	  if [ "$$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi; \
-	  $$SUDO apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	else echo "make deps: all Debian packages present"; fi
+	@ci/deps.sh
+
+tools:
+	@ci/tools.sh
 
 build: deps
 	$(CARGO) build --workspace --all-targets
 
-lint: deps
+lint: deps lint-ci
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+# The GitHub workflows and action.yml: schema (action-validator) and audit
+# (zizmor, offline); the CI scripts: shellcheck, then their own tests.
+lint-ci: deps tools
+	ci/lint-workflows.sh
+	shellcheck -x ci/*.sh .ci/run
+	ci/selftest.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -145,11 +145,9 @@ pub struct Application {
 /// Why a configuration was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{}: cannot read: {source}", path.display())]
-    Read {
-        path: std::path::PathBuf,
-        source: std::io::Error,
-    },
+    /// Not a readable regular UTF-8 file within the size limit.
+    #[error(transparent)]
+    Read(#[from] topology::ReadFileError),
     /// Every problem of the file, one `file:line:column: field: message` per line.
     #[error("{}", Problems { file, problems })]
     Invalid {
@@ -159,12 +157,11 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// Read and check a configuration file.
+    /// Read and check a configuration file (a regular file of at most
+    /// [`topology::MAX_INPUT_FILE_BYTES`]).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
+        // The workspace's one rule for files a user names (regular, bounded, UTF-8).
+        let text = topology::read_input_file(path, topology::MAX_INPUT_FILE_BYTES)?;
         Config::parse(&text, &path.display().to_string())
     }
 

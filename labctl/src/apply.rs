@@ -1,7 +1,8 @@
 //! Carry out a [`LabPlan`]: one OS thread per namespace.
 //!
-//! Each thread creates its namespace with `unshare(CLONE_NEWNET)` (so it is
-//! inside it from then on, and never calls `setns` on anyone else's thread),
+//! Each thread creates its namespace and enters it for the rest of its life
+//! ([`labns::netns::create_and_enter`]: a guard that cannot leave the
+//! thread; nothing ever changes the namespace of a thread it does not own),
 //! opens ONE netlink connection there on a current-thread tokio runtime, and
 //! sends its requests in batches (all futures in flight at once). The phases
 //! are separated by a barrier shared with the calling thread, which reports
@@ -20,16 +21,23 @@
 //! Every namespace is journalled before it is created; on any error all
 //! threads stop at the next barrier and the caller tears the lab down.
 
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
+use std::time::Duration;
+
+use labns::{netns, NetNsGuard, Wait};
 
 use crate::error::{Error, Result};
-use crate::netns;
+use crate::hooks;
 use crate::nl::{self, Nl};
 use crate::plan::{Forwarding, LabPlan, NsPlan};
 use crate::progress::Progress;
 use crate::state::{Entry, Journal};
+
+/// How long `up` waits for every interface's carrier.
+const CARRIER_WAIT: Duration = Duration::from_secs(10);
 
 const PHASES: [&str; 4] = [
     "namespaces created",
@@ -113,11 +121,11 @@ pub fn apply(plan: &Arc<LabPlan>, journal: &Journal, progress: &mut Progress) ->
         shared.barrier.wait();
         if !shared.aborted() {
             progress.step(&format!("{phase}: {n} namespaces"));
-            crate::up::pause_point(pause);
-            if let Some(e) = crate::up::injected_failure(pause) {
+            hooks::pause_point(pause);
+            if let Some(e) = hooks::injected_failure(pause) {
                 shared.fail(e);
             }
-            if let Some(sig) = crate::signals::pending() {
+            if let Some(sig) = labns::signals::pending() {
                 shared.fail(Error::Interrupted(sig));
             }
         }
@@ -157,10 +165,12 @@ fn worker(i: usize, plan: &LabPlan, shared: &Shared) {
 struct Ctx {
     rt: tokio::runtime::Runtime,
     nl: Nl,
+    /// This worker thread is inside the namespace until it ends.
+    _inside: NetNsGuard,
 }
 
 fn phase_namespace(ns: &NsPlan) -> Result<Ctx> {
-    netns::create_on_this_thread(&ns.netns)?;
+    let inside = netns::create_and_enter(&ns.netns)?;
     let forwarding = if ns.forwarding == Forwarding::Kernel {
         "1"
     } else {
@@ -178,32 +188,15 @@ fn phase_namespace(ns: &NsPlan) -> Result<Ctx> {
     ] {
         netns::sysctl(key, value)?;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| Error::Sys {
-            op: "tokio runtime",
-            what: ns.netns.clone(),
-            source: e,
-        })?;
-    let nl = rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::Sys {
-            op: "netlink socket",
-            what: ns.netns.clone(),
-            source: e,
-        })?;
-        tokio::spawn(conn);
-        let nl = Nl {
-            handle,
-            netns: ns.netns.clone(),
-        };
-        // A fresh namespace has only `lo`, always ifindex 1.
-        let (msg, flags) = nl::link_up(1);
-        nl.send(msg, flags, "set lo up".to_string()).await?;
-        Ok::<_, Error>(nl)
-    })?;
-    Ok(Ctx { rt, nl })
+    let (rt, nl) = Nl::connect_here(&ns.netns)?;
+    // A fresh namespace has only `lo`, always ifindex 1.
+    let (msg, flags) = nl::link_up(1);
+    rt.block_on(nl.send(msg, flags, "set lo up".to_string()))?;
+    Ok(Ctx {
+        rt,
+        nl,
+        _inside: inside,
+    })
 }
 
 fn phase_links(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
@@ -360,23 +353,19 @@ async fn wait_running(nl: &Nl, ns: &NsPlan) -> Result<()> {
         .filter(|i| i.up)
         .map(|i| i.name.as_str())
         .collect();
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let down = nl.links_not_running().await?;
-        let waiting: Vec<&&str> = want
-            .iter()
-            .filter(|w| down.iter().any(|d| d == **w))
-            .collect();
-        if waiting.is_empty() {
-            return Ok(());
-        }
-        tracing::debug!("{}: waiting for carrier on {waiting:?}", ns.netns);
-        if tokio::time::Instant::now() > deadline {
-            return Err(Error::Timeout(format!(
-                "{}: no carrier on {waiting:?} after 10 s",
-                ns.netns
-            )));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-    }
+    Wait::new(format!("carrier in {}", ns.netns), CARRIER_WAIT)
+        .try_until_async(|| async {
+            let down = nl.links_not_running().await?;
+            let waiting: Vec<&str> = want
+                .iter()
+                .copied()
+                .filter(|w| down.iter().any(|d| d == w))
+                .collect();
+            if waiting.is_empty() {
+                return Ok(ControlFlow::Break(()));
+            }
+            tracing::debug!("{}: waiting for carrier on {waiting:?}", ns.netns);
+            Ok::<_, Error>(ControlFlow::Continue(format!("no carrier on {waiting:?}")))
+        })
+        .await
 }

@@ -15,10 +15,11 @@ use std::io::Write;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use hickory_proto::op::{Message, Query};
 use hickory_proto::rr::rdata::{AAAA, SOA};
-use hickory_proto::rr::{LowerName, Name, RData, Record};
+use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use hickory_server::Server;
@@ -96,9 +97,9 @@ pub async fn serve(
 pub fn run_child(state_dir: &Path) -> Result<()> {
     let meta = crate::state::read_meta(state_dir)?;
     let topo_path = state_dir.join("topology.yaml");
-    let text = std::fs::read_to_string(&topo_path).map_err(Error::io("read", &topo_path))?;
-    let topo = topology::parse_str(&text, &meta.source.display().to_string())
-        .map_err(|e| Error::Topology(e.to_string()))?;
+    let text = topology::read_input_file(&topo_path, topology::MAX_INPUT_FILE_BYTES)
+        .map_err(topology::LoadError::Read)?;
+    let topo = topology::parse_str(&text, &meta.source.display().to_string())?;
     let addr = topo
         .nodes_of_kind(topology::NodeKind::Dns)
         .find_map(|n| n.address)
@@ -123,11 +124,61 @@ pub fn run_child(state_dir: &Path) -> Result<()> {
     })
 }
 
+/// Whether the DNS server at `server` answers an AAAA query for `name`
+/// within `limit`: any response to our query id counts (it is serving).
+/// Blocking; run it where `server` is reachable (`status` runs it in the
+/// dns node's namespace). A stopped or hung server does not answer.
+pub fn answers(server: SocketAddr, name: &str, limit: Duration) -> bool {
+    // Any id works; a varying one keeps a late answer to an earlier probe from counting.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let id = (std::process::id() as u16) ^ (nanos as u16);
+    let Ok(qname) = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))) else {
+        return false;
+    };
+    let mut m = Message::query();
+    m.metadata.id = id;
+    m.add_query(Query::query(qname, RecordType::AAAA));
+    let Ok(query) = m.to_vec() else {
+        return false;
+    };
+    let local = if server.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let Ok(sock) = std::net::UdpSocket::bind(local) else {
+        return false;
+    };
+    if sock
+        .connect(server)
+        .and_then(|()| sock.send(&query))
+        .is_err()
+    {
+        return false;
+    }
+    let deadline = Instant::now() + limit;
+    let mut buf = [0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
+            return false;
+        }
+        match sock.recv(&mut buf) {
+            Ok(n) if Message::from_vec(&buf[..n]).is_ok_and(|r| r.metadata.id == id) => {
+                return true
+            }
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_proto::op::{Message, Query, ResponseCode};
-    use hickory_proto::rr::RecordType;
+    use hickory_proto::op::ResponseCode;
 
     fn records() -> BTreeMap<String, Ipv6Addr> {
         [
@@ -214,6 +265,28 @@ mod tests {
         let r = ask(addr, "nope.hawk.net.", RecordType::AAAA).await;
         assert_eq!(r.metadata.response_code, ResponseCode::NXDomain);
         assert!(r.answers.is_empty());
+        // The liveness probe of `status`, known and unknown names alike.
+        for name in ["wb.hawk.net", "nope.hawk.net", "."] {
+            let asked =
+                tokio::task::spawn_blocking(move || answers(addr, name, Duration::from_secs(5)));
+            assert!(asked.await.unwrap(), "{name}");
+        }
         server.abort();
+    }
+
+    #[test]
+    fn a_socket_that_never_answers_is_not_a_dns_server() {
+        // Bound, so the query is queued and never read: what a stopped
+        // (SIGSTOP) server looks like from outside.
+        let silent = std::net::UdpSocket::bind("[::1]:0").unwrap();
+        let started = Instant::now();
+        assert!(!answers(
+            silent.local_addr().unwrap(),
+            "wb.hawk.net",
+            Duration::from_millis(200)
+        ));
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(200), "{took:?}");
+        assert!(took < Duration::from_secs(2), "{took:?}");
     }
 }

@@ -4,15 +4,25 @@
 //! other process still inside one of the lab's namespaces, the namespaces
 //! (their veths go with them: no lab interface ever lives in the root
 //! namespace), `/etc/netns/<ns>` directories, pins, then the state directory.
+//!
+//! Journal lines that do not parse, or that name anything outside the lab's
+//! own places ([`crate::state::read_journal`]), are skipped and reported in
+//! [`Removed::skipped`]; everything else is removed. Without the right to
+//! signal a lab process (not root) `down` stops at once with that error,
+//! having removed nothing.
 
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use labns::{netns, ProcId, Signal, Wait};
 
 use crate::error::{Error, Result};
-use crate::netns;
 use crate::state::{self, Entry};
+
+/// How long killed processes get to disappear.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// What `down` removed.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -20,6 +30,8 @@ pub struct Removed {
     pub lab: String,
     pub namespaces: usize,
     pub processes: usize,
+    /// Journal lines not acted on, `journal:LINE: why: "text"`.
+    pub skipped: Vec<String>,
 }
 
 /// Options of `labctl down`.
@@ -33,20 +45,11 @@ pub struct DownOptions {
 pub fn run(opts: &DownOptions) -> Result<Vec<Removed>> {
     let names = if opts.all {
         state::list_labs()
-    } else if let Some(n) = &opts.name {
-        vec![n.clone()]
     } else {
-        let labs = state::list_labs();
-        match labs.len() {
-            1 => labs,
-            0 => return Err(Error::Ambiguous("no lab is running".to_string())),
-            _ => {
-                return Err(Error::Ambiguous(format!(
-                    "several labs are running ({}): name one or pass --all",
-                    labs.join(", ")
-                )))
-            }
-        }
+        vec![state::select_lab(
+            opts.name.as_deref(),
+            "name one or pass --all",
+        )?]
     };
     names.iter().map(|n| teardown(n)).collect()
 }
@@ -58,61 +61,88 @@ pub fn teardown(lab: &str) -> Result<Removed> {
     if !dir.is_dir() {
         return Err(Error::NoSuchLab(lab.to_string()));
     }
-    let entries = state::read_journal(&dir)?;
-    let mut removed = Removed {
-        lab: lab.to_string(),
-        ..Removed::default()
-    };
-    let me = std::process::id() as i32;
-
-    // 1. Processes: the owner (a still-running or stuck `up`), the lab's own.
-    let mut killed = Vec::new();
-    for e in &entries {
-        if let Entry::Owner { pid, start } | Entry::Proc { pid, start, .. } = e {
-            if *pid != me && state::proc_alive(*pid, *start) {
-                kill(*pid);
-                killed.push(*pid);
-            }
-        }
+    let journal = state::read_journal(&dir, lab)?;
+    let skipped = journal.report();
+    for line in &skipped {
+        tracing::debug!("skipped: {line}");
     }
-    // 2. Anything else still inside the lab's namespaces (e.g. `labctl exec` shells).
-    let names: Vec<&str> = entries
+    let entries = &journal.entries;
+    let namespaces: Vec<&str> = entries
         .iter()
         .filter_map(|e| match e {
             Entry::Netns(n) => Some(n.as_str()),
             _ => None,
         })
         .collect();
-    let inodes: Vec<u64> = names.iter().filter_map(|n| netns::inode(n)).collect();
-    for pid in netns::pids_in(&inodes) {
-        if pid != me && !killed.contains(&pid) {
-            kill(pid);
-            killed.push(pid);
-        }
-    }
-    removed.processes = killed.len();
-    wait_gone(&killed, Duration::from_secs(5))?;
-
-    // 3. Namespaces (veths, routes, qdiscs and SIDs go with them).
-    for n in &names {
+    let processes = kill_processes(entries, &namespaces)?;
+    let mut removed = Removed {
+        lab: lab.to_string(),
+        namespaces: 0,
+        processes,
+        skipped,
+    };
+    // Namespaces (veths, routes, qdiscs and SIDs go with them).
+    for n in &namespaces {
         if netns::exists(n) {
             removed.namespaces += 1;
         }
         netns::delete(n)?;
     }
-    // 4. Files outside the state directory, in parallel: a directory
-    //    removal on /etc takes milliseconds here and they do not depend on
-    //    each other.
+    remove_files(entries)?;
+    // The state directory last: while it exists, `down` can be rerun.
+    fs::remove_dir_all(&dir).map_err(Error::io("remove state directory", &dir))?;
+    Ok(removed)
+}
+
+/// SIGKILL the owner and the lab's processes (pid + start time checked),
+/// then anything else inside the lab's namespaces (e.g. `labctl exec`
+/// shells); wait until they are gone. Returns how many were killed.
+fn kill_processes(entries: &[Entry], namespaces: &[&str]) -> Result<usize> {
+    let me = std::process::id() as i32;
+    let mut killed = Vec::new();
+    for e in entries {
+        if let Entry::Owner { pid, start } | Entry::Proc { pid, start, .. } = e {
+            let id = ProcId {
+                pid: *pid,
+                start: *start,
+            };
+            // A permission error ends `down` here, before anything is removed.
+            if *pid != me && id.signal(Signal::SIGKILL)? {
+                killed.push(*pid);
+            }
+        }
+    }
+    let inodes: Vec<u64> = namespaces.iter().filter_map(|n| netns::inode(n)).collect();
+    for pid in labns::proc::pids_in_netns(&inodes) {
+        if pid != me && !killed.contains(&pid) && labns::proc::signal_pid(pid, Signal::SIGKILL)? {
+            killed.push(pid);
+        }
+    }
+    Wait::new("the lab's processes to exit after SIGKILL", KILL_WAIT).until(|| {
+        let alive: Vec<i32> = killed
+            .iter()
+            .copied()
+            .filter(|p| !labns::proc::is_gone(*p))
+            .collect();
+        if alive.is_empty() {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(format!("still running: {alive:?}"))
+        }
+    })?;
+    Ok(killed.len())
+}
+
+/// Files outside the state directory, in parallel: a directory removal on
+/// /etc takes milliseconds here and they do not depend on each other. The
+/// journal reader let through only the lab's own `/etc/netns/<ns>` and pins.
+fn remove_files(entries: &[Entry]) -> Result<()> {
     std::thread::scope(|scope| {
         let jobs: Vec<_> = entries
             .iter()
             .filter_map(|e| match e {
-                Entry::Etc(p) if p.starts_with("/etc/netns/") => {
-                    Some(scope.spawn(move || remove_dir(p)))
-                }
-                Entry::Pin(p) if p.starts_with("/sys/fs/bpf/") => {
-                    Some(scope.spawn(move || remove_file(p)))
-                }
+                Entry::Etc(p) => Some(scope.spawn(move || remove(p, |p| fs::remove_dir_all(p)))),
+                Entry::Pin(p) => Some(scope.spawn(move || remove(p, |p| fs::remove_file(p)))),
                 _ => None,
             })
             .collect();
@@ -120,70 +150,13 @@ pub fn teardown(lab: &str) -> Result<Removed> {
             .map(|j| j.join().unwrap_or(Ok(())))
             .collect::<Result<Vec<()>>>()
     })?;
-    // 5. The state directory last: while it exists, `down` can be rerun.
-    fs::remove_dir_all(&dir).map_err(Error::io("remove state directory", &dir))?;
-    Ok(removed)
+    Ok(())
 }
 
-fn kill(pid: i32) {
-    // SAFETY: kill(2) on a pid we verified belongs to this lab.
-    unsafe {
-        libc::kill(pid, libc::SIGKILL);
-    }
-}
-
-/// Wait (polling, with a deadline) until every pid is gone or a zombie.
-fn wait_gone(pids: &[i32], limit: Duration) -> Result<()> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let alive: Vec<i32> = pids
-            .iter()
-            .copied()
-            .filter(|p| state::proc_start_time(*p).is_some() && !is_zombie(*p))
-            .collect();
-        if alive.is_empty() {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(Error::Timeout(format!(
-                "processes {alive:?} did not exit after SIGKILL"
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-fn is_zombie(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            let close = s.rfind(')')?;
-            s[close + 1..]
-                .split_whitespace()
-                .next()
-                .map(|st| st == "Z" || st == "X")
-        })
-        .unwrap_or(false)
-}
-
-fn remove_dir(p: &Path) -> Result<()> {
-    match fs::remove_dir_all(p) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io {
-            op: "remove",
-            path: p.to_path_buf(),
-            source: e,
-        }),
-        _ => Ok(()),
-    }
-}
-
-fn remove_file(p: &Path) -> Result<()> {
-    match fs::remove_file(p) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io {
-            op: "remove",
-            path: p.to_path_buf(),
-            source: e,
-        }),
+/// Remove `p` with `how`; already gone is fine.
+fn remove(p: &Path, how: fn(&Path) -> io::Result<()>) -> Result<()> {
+    match how(p) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io("remove", p)(e)),
         _ => Ok(()),
     }
 }

@@ -14,7 +14,7 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// A system call (setns, unshare, mount ...) failed.
+    /// A system resource could not be had (a tokio runtime, a netlink socket, a thread).
     #[error("{op} ({what})")]
     Sys {
         op: &'static str,
@@ -22,6 +22,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A namespace, process, wait or signal operation failed (labns).
+    #[error(transparent)]
+    Ns(#[from] labns::Error),
     /// A netlink request was refused by the kernel.
     #[error("namespace {netns}: {what}: {message}")]
     Netlink {
@@ -29,9 +32,9 @@ pub enum Error {
         what: String,
         message: String,
     },
-    /// The topology file could not be loaded.
-    #[error("{0}")]
-    Topology(String),
+    /// The topology file (or the lab's copy of it) could not be loaded.
+    #[error(transparent)]
+    Topology(#[from] topology::LoadError),
     /// The lab is already running.
     #[error(
         "lab {name} is already up (state in {state}); run `labctl down {name}` or pass --replace"
@@ -40,9 +43,18 @@ pub enum Error {
     /// The lab is not running.
     #[error("no lab named {0} is running (no state in /run/labctl/{0})")]
     NoSuchLab(String),
-    /// A command needs a lab name because none or several labs run.
-    #[error("{0}")]
-    Ambiguous(String),
+    /// No lab name was given and no lab runs.
+    #[error("no lab is running")]
+    NoLabRunning,
+    /// No lab name was given and several labs run.
+    #[error("several labs are running ({}): {how_to_choose}", labs.join(", "))]
+    SeveralLabs {
+        labs: Vec<String>,
+        how_to_choose: &'static str,
+    },
+    /// `labctl exec` without a command after `--`.
+    #[error("no command given after --")]
+    NoCommand,
     /// The lab name is not usable as a namespace / directory name.
     #[error(transparent)]
     BadName(#[from] topology::names::NameError),
@@ -53,22 +65,42 @@ pub enum Error {
         node: String,
         known: String,
     },
-    /// Something needed on this machine is missing (e.g. the `vpp` binary).
-    #[error("{0}")]
-    Unsupported(String),
-    /// A namespace or a process did not reach the expected state in time.
-    #[error("{0}")]
-    Timeout(String),
-    /// The state journal of a lab is damaged.
-    #[error("state journal {path}:{line}: {why}")]
-    Journal {
-        path: PathBuf,
-        line: usize,
-        why: String,
+    /// A `backend: vpp` router on a machine without the `vpp` binary.
+    /// (Not a `#[source]`: the message already holds it, and `{:#}` would repeat it.)
+    #[error("{0}. Nothing was created.")]
+    MissingVpp(crate::vpp::MissingVpp),
+    /// The machine lacks a feature the lab needs ([`crate::doctor`]).
+    #[error("{0}\nNothing was created.")]
+    Unsupported(crate::doctor::Unsupported),
+    /// The VPP configuration of a router cannot be generated.
+    #[error("vpp config of {node}")]
+    VppConfig {
+        node: String,
+        #[source]
+        source: crate::vpp::VppError,
     },
+    /// A namespace the lab needs exists and is not the lab's.
+    #[error(
+        "namespace {netns} already exists and does not belong to a labctl lab named {lab}; \
+         remove it (ip netns del {netns}) or choose another --name"
+    )]
+    NamespaceTaken { netns: String, lab: String },
+    /// The test hook `LABCTL_FAIL_AT` made a step fail ([`crate::hooks`]).
+    #[error("injected failure after step {step} ({})", crate::hooks::FAIL_ENV)]
+    InjectedFailure { step: String },
     /// `up` was interrupted (SIGINT/SIGTERM/SIGHUP) and removed what it made.
     #[error("interrupted by {0}")]
-    Interrupted(&'static str),
+    Interrupted(labns::Signal),
+    /// The status report could not be encoded.
+    #[error("encode status as JSON")]
+    Json(#[from] serde_json::Error),
+    /// The DNS server did not say `ready` (its log says why).
+    #[error("dns server did not start; its log: {log}")]
+    DnsDidNotStart {
+        log: String,
+        #[source]
+        source: labns::Error,
+    },
     /// DNS server setup failed.
     #[error("dns: {0}")]
     Dns(String),
@@ -91,5 +123,23 @@ impl Error {
             what: what.into(),
             source: io::Error::last_os_error(),
         }
+    }
+}
+
+impl From<crate::vpp::MissingVpp> for Error {
+    fn from(e: crate::vpp::MissingVpp) -> Error {
+        Error::MissingVpp(e)
+    }
+}
+
+impl From<crate::doctor::Unsupported> for Error {
+    fn from(e: crate::doctor::Unsupported) -> Error {
+        Error::Unsupported(e)
+    }
+}
+
+impl From<labns::Timeout> for Error {
+    fn from(t: labns::Timeout) -> Error {
+        Error::Ns(labns::Error::Timeout(t))
     }
 }

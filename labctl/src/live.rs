@@ -1,7 +1,7 @@
 //! What the kernel really has in a lab's namespaces, for `status`: each
-//! namespace is read by its own short-lived OS thread that enters it with
-//! `setns` (never a shared or tokio thread) and dumps links, addresses and
-//! routes over one netlink socket.
+//! namespace is read by its own short-lived OS thread inside it
+//! ([`labns::spawn_in`]: never a shared or tokio thread) that dumps links,
+//! addresses and routes over one netlink socket.
 
 use std::net::IpAddr;
 
@@ -14,7 +14,7 @@ use rtnetlink::RouteMessageBuilder;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::netns;
+use crate::nl::Nl;
 
 /// One interface as the kernel reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,10 +40,8 @@ pub struct LiveNs {
 
 /// Read namespace `name` (on a dedicated thread).
 pub fn probe(name: &str) -> Result<LiveNs> {
-    let name = name.to_string();
-    std::thread::spawn(move || probe_here(&name))
-        .join()
-        .unwrap_or_else(|_| Err(Error::Unsupported("probe thread panicked".to_string())))
+    let n = name.to_string();
+    labns::run_in(name, move || probe_here(&n))?
 }
 
 /// Read several namespaces in parallel, one thread each.
@@ -51,48 +49,65 @@ pub fn probe_all(names: &[String]) -> Vec<Result<LiveNs>> {
     let threads: Vec<_> = names
         .iter()
         .map(|n| {
-            let n = n.clone();
-            std::thread::spawn(move || probe_here(&n))
+            let name = n.clone();
+            labns::spawn_in(n, move || probe_here(&name))
         })
         .collect();
-    threads
-        .into_iter()
-        .map(|t| {
-            t.join()
-                .unwrap_or_else(|_| Err(Error::Unsupported("probe thread panicked".to_string())))
-        })
-        .collect()
+    threads.into_iter().map(|t| t?.join()?).collect()
 }
 
+/// On a thread already inside namespace `name`: one netlink connection,
+/// three dumps.
 fn probe_here(name: &str) -> Result<LiveNs> {
-    let fd = netns::open(name)?;
-    netns::enter(&fd, name)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .map_err(|e| Error::Sys {
-            op: "tokio runtime",
-            what: name.to_string(),
-            source: e,
-        })?;
-    let nl_err = |what: &str, e: rtnetlink::Error| Error::Netlink {
-        netns: name.to_string(),
-        what: what.to_string(),
-        message: e.to_string(),
-    };
+    let (rt, nl) = Nl::connect_here(name)?;
     rt.block_on(async {
-        let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::Sys {
-            op: "netlink socket",
-            what: name.to_string(),
-            source: e,
-        })?;
-        tokio::spawn(conn);
-        let mut ifaces: Vec<(u32, LiveIface)> = Vec::new();
-        let mut links = handle.link().get().execute();
+        let dump = Dump {
+            handle: nl.handle,
+            netns: name,
+        };
+        let mut ifaces = dump.links().await?;
+        let lo_addrs = dump.addresses(&mut ifaces).await?;
+        let (static_routes, sids) = dump.routes().await?;
+        let mut out: Vec<LiveIface> = ifaces.into_iter().map(|(_, i)| i).collect();
+        if !lo_addrs.is_empty() {
+            out.push(LiveIface {
+                name: "lo".to_string(),
+                up: true,
+                running: true,
+                addrs: lo_addrs,
+            });
+        }
+        Ok(LiveNs {
+            ifaces: out,
+            static_routes,
+            sids,
+        })
+    })
+}
+
+/// The netlink dumps of one namespace.
+struct Dump<'a> {
+    handle: rtnetlink::Handle,
+    netns: &'a str,
+}
+
+impl Dump<'_> {
+    fn err(&self, what: &str, e: rtnetlink::Error) -> Error {
+        Error::Netlink {
+            netns: self.netns.to_string(),
+            what: what.to_string(),
+            message: e.to_string(),
+        }
+    }
+
+    /// Every interface but `lo`, with its index.
+    async fn links(&self) -> Result<Vec<(u32, LiveIface)>> {
+        let mut ifaces = Vec::new();
+        let mut links = self.handle.link().get().execute();
         while let Some(m) = links
             .try_next()
             .await
-            .map_err(|e| nl_err("list links", e))?
+            .map_err(|e| self.err("list links", e))?
         {
             let mut iface = LiveIface {
                 name: String::new(),
@@ -111,29 +126,41 @@ fn probe_here(name: &str) -> Result<LiveNs> {
                 ifaces.push((m.header.index, iface));
             }
         }
-        let mut req = handle.address().get();
+        Ok(ifaces)
+    }
+
+    /// Global IPv6 addresses, put on their interface; returns those of `lo`.
+    async fn addresses(&self, ifaces: &mut [(u32, LiveIface)]) -> Result<Vec<String>> {
+        let mut req = self.handle.address().get();
         req.message_mut().header.family = AddressFamily::Inet6;
         let mut addrs = req.execute();
         let mut lo_addrs = Vec::new();
         while let Some(m) = addrs
             .try_next()
             .await
-            .map_err(|e| nl_err("list addresses", e))?
+            .map_err(|e| self.err("list addresses", e))?
         {
             for a in &m.attributes {
-                if let AddressAttribute::Address(IpAddr::V6(ip)) = a {
-                    if ip.is_loopback() || ip.segments()[0] & 0xffc0 == 0xfe80 {
-                        continue;
-                    }
-                    let text = format!("{ip}/{}", m.header.prefix_len);
-                    match ifaces.iter_mut().find(|(i, _)| *i == m.header.index) {
-                        Some((_, iface)) => iface.addrs.push(text),
-                        None => lo_addrs.push(text),
-                    }
+                let AddressAttribute::Address(IpAddr::V6(ip)) = a else {
+                    continue;
+                };
+                if ip.is_loopback() || ip.segments()[0] & 0xffc0 == 0xfe80 {
+                    continue;
+                }
+                let text = format!("{ip}/{}", m.header.prefix_len);
+                match ifaces.iter_mut().find(|(i, _)| *i == m.header.index) {
+                    Some((_, iface)) => iface.addrs.push(text),
+                    None => lo_addrs.push(text),
                 }
             }
         }
-        let mut routes = handle
+        Ok(lo_addrs)
+    }
+
+    /// `(static routes, seg6local routes)` of the IPv6 tables.
+    async fn routes(&self) -> Result<(usize, usize)> {
+        let mut routes = self
+            .handle
             .route()
             .get(RouteMessageBuilder::<std::net::Ipv6Addr>::new().build())
             .execute();
@@ -141,7 +168,7 @@ fn probe_here(name: &str) -> Result<LiveNs> {
         while let Some(r) = routes
             .try_next()
             .await
-            .map_err(|e| nl_err("list routes", e))?
+            .map_err(|e| self.err("list routes", e))?
         {
             let seg6local = r
                 .attributes
@@ -153,19 +180,6 @@ fn probe_here(name: &str) -> Result<LiveNs> {
                 static_routes += 1;
             }
         }
-        let mut out: Vec<LiveIface> = ifaces.into_iter().map(|(_, i)| i).collect();
-        if !lo_addrs.is_empty() {
-            out.push(LiveIface {
-                name: "lo".to_string(),
-                up: true,
-                running: true,
-                addrs: lo_addrs,
-            });
-        }
-        Ok(LiveNs {
-            ifaces: out,
-            static_routes,
-            sids,
-        })
-    })
+        Ok((static_routes, sids))
+    }
 }

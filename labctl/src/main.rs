@@ -51,6 +51,10 @@ enum Cmd {
         all: bool,
     },
     /// Show nodes, addresses, SIDs, processes and links (enforced vs declared properties).
+    ///
+    /// Exit status: 0 every lab shown is healthy; 3 one is not (up did not
+    /// finish, a namespace is missing, a lab process is gone, stopped or
+    /// does not answer); 1 the status could not be read.
     Status {
         /// Lab name (default: every running lab).
         name: Option<String>,
@@ -68,13 +72,29 @@ enum Cmd {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
-    /// Draw a topology file.
+    /// Draw a topology file (with --overlay: the paths a scenario run observed).
     Graph {
         file: PathBuf,
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormat,
+        /// A results directory of `labctl run` (results/<scenario>/<run>/):
+        /// draw each flow's observed path over the topology, hop by hop.
+        #[arg(long, value_name = "RESULTS")]
+        overlay: Option<PathBuf>,
     },
-    /// Check a topology file and report every problem.
+    /// Probe what this machine can run, by trying each feature in a scratch namespace.
+    ///
+    /// Judged against what labctl, `make build` and the topology files need
+    /// (`up` and the agents). Exit status: 0 every needed feature is
+    /// present; 3 one is missing or could not be tried; 1 an error (a
+    /// topology file that does not load).
+    Doctor {
+        /// Topology files whose needs count (default: topologies/*.yaml under the current directory).
+        topologies: Vec<PathBuf>,
+        #[arg(long, short, value_enum, default_value = "table")]
+        output: OutputArg,
+    },
+    /// Check a topology or scenario file (or a scenario directory) and report every problem.
     Validate { file: PathBuf },
     /// (internal) The lab DNS server, started by `up` inside the dns namespace.
     #[command(name = "__dns", hide = true)]
@@ -124,8 +144,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Down { name, all } => {
             let removed = labctl::down::run(&labctl::down::DownOptions { name, all })
                 .context("labctl down")?;
-            if !cli.quiet {
-                for r in removed {
+            for r in removed {
+                // Skipped journal lines are reported even with --quiet.
+                for line in &r.skipped {
+                    eprintln!("labctl: warning: journal line skipped: {line}");
+                }
+                if !cli.quiet {
                     eprintln!(
                         "labctl: lab {} down ({} namespaces, {} processes removed)",
                         r.lab, r.namespaces, r.processes
@@ -138,20 +162,33 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 OutputArg::Table => labctl::status::Output::Table,
                 OutputArg::Json => labctl::status::Output::Json,
             };
-            let text = labctl::status::run(name.as_deref(), output).context("labctl status")?;
-            println!("{}", text.trim_end());
+            let report = labctl::status::run(name.as_deref(), output).context("labctl status")?;
+            println!("{}", report.text.trim_end());
+            if !report.healthy {
+                return Ok(ExitCode::from(labctl::status::EXIT_UNHEALTHY));
+            }
         }
         Cmd::Exec { node, lab, cmd } => {
             let code = labctl::exec::run(&node, lab.as_deref(), &cmd)
                 .with_context(|| format!("labctl exec {node}"))?;
             return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
         }
-        Cmd::Graph { file, format } => {
+        Cmd::Graph {
+            file,
+            format,
+            overlay,
+        } => {
             let format = match format {
                 GraphFormat::Mermaid => labctl::graph::GraphFormat::Mermaid,
                 GraphFormat::Dot => labctl::graph::GraphFormat::Dot,
             };
-            match labctl::graph::graph(&file, format) {
+            let drawn = match overlay {
+                Some(dir) => {
+                    labctl::overlay::graph_overlay(&file, &dir, format).map_err(|e| e.to_string())
+                }
+                None => labctl::graph::graph(&file, format).map_err(|e| e.to_string()),
+            };
+            match drawn {
                 Ok(text) => println!("{}", text.trim_end()),
                 Err(e) => {
                     eprintln!("{e}");
@@ -159,7 +196,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Cmd::Validate { file } => match labctl::validate::validate(&file) {
+        Cmd::Doctor { topologies, output } => {
+            let files = if topologies.is_empty() {
+                labctl::doctor::default_topologies()
+            } else {
+                topologies
+            };
+            let needs = labctl::doctor::needs_of_files(&files).context("labctl doctor")?;
+            let report = labctl::doctor::doctor(&needs);
+            match output {
+                OutputArg::Table => print!("{}", report.to_table()),
+                OutputArg::Json => println!("{}", report.to_json().context("labctl doctor")?),
+            }
+            if !report.ok() {
+                return Ok(ExitCode::from(labctl::doctor::EXIT_MISSING));
+            }
+        }
+        Cmd::Validate { file } => match labctl::scenario::validate_file(&file) {
             Ok(summary) => println!("{summary}"),
             Err(e) => {
                 // Every problem, one per line, each naming file:line:column and field.

@@ -37,6 +37,35 @@ pub struct Nl {
 const CREATE: u16 = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
 
 impl Nl {
+    /// A current-thread tokio runtime and one rtnetlink connection opened by
+    /// the calling thread, so bound to the namespace that thread is in
+    /// (`netns` names it in errors). Both stay on this thread.
+    pub fn connect_here(netns: &str) -> Result<(tokio::runtime::Runtime, Nl)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::Sys {
+                op: "tokio runtime",
+                what: netns.to_string(),
+                source: e,
+            })?;
+        let handle = rt.block_on(async {
+            let (conn, handle, _) = rtnetlink::new_connection().map_err(|e| Error::Sys {
+                op: "netlink socket",
+                what: netns.to_string(),
+                source: e,
+            })?;
+            tokio::spawn(conn);
+            Ok::<_, Error>(handle)
+        })?;
+        let nl = Nl {
+            handle,
+            netns: netns.to_string(),
+        };
+        Ok((rt, nl))
+    }
+
     fn err(&self, what: impl Into<String>, message: impl ToString) -> Error {
         Error::Netlink {
             netns: self.netns.clone(),
@@ -179,10 +208,14 @@ pub fn route(r: &RoutePlan, oif: u32) -> RouteNetlinkMessage {
     RouteNetlinkMessage::NewRoute(msg)
 }
 
-/// `SEG6_LOCAL_FLAVORS` (include/uapi/linux/seg6_local.h): a nested attribute
+/// `SEG6_LOCAL_FLAVORS` (include/uapi/linux/seg6_local.h: the 11th
+/// attribute, after `VRFTABLE` 9 and `COUNTERS` 10): a nested attribute
 /// whose `SEG6_LOCAL_FLV_OPERATION` (1) is a u32 bitmask of `1 << SEG6_LOCAL_FLV_OP_*`
-/// (PSP 1, USP 2, USD 3, NEXT_CSID 4).
-const SEG6_LOCAL_FLAVORS: u16 = 9;
+/// (PSP 1, USP 2, USD 3, NEXT_CSID 4). A wrong number here is not refused:
+/// the kernel ignores attributes End does not use, and the SID silently
+/// loses its flavours (`labctl doctor` reads the route back to catch that).
+pub const SEG6_LOCAL_FLAVORS: u16 = 11;
+pub const SEG6_LOCAL_FLV_OPERATION: u16 = 1;
 const NLA_F_NESTED: u16 = 1 << 15;
 
 /// `ip -6 route add SID/128 encap seg6local action End [flavors ...] dev IF`.
@@ -191,7 +224,7 @@ pub fn seg6local_end(sid: &SidPlan, oif: u32) -> RouteNetlinkMessage {
     if sid.flavor_ops != 0 {
         let mut inner = Vec::with_capacity(8);
         inner.extend_from_slice(&8u16.to_ne_bytes()); // nla_len
-        inner.extend_from_slice(&1u16.to_ne_bytes()); // SEG6_LOCAL_FLV_OPERATION
+        inner.extend_from_slice(&SEG6_LOCAL_FLV_OPERATION.to_ne_bytes());
         inner.extend_from_slice(&sid.flavor_ops.to_ne_bytes());
         tunnel.push(RouteSeg6LocalTunnel::Other(DefaultNla::new(
             SEG6_LOCAL_FLAVORS | NLA_F_NESTED,

@@ -149,7 +149,7 @@ pub fn netns_name(lab: &str, node: &str) -> String {
 }
 
 /// `SEG6_LOCAL_FLV_OP_*` of include/uapi/linux/seg6_local.h.
-fn flavor_op(f: EndFlavor) -> u32 {
+pub fn flavor_op(f: EndFlavor) -> u32 {
     match f {
         EndFlavor::Psp => 1,
         EndFlavor::Usp => 2,
@@ -171,67 +171,56 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
         .nodes_of_kind(NodeKind::Dns)
         .find(|n| n.address.is_some());
     let resolver = dns_node.and_then(|n| n.address);
+    let namespaces = topo
+        .nodes
+        .iter()
+        .map(|(name, node)| {
+            let node_routes = routes.remove(name).unwrap_or_default();
+            ns_plan(topo, lab, node, node_routes, resolver)
+        })
+        .collect();
+    let dns = dns_node.and_then(|n| {
+        Some(DnsPlan {
+            ns: *index.get(n.name.as_str())?,
+            listen: n.address?,
+        })
+    });
+    LabPlan {
+        lab: lab.to_string(),
+        namespaces,
+        veths: veths(topo, &index),
+        dns,
+    }
+}
 
-    let mut namespaces = Vec::with_capacity(topo.nodes.len());
-    for (name, node) in &topo.nodes {
-        let forwarding = match (node.kind, node.backend) {
-            (NodeKind::Router, RouterBackend::Vpp) => Forwarding::Vpp,
-            (k, _) if k.has_sid() => Forwarding::Kernel,
-            _ => Forwarding::Host,
-        };
-        let end_system = node.kind.is_end_system();
-        let mut ifaces = Vec::new();
-        for link in &topo.links {
-            let Some(ep) = link.endpoint(name) else {
-                continue;
-            };
-            let mut addrs = vec![(ep.addr, ep.prefix_len)];
-            // The service address of an end system sits on its (first) link
-            // as a /128; routers put their loopback address on `lo`.
-            if end_system && ifaces.is_empty() {
-                if let Some(a) = node.address {
-                    addrs.push((a, 128));
-                }
-            }
-            let props = link.props_from(name);
-            let tbf = props
-                .and_then(|p| p.bandwidth_kbps)
-                .map(|kbps| TbfPlan::for_rate(kbps, link.mtu));
-            let loss_pct = props.and_then(|p| p.loss_pct).filter(|l| *l > 0.0);
-            ifaces.push(IfacePlan {
-                name: ep.ifname.clone(),
-                mtu: link.mtu,
-                addrs,
-                up: link.up,
-                tbf,
-                loss_pct,
-            });
-        }
-        let lo_addrs = match node.address {
-            Some(a) if !end_system => vec![(a, 128)],
-            _ => Vec::new(),
-        };
-        let sid_dev = ifaces.first().map(|i: &IfacePlan| i.name.clone());
-        let sids = node
-            .sid
-            .filter(|_| node.kind.has_sid())
-            .zip(sid_dev)
-            .map(|(sid, dev)| SidPlan {
-                dev,
-                sid,
-                flavor_ops: node
-                    .sid_behavior
-                    .flavors
-                    .iter()
-                    .fold(0, |m, f| m | (1 << flavor_op(*f))),
-                label: node.sid_behavior.to_string(),
-            })
-            .into_iter()
-            .collect();
-        let src = if end_system { node.address } else { None };
-        let node_routes = routes
-            .remove(name)
-            .unwrap_or_default()
+/// The namespace of one node.
+fn ns_plan(
+    topo: &Topology,
+    lab: &str,
+    node: &topology::Node,
+    node_routes: Vec<routes::Route>,
+    resolver: Option<Ipv6Addr>,
+) -> NsPlan {
+    let forwarding = match (node.kind, node.backend) {
+        (NodeKind::Router, RouterBackend::Vpp) => Forwarding::Vpp,
+        (k, _) if k.has_sid() => Forwarding::Kernel,
+        _ => Forwarding::Host,
+    };
+    let end_system = node.kind.is_end_system();
+    let ifaces = ifaces(topo, node);
+    let lo_addrs = match node.address {
+        Some(a) if !end_system => vec![(a, 128)],
+        _ => Vec::new(),
+    };
+    let src = if end_system { node.address } else { None };
+    NsPlan {
+        node: node.name.clone(),
+        netns: netns_name(lab, &node.name),
+        forwarding,
+        sids: sid(node, &ifaces).into_iter().collect(),
+        ifaces,
+        lo_addrs,
+        routes: node_routes
             .into_iter()
             .map(|r| RoutePlan {
                 dst: r.prefix,
@@ -240,24 +229,62 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
                 mtu: r.mtu,
                 src,
             })
-            .collect();
-        namespaces.push(NsPlan {
-            node: name.clone(),
-            netns: netns_name(lab, name),
-            forwarding,
-            ifaces,
-            lo_addrs,
-            sids,
-            routes: node_routes,
-            // Hosts and the controller resolve through the lab DNS. Routers
-            // do not get one: every /etc/netns directory costs ~4 ms to
-            // create and to remove on this machine's /etc.
-            resolver: resolver
-                .filter(|_| matches!(node.kind, NodeKind::Host | NodeKind::Controller)),
+            .collect(),
+        // Hosts and the controller resolve through the lab DNS. Routers
+        // do not get one: every /etc/netns directory costs ~4 ms to
+        // create and to remove on this machine's /etc.
+        resolver: resolver.filter(|_| matches!(node.kind, NodeKind::Host | NodeKind::Controller)),
+    }
+}
+
+/// The interfaces of `node`, one per link end, in link order.
+fn ifaces(topo: &Topology, node: &topology::Node) -> Vec<IfacePlan> {
+    let mut ifaces: Vec<IfacePlan> = Vec::new();
+    for link in &topo.links {
+        let Some(ep) = link.endpoint(&node.name) else {
+            continue;
+        };
+        let mut addrs = vec![(ep.addr, ep.prefix_len)];
+        // The service address of an end system sits on its (first) link
+        // as a /128; routers put their loopback address on `lo`.
+        if node.kind.is_end_system() && ifaces.is_empty() {
+            if let Some(a) = node.address {
+                addrs.push((a, 128));
+            }
+        }
+        let props = link.props_from(&node.name);
+        ifaces.push(IfacePlan {
+            name: ep.ifname.clone(),
+            mtu: link.mtu,
+            addrs,
+            up: link.up,
+            tbf: props
+                .and_then(|p| p.bandwidth_kbps)
+                .map(|kbps| TbfPlan::for_rate(kbps, link.mtu)),
+            loss_pct: props.and_then(|p| p.loss_pct).filter(|l| *l > 0.0),
         });
     }
-    let veths = topo
-        .links
+    ifaces
+}
+
+/// The node's SID as a `seg6local End` route on its first interface.
+fn sid(node: &topology::Node, ifaces: &[IfacePlan]) -> Option<SidPlan> {
+    let sid = node.sid.filter(|_| node.kind.has_sid())?;
+    Some(SidPlan {
+        dev: ifaces.first()?.name.clone(),
+        sid,
+        flavor_ops: node
+            .sid_behavior
+            .flavors
+            .iter()
+            .fold(0, |m, f| m | (1 << flavor_op(*f))),
+        label: node.sid_behavior.to_string(),
+    })
+}
+
+/// One veth pair per link, with the lab-unique interface indexes.
+fn veths(topo: &Topology, index: &HashMap<&str, usize>) -> Vec<VethPlan> {
+    topo.links
         .iter()
         .filter_map(|l| {
             Some(VethPlan {
@@ -271,19 +298,7 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
                 b_index: FIRST_IFINDEX + 2 * l.id as u32 + 1,
             })
         })
-        .collect();
-    let dns = dns_node.and_then(|n| {
-        Some(DnsPlan {
-            ns: *index.get(n.name.as_str())?,
-            listen: n.address?,
-        })
-    });
-    LabPlan {
-        lab: lab.to_string(),
-        namespaces,
-        veths,
-        dns,
-    }
+        .collect()
 }
 
 #[cfg(test)]

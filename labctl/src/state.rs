@@ -13,7 +13,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -71,7 +71,7 @@ impl Entry {
         let mut word = |what: &str| it.next().ok_or(format!("{kind}: missing {what}"));
         let num = |s: &str| s.parse::<u64>().map_err(|e| format!("{s:?}: {e}"));
         let pid = |s: &str| s.parse::<i32>().map_err(|e| format!("{s:?}: {e}"));
-        Ok(match kind {
+        let entry = match kind {
             "owner" => Entry::Owner {
                 pid: pid(word("pid")?)?,
                 start: num(word("start time")?)?,
@@ -86,9 +86,48 @@ impl Entry {
             "pin" => Entry::Pin(PathBuf::from(word("path")?)),
             "complete" => Entry::Complete,
             other => return Err(format!("unknown entry kind {other:?}")),
-        })
+        };
+        match it.next() {
+            Some(extra) => Err(format!("{kind}: unexpected {extra:?} after the entry")),
+            None => Ok(entry),
+        }
+    }
+
+    /// Whether this entry names only things lab `lab` may own: its own
+    /// namespaces (`<lab>-*`, one file name), their `/etc/netns/<ns>`
+    /// directories, pins under `/sys/fs/bpf`, real pids (never 0, 1 or
+    /// negative: `kill` reads those as groups or everyone). `down` follows
+    /// nothing else, whatever the journal says.
+    fn check_owned_by(&self, lab: &str) -> std::result::Result<(), String> {
+        let own_ns =
+            |n: &str| labns::netns::check_name(n).is_ok() && n.starts_with(&format!("{lab}-"));
+        let ok = match self {
+            Entry::Owner { pid, .. } | Entry::Proc { pid, .. } => *pid > 1,
+            Entry::Netns(n) => own_ns(n),
+            Entry::Etc(p) => {
+                let rest = p.strip_prefix(labns::command::ETC_NETNS_DIR).ok();
+                let mut parts = rest.map(|r| r.components()).into_iter().flatten();
+                match (parts.next(), parts.next()) {
+                    (Some(Component::Normal(n)), None) => n.to_str().is_some_and(own_ns),
+                    _ => false,
+                }
+            }
+            Entry::Pin(p) => p.strip_prefix(BPF_FS).is_ok_and(|r| {
+                r.components().next().is_some()
+                    && r.components().all(|c| matches!(c, Component::Normal(_)))
+            }),
+            Entry::Complete => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("refused: not a place lab {lab} owns"))
+        }
     }
 }
+
+/// Where pinned BPF objects live.
+pub const BPF_FS: &str = "/sys/fs/bpf";
 
 /// The append-only journal of a lab being built.
 #[derive(Debug)]
@@ -129,37 +168,86 @@ impl Journal {
     }
 }
 
-/// Read a journal; a torn last line (a crash during the write) is ignored.
-pub fn read_journal(dir: &Path) -> Result<Vec<Entry>> {
+/// A journal line [`read_journal`] could not use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedLine {
+    /// 1-based line number.
+    pub line: usize,
+    /// The line as written (at most 200 characters).
+    pub text: String,
+    /// Why it was skipped.
+    pub why: String,
+}
+
+/// A journal as read: the entries `down` may act on and the lines it may not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalRead {
+    pub path: PathBuf,
+    pub entries: Vec<Entry>,
+    pub skipped: Vec<SkippedLine>,
+}
+
+impl JournalRead {
+    /// One `journal:LINE: why: "text"` line per skipped line.
+    pub fn report(&self) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}:{}: {}: {:?}",
+                    self.path.display(),
+                    s.line,
+                    s.why,
+                    s.text
+                )
+            })
+            .collect()
+    }
+}
+
+/// Read the journal of lab `lab` in `dir`. A line that does not parse (a
+/// torn last line from a kill during the write, damage, a foreign line) or
+/// that names something outside the lab's own places is skipped and
+/// reported; every other line is returned. A missing journal is empty.
+pub fn read_journal(dir: &Path, lab: &str) -> Result<JournalRead> {
     let path = dir.join("journal");
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::Io {
-                op: "read journal",
+    let text = match fs::read(&path) {
+        Ok(t) => String::from_utf8_lossy(&t).into_owned(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(JournalRead {
                 path,
-                source: e,
+                ..JournalRead::default()
             })
         }
+        Err(e) => return Err(Error::io("read journal", path)(e)),
     };
     let complete_lines = if text.ends_with('\n') {
         text.lines().count()
     } else {
         text.lines().count().saturating_sub(1)
     };
-    text.lines()
-        .take(complete_lines)
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            Entry::parse(l).map_err(|why| Error::Journal {
-                path: path.clone(),
+    let mut read = JournalRead {
+        path,
+        ..JournalRead::default()
+    };
+    for (i, l) in text.lines().enumerate() {
+        let parsed = if i >= complete_lines {
+            Err("incomplete last line (up was killed while writing it)".to_string())
+        } else if l.trim().is_empty() {
+            continue;
+        } else {
+            Entry::parse(l).and_then(|e| e.check_owned_by(lab).map(|()| e))
+        };
+        match parsed {
+            Ok(e) => read.entries.push(e),
+            Err(why) => read.skipped.push(SkippedLine {
                 line: i + 1,
+                text: l.chars().take(200).collect(),
                 why,
-            })
-        })
-        .collect()
+            }),
+        }
+    }
+    Ok(read)
 }
 
 /// What `lab.json` holds.
@@ -209,27 +297,25 @@ pub fn list_labs() -> Vec<String> {
     out
 }
 
-/// Start time of a process in clock ticks since boot (field 22 of
-/// `/proc/PID/stat`): with the pid it identifies a process across pid reuse.
-pub fn proc_start_time(pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: skip past the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Whether the process `pid` that started at `start` still exists (and is not a zombie).
-pub fn proc_alive(pid: i32, start: u64) -> bool {
-    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let Some(close) = stat.rfind(')') else {
-        return false;
-    };
-    let mut fields = stat[close + 1..].split_whitespace();
-    let state = fields.next();
-    let started = fields.nth(18).and_then(|s| s.parse::<u64>().ok());
-    state != Some("Z") && started == Some(start)
+/// The lab a command acts on: `name` if given (it must run), else the only
+/// running lab. `how_to_choose` ends the error when several run.
+pub fn select_lab(name: Option<&str>, how_to_choose: &'static str) -> Result<String> {
+    if let Some(n) = name {
+        validate_name(n)?;
+        if !lab_dir(n).is_dir() {
+            return Err(Error::NoSuchLab(n.to_string()));
+        }
+        return Ok(n.to_string());
+    }
+    let mut labs = list_labs();
+    match labs.len() {
+        0 => Err(Error::NoLabRunning),
+        1 => Ok(labs.remove(0)),
+        _ => Err(Error::SeveralLabs {
+            labs,
+            how_to_choose,
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -254,20 +340,110 @@ mod tests {
             assert_eq!(Entry::parse(&e.to_line()), Ok(e));
         }
         assert!(Entry::parse("bogus 1").is_err());
+        assert!(Entry::parse("netns a b").is_err(), "trailing words");
         assert!(Entry::parse("proc dns notapid 3").is_err());
+    }
+
+    /// A journal file in a fresh temporary directory, removed on drop.
+    struct TempJournal(PathBuf);
+
+    impl TempJournal {
+        fn with(text: &str) -> TempJournal {
+            use std::sync::atomic::{AtomicU32, Ordering};
+            static N: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "labctl-journal-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            fs::create_dir_all(&dir).unwrap();
+            fs::write(dir.join("journal"), text).unwrap();
+            TempJournal(dir)
+        }
+    }
+
+    impl Drop for TempJournal {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
     fn torn_last_line_is_ignored() {
-        let dir = std::env::temp_dir().join(format!("labctl-journal-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join("journal"), "netns a-b\nnetns a-c\nnet").unwrap();
-        let got = read_journal(&dir).unwrap();
+        let j = TempJournal::with("netns a-b\nnetns a-c\nnet");
+        let got = read_journal(&j.0, "a").unwrap();
         assert_eq!(
-            got,
+            got.entries,
             vec![Entry::Netns("a-b".into()), Entry::Netns("a-c".into())]
         );
-        fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got.skipped.len(), 1);
+        assert_eq!(got.skipped[0].line, 3);
+        assert_eq!(got.skipped[0].text, "net");
+    }
+
+    #[test]
+    fn damaged_and_foreign_lines_are_skipped_and_the_rest_is_kept() {
+        let j = TempJournal::with(
+            "owner 7 99\n\
+             netns a-b\n\
+             netns a-\u{1}garbage here\n\
+             proc dns 12x 5\n\
+             frobnicate 1 2\n\
+             netns a-c\n",
+        );
+        let got = read_journal(&j.0, "a").unwrap();
+        assert_eq!(
+            got.entries,
+            vec![
+                Entry::Owner { pid: 7, start: 99 },
+                Entry::Netns("a-b".into()),
+                Entry::Netns("a-c".into()),
+            ]
+        );
+        let lines: Vec<usize> = got.skipped.iter().map(|s| s.line).collect();
+        assert_eq!(lines, [3, 4, 5]);
+        let report = got.report();
+        assert!(
+            report[2].contains("journal:5: unknown entry kind"),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn lines_outside_the_labs_places_are_refused() {
+        let j = TempJournal::with(
+            "netns a-ok\n\
+             netns ../../tmp/victim\n\
+             netns other-lab-r1\n\
+             etc /etc/netns/a-ok\n\
+             etc /etc/netns/../passwd\n\
+             etc /etc/netns/a-ok/../../../tmp/victim\n\
+             etc /etc/netns/b-x\n\
+             etc /tmp/a-x\n\
+             pin /sys/fs/bpf/a/map\n\
+             pin /sys/fs/bpf/../../../etc/passwd\n\
+             pin /etc/passwd\n\
+             proc dns -1 5\n\
+             proc dns 0 5\n\
+             owner 1 5\n\
+             proc dns 4242 5\n",
+        );
+        let got = read_journal(&j.0, "a").unwrap();
+        assert_eq!(
+            got.entries,
+            vec![
+                Entry::Netns("a-ok".into()),
+                Entry::Etc("/etc/netns/a-ok".into()),
+                Entry::Pin("/sys/fs/bpf/a/map".into()),
+                Entry::Proc {
+                    name: "dns".into(),
+                    pid: 4242,
+                    start: 5
+                },
+            ]
+        );
+        assert_eq!(got.skipped.len(), 11);
+        assert!(got.skipped.iter().all(|s| s.why.starts_with("refused")));
     }
 
     #[test]
@@ -279,13 +455,5 @@ mod tests {
         assert!(validate_name("-x").is_err());
         assert!(validate_name("a/b").is_err());
         assert!(validate_name("a b").is_err());
-    }
-
-    #[test]
-    fn own_start_time_is_alive() {
-        let pid = std::process::id() as i32;
-        let start = proc_start_time(pid).unwrap();
-        assert!(proc_alive(pid, start));
-        assert!(!proc_alive(pid, start + 1));
     }
 }

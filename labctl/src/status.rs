@@ -5,15 +5,31 @@
 //! its TC egress) or **declared** (latency, jitter: this kernel has no netem,
 //! so they are only known to the controller; utilization is always a
 //! controller input).
+//!
+//! A lab is **healthy** when `up` finished, every namespace exists and
+//! every lab process works: it exists, is not stopped, and — for the DNS
+//! server — answers a query from its own namespace within
+//! [`DNS_PROBE_WAIT`]. Otherwise [`LabStatus::problems`] says why, and
+//! `labctl status` exits with [`EXIT_UNHEALTHY`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
 
 use comfy_table::{presets, Table};
+use labns::{netns, ProcId, ProcState};
 use serde::Serialize;
 use topology::{LinkProps, Topology};
 
 use crate::error::{Error, Result};
-use crate::netns;
-use crate::plan::{self, Forwarding};
+use crate::plan::{self, Forwarding, LabPlan};
 use crate::state::{self, Entry};
+
+/// How long the lab DNS server gets to answer the liveness query.
+pub const DNS_PROBE_WAIT: Duration = Duration::from_secs(1);
+
+/// Exit status of `labctl status` when a lab it reports is not healthy
+/// (1 is an error reading the status; 0 all healthy).
+pub const EXIT_UNHEALTHY: u8 = 3;
 
 /// Status of one lab.
 #[derive(Debug, Clone, Serialize)]
@@ -23,6 +39,10 @@ pub struct LabStatus {
     pub created_unix: u64,
     /// `up` finished (false: still running, or crashed halfway).
     pub complete: bool,
+    /// Complete, every namespace present, every process working.
+    pub healthy: bool,
+    /// Why the lab is not healthy (empty when it is).
+    pub problems: Vec<String>,
     pub nodes: Vec<NodeStatus>,
     pub links: Vec<LinkStatus>,
     pub processes: Vec<ProcStatus>,
@@ -71,11 +91,18 @@ pub struct PropStatus {
     pub how: String,
 }
 
+/// One lab process (journalled by `up`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ProcStatus {
     pub name: String,
     pub pid: i32,
+    /// It works: it exists, is not stopped, and answers where it can be asked.
     pub alive: bool,
+    /// `running`, `stopped`, `zombie` or `gone` (pid + start time checked).
+    pub state: String,
+    /// The functional probe (the DNS server answered a query); `None`
+    /// where there is none or the process is not running.
+    pub answers: Option<bool>,
 }
 
 fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
@@ -140,9 +167,8 @@ fn load(lab: &str) -> Result<(state::LabMeta, Topology, Vec<Entry>)> {
     let meta = state::read_meta(&dir)?;
     let p = dir.join("topology.yaml");
     let text = std::fs::read_to_string(&p).map_err(Error::io("read", &p))?;
-    let topo = topology::parse_str(&text, &meta.source.display().to_string())
-        .map_err(|e| Error::Topology(e.to_string()))?;
-    Ok((meta, topo, state::read_journal(&dir)?))
+    let topo = topology::parse_str(&text, &meta.source.display().to_string())?;
+    Ok((meta, topo, state::read_journal(&dir, lab)?.entries))
 }
 
 /// Node names of a running lab (for error messages); empty if unreadable.
@@ -157,46 +183,73 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
     let (meta, topo, journal) = load(lab)?;
     let plan = plan::from_topology(&topo, lab);
     let names: Vec<String> = plan.namespaces.iter().map(|n| n.netns.clone()).collect();
-    let mut live = crate::live::probe_all(&names).into_iter();
+    let live = crate::live::probe_all(&names);
     let nodes: Vec<NodeStatus> = plan
         .namespaces
         .iter()
-        .map(|ns| {
-            let live = live.next().and_then(|r| r.ok());
-            let node = topo.nodes.get(&ns.node);
-            let mut addresses: Vec<String> = ns
-                .ifaces
-                .iter()
-                .flat_map(|i| {
-                    i.addrs
-                        .iter()
-                        .map(move |(a, l)| format!("{} {a}/{l}", i.name))
-                })
-                .collect();
-            addresses.extend(ns.lo_addrs.iter().map(|(a, l)| format!("lo {a}/{l}")));
-            if let Some(l) = &live {
-                addresses = l
-                    .ifaces
-                    .iter()
-                    .flat_map(|i| i.addrs.iter().map(move |a| format!("{} {a}", i.name)))
-                    .collect();
-            }
-            NodeStatus {
-                name: ns.node.clone(),
-                kind: node
-                    .map(|n| n.kind.as_str().to_string())
-                    .unwrap_or_default(),
-                netns: ns.netns.clone(),
-                netns_present: netns::exists(&ns.netns),
-                forwarding: ns.forwarding,
-                addresses,
-                live,
-                sid: ns.sids.first().map(|s| s.sid.to_string()),
-                sid_behavior: ns.sids.first().map(|s| s.label.clone()),
-                routes: ns.routes.len(),
-            }
-        })
+        .zip(live)
+        .map(|(ns, live)| node_status(&topo, ns, live.ok()))
         .collect();
+    let links = topo.links.iter().map(|l| link_status(&nodes, l)).collect();
+    let processes = process_status(&plan, &topo, &journal);
+    let complete = journal.contains(&Entry::Complete);
+    let problems = problems(complete, &nodes, &processes);
+    Ok(LabStatus {
+        name: lab.to_string(),
+        source: meta.source.display().to_string(),
+        created_unix: meta.created_unix,
+        complete,
+        healthy: problems.is_empty(),
+        problems,
+        nodes,
+        links,
+        processes,
+    })
+}
+
+/// A node as planned and, where the namespace could be read, as the kernel has it.
+fn node_status(
+    topo: &Topology,
+    ns: &plan::NsPlan,
+    live: Option<crate::live::LiveNs>,
+) -> NodeStatus {
+    let addresses: Vec<String> = match &live {
+        Some(l) => l
+            .ifaces
+            .iter()
+            .flat_map(|i| i.addrs.iter().map(move |a| format!("{} {a}", i.name)))
+            .collect(),
+        None => ns
+            .ifaces
+            .iter()
+            .flat_map(|i| {
+                i.addrs
+                    .iter()
+                    .map(move |(a, l)| format!("{} {a}/{l}", i.name))
+            })
+            .chain(ns.lo_addrs.iter().map(|(a, l)| format!("lo {a}/{l}")))
+            .collect(),
+    };
+    NodeStatus {
+        name: ns.node.clone(),
+        kind: topo
+            .nodes
+            .get(&ns.node)
+            .map(|n| n.kind.as_str().to_string())
+            .unwrap_or_default(),
+        netns: ns.netns.clone(),
+        netns_present: netns::exists(&ns.netns),
+        forwarding: ns.forwarding,
+        addresses,
+        live,
+        sid: ns.sids.first().map(|s| s.sid.to_string()),
+        sid_behavior: ns.sids.first().map(|s| s.label.clone()),
+        routes: ns.routes.len(),
+    }
+}
+
+/// A link: its ends, the kernel's state of both, its properties.
+fn link_status(nodes: &[NodeStatus], l: &topology::Link) -> LinkStatus {
     let running = |node: &str, ifname: &str| {
         nodes
             .iter()
@@ -205,51 +258,99 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
             .and_then(|l| l.ifaces.iter().find(|i| i.name == ifname))
             .map(|i| i.running)
     };
-    let links = topo
-        .links
-        .iter()
-        .map(|l| {
-            let state = match (
-                running(&l.a.node, &l.a.ifname),
-                running(&l.b.node, &l.b.ifname),
-            ) {
-                (Some(true), Some(true)) => "up",
-                (Some(_), Some(_)) => "down",
-                _ => "missing",
-            };
-            let mut properties = props("a->b", &l.a_to_b);
-            properties.extend(props("b->a", &l.b_to_a));
-            LinkStatus {
-                id: l.id,
-                a: format!("{}:{}", l.a.node, l.a.ifname),
-                b: format!("{}:{}", l.b.node, l.b.ifname),
-                mtu: l.mtu,
-                up: l.up,
-                state: state.to_string(),
-                properties,
-            }
-        })
-        .collect();
-    let processes = journal
+    let state = match (
+        running(&l.a.node, &l.a.ifname),
+        running(&l.b.node, &l.b.ifname),
+    ) {
+        (Some(true), Some(true)) => "up",
+        (Some(_), Some(_)) => "down",
+        _ => "missing",
+    };
+    let mut properties = props("a->b", &l.a_to_b);
+    properties.extend(props("b->a", &l.b_to_a));
+    LinkStatus {
+        id: l.id,
+        a: format!("{}:{}", l.a.node, l.a.ifname),
+        b: format!("{}:{}", l.b.node, l.b.ifname),
+        mtu: l.mtu,
+        up: l.up,
+        state: state.to_string(),
+        properties,
+    }
+}
+
+/// Every journalled process: its state by pid + start time, and for the
+/// DNS server whether it answers.
+fn process_status(plan: &LabPlan, topo: &Topology, journal: &[Entry]) -> Vec<ProcStatus> {
+    journal
         .iter()
         .filter_map(|e| match e {
-            Entry::Proc { name, pid, start } => Some(ProcStatus {
-                name: name.clone(),
-                pid: *pid,
-                alive: state::proc_alive(*pid, *start),
-            }),
+            Entry::Proc { name, pid, start } => Some((
+                name,
+                ProcId {
+                    pid: *pid,
+                    start: *start,
+                },
+            )),
             _ => None,
         })
-        .collect();
-    Ok(LabStatus {
-        name: lab.to_string(),
-        source: meta.source.display().to_string(),
-        created_unix: meta.created_unix,
-        complete: journal.contains(&Entry::Complete),
-        nodes,
-        links,
-        processes,
-    })
+        .map(|(name, id)| {
+            let state = id.state();
+            let answers = match (name.as_str(), state) {
+                ("dns", ProcState::Running) => dns_answers(plan, topo),
+                _ => None,
+            };
+            ProcStatus {
+                name: name.clone(),
+                pid: id.pid,
+                alive: state == ProcState::Running && answers != Some(false),
+                state: state.to_string(),
+                answers,
+            }
+        })
+        .collect()
+}
+
+/// Ask the lab DNS server, from its own namespace, for the first record
+/// (any answer counts: it is serving). `None` when the lab has no DNS node.
+fn dns_answers(plan: &LabPlan, topo: &Topology) -> Option<bool> {
+    let dns = plan.dns.as_ref()?;
+    let server = SocketAddr::from((dns.listen, 53));
+    let name = topo
+        .dns_records
+        .keys()
+        .next()
+        .cloned()
+        .unwrap_or_else(|| ".".to_string());
+    let asked = labns::run_in(&plan.namespaces[dns.ns].netns, move || {
+        crate::dns::answers(server, &name, DNS_PROBE_WAIT)
+    });
+    Some(asked.unwrap_or(false))
+}
+
+/// Why a lab is not healthy.
+fn problems(complete: bool, nodes: &[NodeStatus], processes: &[ProcStatus]) -> Vec<String> {
+    let mut out = Vec::new();
+    if !complete {
+        out.push("up did not finish; run labctl down".to_string());
+    }
+    for n in nodes.iter().filter(|n| !n.netns_present) {
+        out.push(format!(
+            "namespace {} of node {} is missing",
+            n.netns, n.name
+        ));
+    }
+    for p in processes.iter().filter(|p| !p.alive) {
+        let why = match p.answers {
+            Some(false) => format!(
+                "does not answer a query within {} ms",
+                DNS_PROBE_WAIT.as_millis()
+            ),
+            _ => format!("is {}", p.state),
+        };
+        out.push(format!("process {} (pid {}) {why}", p.name, p.pid));
+    }
+    out
 }
 
 /// Output format of `status`.
@@ -259,8 +360,15 @@ pub enum Output {
     Json,
 }
 
-/// Run `labctl status`: the named lab or every running lab; returns the text to print.
-pub fn run(name: Option<&str>, output: Output) -> Result<String> {
+/// What `labctl status` prints, and whether every lab in it is healthy.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub text: String,
+    pub healthy: bool,
+}
+
+/// Run `labctl status`: the named lab or every running lab.
+pub fn run(name: Option<&str>, output: Output) -> Result<Report> {
     let labs = match name {
         Some(n) => {
             state::validate_name(n)?;
@@ -272,17 +380,15 @@ pub fn run(name: Option<&str>, output: Output) -> Result<String> {
         .iter()
         .map(|l| collect(l))
         .collect::<Result<Vec<_>>>()?;
-    Ok(match output {
-        Output::Json => {
-            let v = if name.is_some() {
-                serde_json::to_string_pretty(&all[0])
-            } else {
-                serde_json::to_string_pretty(&all)
-            };
-            v.map_err(|e| Error::Topology(e.to_string()))?
-        }
+    let text = match output {
+        Output::Json if name.is_some() => serde_json::to_string_pretty(&all[0])?,
+        Output::Json => serde_json::to_string_pretty(&all)?,
         Output::Table if all.is_empty() => "no lab is running\n".to_string(),
         Output::Table => all.iter().map(render).collect::<Vec<_>>().join("\n"),
+    };
+    Ok(Report {
+        text,
+        healthy: all.iter().all(|s| s.healthy),
     })
 }
 
@@ -297,9 +403,28 @@ fn render(s: &LabStatus) -> String {
             " INCOMPLETE: up did not finish; run labctl down"
         }
     );
+    for p in &s.problems {
+        out.push_str(&format!("UNHEALTHY: {p}\n"));
+    }
+    for t in [render_nodes(s), render_links(s)]
+        .into_iter()
+        .chain((!s.processes.is_empty()).then(|| render_processes(s)))
+    {
+        out.push_str(&t.to_string());
+        out.push('\n');
+    }
+    out
+}
+
+fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED);
-    t.set_header(["node", "kind", "namespace", "addresses", "SID", "routes"]);
+    t.set_header(header);
+    t
+}
+
+fn render_nodes(s: &LabStatus) -> Table {
+    let mut t = table(&["node", "kind", "namespace", "addresses", "SID", "routes"]);
     // routes: installed (kernel) / planned.
     for n in &s.nodes {
         t.add_row([
@@ -321,11 +446,11 @@ fn render(s: &LabStatus) -> String {
             },
         ]);
     }
-    out.push_str(&t.to_string());
-    out.push('\n');
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED);
-    t.set_header(["link", "a", "b", "mtu", "state", "properties"]);
+    t
+}
+
+fn render_links(s: &LabStatus) -> Table {
+    let mut t = table(&["link", "a", "b", "mtu", "state", "properties"]);
     // state: kernel state (declared state in parentheses when it differs).
     for l in &s.links {
         let props: Vec<String> = l
@@ -352,17 +477,19 @@ fn render(s: &LabStatus) -> String {
             props.join("\n"),
         ]);
     }
-    out.push_str(&t.to_string());
-    out.push('\n');
-    if !s.processes.is_empty() {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_FULL_CONDENSED);
-        t.set_header(["process", "pid", "alive"]);
-        for p in &s.processes {
-            t.add_row([p.name.clone(), p.pid.to_string(), p.alive.to_string()]);
-        }
-        out.push_str(&t.to_string());
-        out.push('\n');
+    t
+}
+
+fn render_processes(s: &LabStatus) -> Table {
+    let mut t = table(&["process", "pid", "alive", "state", "answers"]);
+    for p in &s.processes {
+        t.add_row([
+            p.name.clone(),
+            p.pid.to_string(),
+            p.alive.to_string(),
+            p.state.clone(),
+            p.answers.map(|a| a.to_string()).unwrap_or_default(),
+        ]);
     }
-    out
+    t
 }

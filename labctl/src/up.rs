@@ -1,28 +1,33 @@
 //! `labctl up FILE [--name NAME] [--replace]`: build a lab.
 //!
-//! Order: load and validate the file; refuse before creating anything if a
-//! `backend: vpp` router has no `vpp` binary, or a namespace name is taken;
+//! Order: load and validate the file; refuse before creating anything if the
+//! machine lacks a feature the lab uses ([`crate::doctor::require`]: no
+//! privileges, a SID flavour the kernel lacks, a `backend: vpp` router
+//! without a `vpp` binary, ...) or a namespace name is taken;
 //! create the state directory (atomically: two `up`s of one name cannot both
 //! win); journal the owner; apply the plan ([`crate::apply`]); write the
 //! resolv.conf files; start the DNS server; mark the journal complete. Any
 //! failure tears down what was made.
 
 use std::fs;
-use std::io::{self, BufRead, BufReader};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use labns::{netns, ProcId, SpawnOptions, Wait};
+
 use crate::apply;
 use crate::down;
 use crate::error::{Error, Result};
-use crate::netns;
+use crate::hooks::pause_point;
 use crate::plan::{self, Forwarding, LabPlan};
 use crate::progress::Progress;
 use crate::state::{self, Entry, Journal, LabMeta};
+
+/// How long the DNS server gets to bind and say `ready`.
+const DNS_READY_WAIT: Duration = Duration::from_secs(10);
 
 /// Options of `labctl up`.
 #[derive(Debug, Clone)]
@@ -50,91 +55,43 @@ pub struct UpReport {
     pub elapsed: Duration,
 }
 
-/// Hidden test hook: `LABCTL_PAUSE_AT=<step>` makes `up` stop after that
-/// step (`namespaces`, `links`, `addresses`, `routes`, `dns`) and wait to be
-/// killed, so tests can SIGKILL `up` at a known point.
-pub const PAUSE_ENV: &str = "LABCTL_PAUSE_AT";
-
-pub(crate) fn pause_point(step: &str) {
-    if std::env::var(PAUSE_ENV).is_ok_and(|v| v == step) {
-        eprintln!("labctl: paused at {step}");
-        // Until killed, or until an interrupt is pending (then `up` reacts
-        // to it at this boundary, as it would without the pause).
-        while crate::signals::pending().is_none() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-}
-
 fn check_interrupt() -> Result<()> {
-    match crate::signals::pending() {
+    match labns::signals::pending() {
         Some(sig) => Err(Error::Interrupted(sig)),
         None => Ok(()),
     }
 }
 
-/// Hidden test hook: `LABCTL_FAIL_AT=<step>` makes that step fail, to test
-/// that a failed `up` removes what it made.
-pub const FAIL_ENV: &str = "LABCTL_FAIL_AT";
-
-pub(crate) fn injected_failure(step: &str) -> Option<Error> {
-    std::env::var(FAIL_ENV)
-        .is_ok_and(|v| v == step)
-        .then(|| Error::Unsupported(format!("injected failure after step {step} ({FAIL_ENV})")))
-}
-
 /// Build the lab described by `opts.file`.
+///
+/// SIGINT, SIGTERM and SIGHUP are deferred while it runs (see
+/// [`labns::signals`]): one that arrives before the lab is complete makes
+/// `up` remove what it made and fail with [`Error::Interrupted`]; one that
+/// arrives after is discarded (the lab is up and `up` says so). Either way
+/// the exit status matches what is left.
 pub fn run(opts: &UpOptions) -> Result<UpReport> {
     let start = Instant::now();
-    let text = fs::read_to_string(&opts.file).map_err(Error::io("read", &opts.file))?;
-    let topo = topology::parse_str(&text, &opts.file.display().to_string())
-        .map_err(|e| Error::Topology(e.to_string()))?;
+    let text = topology::read_input_file(&opts.file, topology::MAX_INPUT_FILE_BYTES)
+        .map_err(topology::LoadError::Read)?;
+    let topo = topology::parse_str(&text, &opts.file.display().to_string())?;
     let lab = opts.name.clone().unwrap_or_else(|| topo.name.clone());
     state::validate_name(&lab)?;
     let plan = Arc::new(plan::from_topology(&topo, &lab));
-
-    let vpp_bin = crate::vpp::require_vpp(&topo)
-        .map_err(|e| Error::Unsupported(format!("{e}. Nothing was created.")))?;
-    let dir = state::lab_dir(&lab);
-    if dir.exists() {
-        if !opts.replace {
-            return Err(Error::AlreadyUp {
-                name: lab,
-                state: dir,
-            });
-        }
-        down::teardown(&lab)?;
-    }
-    for ns in &plan.namespaces {
-        if netns::exists(&ns.netns) {
-            return Err(Error::Unsupported(format!(
-                "namespace {} already exists and does not belong to a labctl lab named {lab}; \
-                 remove it (ip netns del {}) or choose another --name",
-                ns.netns, ns.netns
-            )));
-        }
-    }
-    fs::create_dir_all(state::STATE_ROOT).map_err(Error::io("create", state::STATE_ROOT))?;
-    match fs::create_dir(&dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            return Err(Error::AlreadyUp {
-                name: lab,
-                state: dir,
-            })
-        }
-        Err(e) => {
-            return Err(Error::Io {
-                op: "create state directory",
-                path: dir,
-                source: e,
-            })
-        }
-    }
+    // Everything the lab will use, tried before anything is created.
+    crate::doctor::require(&crate::doctor::Needs::for_up(&topo))?;
+    let vpp_bin = crate::vpp::require_vpp(&topo)?;
     // From here on, Ctrl-C means "stop at the next step and clean up".
-    let deferred = crate::signals::Deferred::block();
-    let built = build(opts, &lab, &dir, &text, &plan, &topo, vpp_bin.as_deref());
-    match built {
+    let _deferred = labns::signals::Deferred::block()?;
+    let dir = claim(&lab, opts.replace, &plan)?;
+    let build = Build {
+        opts,
+        lab: &lab,
+        dir: &dir,
+        plan: &plan,
+        topo: &topo,
+        vpp_bin: vpp_bin.as_deref(),
+    };
+    match build.run(&text) {
         Ok(()) => Ok(UpReport {
             lab,
             namespaces: plan.namespaces.len(),
@@ -147,91 +104,138 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
             if let Err(cleanup) = down::teardown(&lab) {
                 tracing::error!("cleanup after failed up of {lab}: {cleanup}");
             }
-            if let Error::Interrupted(_) = e {
-                // Consume the signal we reacted to instead of dying of it
-                // when the mask is restored.
-                crate::signals::consume();
-            }
-            drop(deferred);
             Err(e)
         }
     }
 }
 
-fn build(
-    opts: &UpOptions,
-    lab: &str,
-    dir: &Path,
-    text: &str,
-    plan: &Arc<LabPlan>,
-    topo: &topology::Topology,
-    vpp_bin: Option<&Path>,
-) -> Result<()> {
-    let journal = Journal::open(dir)?;
-    let me = std::process::id() as i32;
-    journal.record(&[Entry::Owner {
-        pid: me,
-        start: state::proc_start_time(me).unwrap_or(0),
-    }])?;
-    let created_unix = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    state::write_meta(
-        dir,
-        &LabMeta {
-            name: lab.to_string(),
-            source: opts.file.clone(),
-            created_unix,
-        },
-    )?;
-    let topo_copy = dir.join("topology.yaml");
-    fs::write(&topo_copy, text).map_err(Error::io("write", &topo_copy))?;
-
-    let vpp_nodes: Vec<&plan::NsPlan> = plan
-        .namespaces
-        .iter()
-        .filter(|n| n.forwarding == Forwarding::Vpp)
-        .collect();
-    let steps = apply::STEPS + 1 + u64::from(plan.dns.is_some()) + vpp_nodes.len() as u64;
-    let mut progress = Progress::new(steps, &format!("up {lab}"), opts.quiet);
-    if let Err(e) = apply::apply(plan, &journal, &mut progress) {
-        progress.abandon();
-        return Err(e);
-    }
-    check_interrupt()?;
-    write_resolvers(plan, &journal)?;
-    progress.step("resolv.conf written");
-    if let Some(vpp) = vpp_bin {
-        for ns in vpp_nodes {
-            let (pid, start) = start_vpp(vpp, topo, dir, ns)?;
-            journal.record(&[Entry::Proc {
-                name: format!("vpp-{}", ns.node),
-                pid,
-                start,
-            }])?;
-            progress.step(&format!("vpp on {} (pid {pid})", ns.node));
+/// Make the lab's state directory, refusing before anything exists when
+/// the lab runs (unless `replace`: then it goes down first) or one of its
+/// namespace names is taken. `mkdir` is atomic: of two `up`s of one name
+/// only one gets here.
+fn claim(lab: &str, replace: bool, plan: &LabPlan) -> Result<PathBuf> {
+    let dir = state::lab_dir(lab);
+    if dir.exists() {
+        if !replace {
+            return Err(Error::AlreadyUp {
+                name: lab.to_string(),
+                state: dir,
+            });
         }
+        down::teardown(lab)?;
     }
-    if let Some(dns) = &plan.dns {
-        let ns = &plan.namespaces[dns.ns].netns;
-        let (pid, start) = spawn_dns(&opts.exe, lab, dir, ns)?;
-        journal.record(&[Entry::Proc {
-            name: "dns".to_string(),
-            pid,
-            start,
+    if let Some(ns) = plan.namespaces.iter().find(|n| netns::exists(&n.netns)) {
+        return Err(Error::NamespaceTaken {
+            netns: ns.netns.clone(),
+            lab: lab.to_string(),
+        });
+    }
+    fs::create_dir_all(state::STATE_ROOT).map_err(Error::io("create", state::STATE_ROOT))?;
+    match fs::create_dir(&dir) {
+        Ok(()) => Ok(dir),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Error::AlreadyUp {
+            name: lab.to_string(),
+            state: dir,
+        }),
+        Err(e) => Err(Error::io("create state directory", dir)(e)),
+    }
+}
+
+/// What one `up` builds from, once the state directory is claimed.
+struct Build<'a> {
+    opts: &'a UpOptions,
+    lab: &'a str,
+    dir: &'a Path,
+    plan: &'a Arc<LabPlan>,
+    topo: &'a topology::Topology,
+    vpp_bin: Option<&'a Path>,
+}
+
+impl Build<'_> {
+    /// The journal's owner line, `lab.json` and the topology copy; then the lab.
+    fn run(&self, text: &str) -> Result<()> {
+        let (lab, dir) = (self.lab, self.dir);
+        let journal = Journal::open(dir)?;
+        let me = ProcId::current()?;
+        journal.record(&[Entry::Owner {
+            pid: me.pid,
+            start: me.start,
         }])?;
-        progress.step(&format!("dns server on [{}]:53 (pid {pid})", dns.listen));
-        pause_point("dns");
+        let created_unix = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        state::write_meta(
+            dir,
+            &LabMeta {
+                name: lab.to_string(),
+                source: self.opts.file.clone(),
+                created_unix,
+            },
+        )?;
+        let topo_copy = dir.join("topology.yaml");
+        fs::write(&topo_copy, text).map_err(Error::io("write", &topo_copy))?;
+        self.lab(&journal)
     }
-    check_interrupt()?;
-    journal.record(&[Entry::Complete])?;
-    progress.finish(&format!(
-        "lab {lab} up: {} namespaces, {} links",
-        plan.namespaces.len(),
-        plan.veths.len()
-    ));
-    Ok(())
+
+    /// Namespaces and links, resolv.conf files, VPP, the DNS server; then the
+    /// journal says complete.
+    fn lab(&self, journal: &Journal) -> Result<()> {
+        let Build {
+            opts,
+            lab,
+            dir,
+            plan,
+            topo,
+            vpp_bin,
+        } = *self;
+        let vpp_nodes: Vec<&plan::NsPlan> = plan
+            .namespaces
+            .iter()
+            .filter(|n| n.forwarding == Forwarding::Vpp)
+            .collect();
+        let steps = apply::STEPS + 1 + u64::from(plan.dns.is_some()) + vpp_nodes.len() as u64;
+        let mut progress = Progress::new(steps, &format!("up {lab}"), opts.quiet);
+        if let Err(e) = apply::apply(plan, journal, &mut progress) {
+            progress.abandon();
+            return Err(e);
+        }
+        check_interrupt()?;
+        write_resolvers(plan, journal)?;
+        progress.step("resolv.conf written");
+        if let Some(vpp) = vpp_bin {
+            for ns in vpp_nodes {
+                let id = start_vpp(vpp, topo, dir, ns)?;
+                journal.record(&[Entry::Proc {
+                    name: format!("vpp-{}", ns.node),
+                    pid: id.pid,
+                    start: id.start,
+                }])?;
+                progress.step(&format!("vpp on {} (pid {})", ns.node, id.pid));
+            }
+        }
+        if let Some(dns) = &plan.dns {
+            let ns = &plan.namespaces[dns.ns].netns;
+            let id = spawn_dns(&opts.exe, lab, dir, ns, journal)?;
+            progress.step(&format!(
+                "dns server on [{}]:53 (pid {})",
+                dns.listen, id.pid
+            ));
+            pause_point("dns");
+        }
+        check_interrupt()?;
+        journal.record(&[Entry::Complete])?;
+        // The last boundary: a signal up to here removes the lab; one after it
+        // is discarded when the deferral ends (the lab is up, and `up` says so).
+        pause_point("complete");
+        check_interrupt()?;
+        progress.finish(&format!(
+            "lab {lab} up: {} namespaces, {} links",
+            plan.namespaces.len(),
+            plan.veths.len()
+        ));
+        Ok(())
+    }
 }
 
 /// `/etc/netns/<ns>/resolv.conf` (what `ip netns exec` and `labctl exec`
@@ -260,10 +264,7 @@ fn write_resolvers(plan: &LabPlan, journal: &Journal) -> Result<()> {
             })
             .collect();
         jobs.into_iter()
-            .map(|j| {
-                j.join()
-                    .unwrap_or_else(|_| Err(Error::Dns("resolv.conf writer panicked".into())))
-            })
+            .map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect::<Result<Vec<()>>>()
     })?;
     Ok(())
@@ -278,61 +279,42 @@ fn start_vpp(
     topo: &topology::Topology,
     dir: &Path,
     ns: &plan::NsPlan,
-) -> Result<(i32, u64)> {
+) -> Result<ProcId> {
     let opts = crate::vpp::VppOptions {
         run_dir: dir.join("vpp").join(&ns.node),
         main_core: None,
     };
-    let cfg = crate::vpp::generate_with(topo, &ns.node, &opts)
-        .map_err(|e| Error::Unsupported(format!("vpp config of {}: {e}", ns.node)))?;
+    let cfg =
+        crate::vpp::generate_with(topo, &ns.node, &opts).map_err(|source| Error::VppConfig {
+            node: ns.node.clone(),
+            source,
+        })?;
     crate::vpp::write_config(&cfg).map_err(Error::io("write vpp config", &cfg.run_dir))?;
     let log = cfg.run_dir.join("vpp.stdout.log");
     let mut cmd = Command::new(vpp);
     cmd.arg("-c").arg(cfg.startup_conf_path());
-    let child = spawn_in_netns(cmd, &ns.netns, &log, Stdio::null())?;
-    let pid = child.id() as i32;
-    Ok((pid, state::proc_start_time(pid).unwrap_or(0)))
+    Ok(spawn_detached(cmd, &ns.netns, &log, Stdio::null())?.id)
 }
 
-/// Spawn `cmd` inside namespace `ns`, in its own session (it outlives
-/// `up`), stderr to `log`. The process is in the namespace from its first
+/// Spawn `cmd` inside namespace `ns` in its own session (it outlives
+/// `up`), stderr to `log`. It is in the namespace from its first
 /// instruction, so `down` finds it by namespace even if it was never
 /// journalled (a kill between spawn and journal write).
-fn spawn_in_netns(
-    mut cmd: Command,
-    ns: &str,
-    log: &Path,
-    stdout: Stdio,
-) -> Result<std::process::Child> {
-    let ns_fd = netns::open(ns)?;
-    let raw_ns = ns_fd.as_raw_fd();
+fn spawn_detached(mut cmd: Command, ns: &str, log: &Path, stdout: Stdio) -> Result<labns::Spawned> {
     let log_file = fs::File::create(log).map_err(Error::io("create", log))?;
     cmd.stdin(Stdio::null())
         .stdout(stdout)
         .stderr(Stdio::from(log_file));
-    // SAFETY: between fork and exec only async-signal-safe system calls run:
-    // setns on an fd inherited from the parent, and setsid.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(raw_ns, libc::CLONE_NEWNET) != 0 {
-                return Err(io::Error::last_os_error());
-            }
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let child = cmd.spawn().map_err(|e| Error::Sys {
-        op: "spawn",
-        what: format!("{:?} in {ns}", cmd.get_program()),
-        source: e,
-    })?;
-    drop(ns_fd);
-    Ok(child)
+    Ok(labns::spawn_command_in(
+        ns,
+        &mut cmd,
+        &SpawnOptions::new().new_session(),
+    )?)
 }
 
 /// Start `labctl __dns` inside the dns node's namespace, detached (own
-/// session), and wait until it reports that its sockets are bound.
-fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str) -> Result<(i32, u64)> {
+/// session), journal it, and wait until it reports that its sockets are bound.
+fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str, journal: &Journal) -> Result<ProcId> {
     let log = dir.join("dns.log");
     let mut cmd = Command::new(exe);
     cmd.arg("__dns")
@@ -340,34 +322,26 @@ fn spawn_dns(exe: &Path, lab: &str, dir: &Path, ns: &str) -> Result<(i32, u64)> 
         .arg(lab)
         .arg("--state")
         .arg(dir);
-    let mut child = spawn_in_netns(cmd, ns, &log, Stdio::piped())?;
-    let pid = child.id() as i32;
-    let start = state::proc_start_time(pid).unwrap_or(0);
-    let Some(stdout) = child.stdout.take() else {
+    let mut spawned = spawn_detached(cmd, ns, &log, Stdio::piped())?;
+    let id = spawned.id;
+    journal.record(&[Entry::Proc {
+        name: "dns".to_string(),
+        pid: id.pid,
+        start: id.start,
+    }])?;
+    let Some(stdout) = spawned.child.stdout.take() else {
         return Err(Error::Dns("no stdout pipe".to_string()));
     };
-    // Wait for "ready" with a deadline: read on a helper thread.
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let r = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(Duration::from_secs(10)) {
-        Ok(Ok(line)) if line.trim() == "ready" => Ok((pid, start)),
-        other => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log_text = fs::read_to_string(&log).unwrap_or_default();
-            Err(Error::Dns(format!(
-                "server did not start ({}): {}",
-                match other {
-                    Err(_) => "no answer in 10 s".to_string(),
-                    Ok(Ok(l)) => format!("said {:?}", l.trim()),
-                    Ok(Err(e)) => e.to_string(),
-                },
-                log_text.trim()
-            )))
-        }
+    let ready = Wait::new("the dns server to say ready", DNS_READY_WAIT)
+        .for_line(stdout, |l| l.trim() == "ready");
+    if let Err(source) = ready {
+        let _ = spawned.child.kill();
+        let _ = spawned.child.wait();
+        let log_text = fs::read_to_string(&log).unwrap_or_default();
+        return Err(Error::DnsDidNotStart {
+            log: log_text.trim().to_string(),
+            source,
+        });
     }
+    Ok(id)
 }

@@ -44,7 +44,8 @@ pub fn require_vpp(topo: &Topology) -> Result<Option<PathBuf>, MissingVpp> {
     })
 }
 
-fn find_in_path(binary: &str) -> Option<PathBuf> {
+/// The first executable file `binary` in `PATH`.
+pub fn find_in_path(binary: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)

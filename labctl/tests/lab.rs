@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::Ipv6Addr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -69,16 +68,10 @@ fn hawk_hosts_reach_each_other_dns_resolves_and_seg6_steers_the_lower_path() {
         "underlay already used the lower path ({plain} packets)"
     );
 
-    let host_a_if = &topo
-        .link_between("site-a", "host-a")
-        .unwrap()
-        .endpoint("host-a")
-        .unwrap()
-        .ifname;
-    let st = Command::new("ip")
-        .args([
-            "-n",
-            &lab.ns("host-a"),
+    let host_a_if = lab.ifname("host-a", "site-a");
+    lab.ip(
+        "host-a",
+        &[
             "-6",
             "route",
             "add",
@@ -90,11 +83,9 @@ fn hawk_hosts_reach_each_other_dns_resolves_and_seg6_steers_the_lower_path() {
             "segs",
             "fcbb:bb00:1::2,fcbb:bb00:3::2,fcbb:bb00:5::2,fcbb:bb00:6::2",
             "dev",
-            host_a_if,
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
+            &host_a_if,
+        ],
+    );
     let before = tx_packets(&ns3, &if35);
     for _ in 0..N {
         assert!(
@@ -280,16 +271,9 @@ fn pause_up_at(file: &str, step: &str) -> (String, std::process::Child) {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("paused at") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let reached = rx.recv_timeout(Duration::from_secs(30)).is_ok();
-    if !reached {
+    let reached = labns::Wait::new(format!("up to pause at {step}"), Duration::from_secs(30))
+        .for_line(stderr, |l| l.contains("paused at"));
+    if reached.is_err() {
         child.kill().unwrap();
         child.wait().unwrap();
         panic!("up never reached {step}");
@@ -297,21 +281,26 @@ fn pause_up_at(file: &str, step: &str) -> (String, std::process::Child) {
     (name, child)
 }
 
+/// Send `sig` to `child` and wait (deadline 10 s) for its exit status.
+fn signal_and_wait(child: &mut std::process::Child, sig: i32) -> std::process::ExitStatus {
+    unsafe { libc::kill(child.id() as i32, sig) };
+    let mut status = None;
+    assert!(
+        wait_for(Duration::from_secs(10), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "up did not stop after signal {sig}"
+    );
+    status.unwrap()
+}
+
 #[test]
 fn ctrl_c_during_up_removes_the_partial_lab() {
     for sig in [libc::SIGINT, libc::SIGTERM] {
         let (name, mut child) = pause_up_at("line.yaml", "links");
         assert!(!namespaces_of(&name).is_empty());
-        unsafe { libc::kill(child.id() as i32, sig) };
-        let mut status = None;
-        assert!(
-            wait_for(Duration::from_secs(10), || {
-                status = child.try_wait().unwrap();
-                status.is_some()
-            }),
-            "up did not stop after signal {sig}"
-        );
-        let status = status.unwrap();
+        let status = signal_and_wait(&mut child, sig);
         assert_eq!(
             status.code(),
             Some(1),
@@ -508,4 +497,178 @@ fn declared_bandwidth_is_enforced_by_tbf() {
     );
     drop(lab);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A small lab with a DNS server: h1 - r1 - dns.
+const DNS_LAB: &str = "name: dnsy\n\
+dns:\n  records:\n    h1.lab.test: h1\n\
+nodes:\n  r1: {kind: router, sid: \"fcbb:bb00:1::2\"}\n  \
+h1: {kind: host, address: \"fcbb:cc00:1::a\"}\n  \
+dns: {kind: dns, address: \"fcbb:cc00:4::f\"}\n\
+links:\n  - {endpoints: [h1, r1]}\n  - {endpoints: [r1, dns]}\n";
+
+fn status_json(lab: &str) -> (Option<i32>, serde_json::Value) {
+    let out = labctl(&["status", lab, "--output", "json"]);
+    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "status of {lab}: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code(), v)
+}
+
+fn dns_process(v: &serde_json::Value) -> serde_json::Value {
+    v["processes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "dns")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn status_probes_the_dns_server_by_function_and_fails_when_a_process_is_dead() {
+    let file = TempTopology::new(DNS_LAB);
+    let lab = Lab::up(file.path());
+    let (code, v) = status_json(&lab.name);
+    assert_eq!(code, Some(0), "{v}");
+    assert_eq!(v["healthy"], true);
+    let dns = dns_process(&v);
+    assert_eq!(dns["alive"], true, "{dns}");
+    assert_eq!(dns["answers"], true, "{dns}");
+    let pid = labns::ProcId::of(dns["pid"].as_i64().unwrap() as i32).unwrap();
+
+    // Stopped: the process exists but serves nothing.
+    assert!(pid.signal(labns::Signal::SIGSTOP).unwrap());
+    let (code, v) = status_json(&lab.name);
+    let dns = dns_process(&v);
+    assert_eq!(code, Some(3), "{v}");
+    assert_eq!(
+        (dns["alive"].clone(), dns["state"].clone()),
+        (false.into(), "stopped".into())
+    );
+    assert_eq!(v["healthy"], false);
+    assert!(v["problems"][0].as_str().unwrap().contains("dns"), "{v}");
+    let table = labctl(&["status", &lab.name]);
+    assert_eq!(table.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&table.stdout).contains("UNHEALTHY: process dns"));
+    assert!(pid.signal(labns::Signal::SIGCONT).unwrap());
+    assert_eq!(status_json(&lab.name).0, Some(0), "running again");
+
+    // Running but unreachable: only asking it shows that it does not serve.
+    let dev = lab.ifname("dns", "r1");
+    let ip = |verb: &str| {
+        lab.ip(
+            "dns",
+            &[
+                "-6",
+                "addr",
+                verb,
+                "fcbb:cc00:4::f/128",
+                "dev",
+                &dev,
+                "nodad",
+            ],
+        )
+    };
+    ip("del");
+    let (code, v) = status_json(&lab.name);
+    let dns = dns_process(&v);
+    assert_eq!(code, Some(3), "{v}");
+    assert_eq!(
+        (
+            dns["alive"].clone(),
+            dns["state"].clone(),
+            dns["answers"].clone()
+        ),
+        (false.into(), "running".into(), false.into())
+    );
+    ip("add");
+    assert_eq!(status_json(&lab.name).0, Some(0), "serving again");
+
+    // Dead: the lab is complete but not healthy.
+    assert!(pid.signal(labns::Signal::SIGKILL).unwrap());
+    assert!(wait_for(Duration::from_secs(5), || !pid.state().exists()));
+    let (code, v) = status_json(&lab.name);
+    assert_eq!(code, Some(3), "{v}");
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["healthy"], false);
+    assert_eq!(dns_process(&v)["alive"], false);
+}
+
+#[test]
+fn a_signal_when_up_is_complete_never_leaves_a_lab_behind_a_killed_status() {
+    let (name, mut child) = pause_up_at("line.yaml", "complete");
+    assert_eq!(namespaces_of(&name).len(), 4, "the lab is complete");
+    let status = signal_and_wait(&mut child, libc::SIGTERM);
+    // Before `up` returns, a signal means "remove the lab and fail", even
+    // after the journal says complete: never a lab left up by a process
+    // that died of the signal (which is what happened: killed, lab up).
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert_nothing_left(&name, &[], &[]);
+}
+
+#[test]
+fn down_removes_what_it_can_from_a_damaged_journal_and_follows_nothing_outside_the_lab() {
+    let lab = Lab::up("line.yaml");
+    let victim_dir = std::env::temp_dir().join(format!("labctl-victim-{}", lab.name));
+    let victim_file = std::env::temp_dir().join(format!("labctl-victim-{}-file", lab.name));
+    std::fs::create_dir_all(&victim_dir).unwrap();
+    std::fs::write(victim_dir.join("keep"), "x").unwrap();
+    std::fs::write(&victim_file, "x").unwrap();
+    let _cleanup = RemoveOnDrop(vec![victim_dir.clone(), victim_file.clone()]);
+    let journal = std::path::Path::new("/run/labctl")
+        .join(&lab.name)
+        .join("journal");
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let (first, rest) = text.split_once('\n').unwrap();
+    // Damage in the middle, foreign lines, paths that climb out: before
+    // the lines that name the lab's namespaces.
+    let bad = format!(
+        "proc dns notapid 5\nfrobnicate 1 2\netc /etc/netns/../..{}\nnetns ../..{}\n",
+        victim_dir.display(),
+        victim_file.display()
+    );
+    std::fs::write(&journal, format!("{first}\n{bad}{rest}")).unwrap();
+
+    let out = labctl(&["down", &lab.name]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    for line in 2..=5 {
+        assert!(
+            err.contains(&format!("journal:{line}:")),
+            "line {line} not reported: {err}"
+        );
+    }
+    assert_nothing_left(&lab.name, &[], &[]);
+    assert!(
+        victim_dir.join("keep").exists(),
+        "followed an etc line outside /etc/netns"
+    );
+    assert!(
+        victim_file.exists(),
+        "followed a netns line outside /run/netns"
+    );
+}
+
+#[test]
+fn down_as_a_non_root_user_fails_at_once_with_the_permission_error() {
+    use std::os::unix::process::CommandExt;
+    let file = TempTopology::new(DNS_LAB);
+    let lab = Lab::up(file.path());
+    let out = Command::new(LABCTL)
+        .args(["down", &lab.name])
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("permission denied"), "{err}");
+    assert!(!err.contains("did not exit"), "blamed SIGKILL: {err}");
+    // Nothing was removed: the lab still works.
+    assert_eq!(namespaces_of(&lab.name).len(), 3);
+    assert_eq!(status_json(&lab.name).0, Some(0));
 }

@@ -124,3 +124,31 @@ fn up_name_follows_the_file_name_rule() {
         assert!(err.contains(&rule), "{bad}: {err}");
     }
 }
+
+/// A FIFO (or any non-regular file) is refused at once by `validate` and by
+/// `up`, never read until it blocks or fills memory (issue 11 item 7).
+#[test]
+fn odd_files_are_refused_not_read() {
+    let dir = std::env::temp_dir().join(format!("labctl-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fifo = dir.join("topology.yaml");
+    let _ = std::fs::remove_file(&fifo);
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    for (verb, file) in [
+        ("validate", fifo.as_path()),
+        ("up", fifo.as_path()),
+        ("up", Path::new("/dev/zero")),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_labctl"))
+            .arg(verb)
+            .arg(file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{verb} {}", file.display());
+        assert!(stderr.contains("not a regular file"), "{verb}: {stderr}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -21,6 +21,8 @@
 //!   full-size packets fitting.
 //! - `frame`: the same header inside Ethernet II + IPv6 frames ([`insert`],
 //!   [`strip`], [`find`], [`apply_end`]).
+//! - [`mod@decode`]: one captured frame -> addresses, SRH, ports, payload range
+//!   ([`decode()`], [`Decoded`], [`DecodeError`]), for the scenario asserter.
 //!
 //! # Segment order
 //! The wire holds segments backwards: `segments[0]` is the final destination
@@ -40,6 +42,7 @@
 use std::fmt;
 use std::net::Ipv6Addr;
 
+pub mod decode;
 mod frame;
 pub mod mtu;
 pub mod tlv;
@@ -48,6 +51,7 @@ pub mod wire;
 #[cfg(test)]
 mod tests;
 
+pub use decode::{decode, DecodeError, Decoded, TcpFlags, Upper};
 pub use frame::{apply_end, find, insert, insert_raw, strip, ETHERNET_LEN, IPV6_LEN, SRH_OFFSET};
 pub use tlv::{Tlv, TlvIter, TlvType};
 pub use wire::SrhFixed;

@@ -1,7 +1,8 @@
 //! Load errors: every problem of a file, each with its place.
 
 use std::fmt;
-use std::path::PathBuf;
+
+use crate::input::ReadFileError;
 
 /// One problem in a topology file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -20,13 +21,10 @@ pub struct Problem {
 /// Why a topology could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read.
-    #[error("{}: cannot read: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be read, or is not one that is read: not a
+    /// regular file, larger than [`crate::MAX_INPUT_FILE_BYTES`], not UTF-8.
+    #[error(transparent)]
+    Read(#[from] ReadFileError),
     /// The file was read but is not a valid topology; lists every problem found.
     #[error("{}", Problems { file, problems })]
     Invalid {
@@ -40,7 +38,7 @@ impl LoadError {
     pub fn problems(&self) -> &[Problem] {
         match self {
             LoadError::Invalid { problems, .. } => problems,
-            LoadError::Read { .. } => &[],
+            LoadError::Read(_) => &[],
         }
     }
 }

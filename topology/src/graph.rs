@@ -3,6 +3,8 @@
 //! # Public API
 //! - [`GraphFormat`] (`mermaid` | `dot`, `FromStr`)
 //! - [`render`]`(&Topology, GraphFormat) -> String`
+//! - [`render_with_overlays`]`(&Topology, GraphFormat, &[Overlay]) -> String`:
+//!   paths drawn on top, hop by hop (labctl's observed flow paths)
 //!
 //! Nodes show name, kind and SID or address; shapes tell kinds apart. Links
 //! show their declared properties (one label when both directions agree,
@@ -201,5 +203,68 @@ fn dot(topo: &Topology) -> String {
         );
     }
     out.push_str("}\n");
+    out
+}
+
+/// A path drawn over the topology: a label and the nodes in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overlay {
+    pub label: String,
+    pub nodes: Vec<String>,
+}
+
+/// Colours of successive overlays (Tailwind 600s: distinct on both themes).
+const OVERLAY_COLOURS: [&str; 6] = [
+    "#e11d48", "#2563eb", "#16a34a", "#d97706", "#9333ea", "#0891b2",
+];
+
+/// [`render`] with each overlay drawn on top, hop by hop: a directed,
+/// coloured edge per hop labelled `label n` (n counts the hops from 1), so
+/// a reader sees which way the traffic went. Consecutive nodes need not be
+/// linked (an observed path is drawn as observed).
+pub fn render_with_overlays(topo: &Topology, format: GraphFormat, overlays: &[Overlay]) -> String {
+    let mut out = render(topo, format);
+    match format {
+        GraphFormat::Mermaid => {
+            let mut edge = topo.links.len();
+            for (k, o) in overlays.iter().enumerate() {
+                let colour = OVERLAY_COLOURS[k % OVERLAY_COLOURS.len()];
+                let first = edge;
+                for (i, hop) in o.nodes.windows(2).enumerate() {
+                    let (a, b) = (mermaid_id(&hop[0]), mermaid_id(&hop[1]));
+                    let _ = writeln!(out, "  {a} ==>|\"{} {}\"| {b}", o.label, i + 1);
+                    edge += 1;
+                }
+                if edge > first {
+                    let ids: Vec<String> = (first..edge).map(|e| e.to_string()).collect();
+                    let _ = writeln!(
+                        out,
+                        "  linkStyle {} stroke:{colour},stroke-width:3px",
+                        ids.join(",")
+                    );
+                }
+            }
+        }
+        GraphFormat::Dot => {
+            // Reopen the graph: `render` ends it with "}\n".
+            if out.ends_with("}\n") {
+                out.truncate(out.len() - 2);
+            }
+            for (k, o) in overlays.iter().enumerate() {
+                let colour = OVERLAY_COLOURS[k % OVERLAY_COLOURS.len()];
+                for (i, hop) in o.nodes.windows(2).enumerate() {
+                    let _ = writeln!(
+                        out,
+                        "  \"{}\" -- \"{}\" [dir=forward, color=\"{colour}\", fontcolor=\"{colour}\", penwidth=2.5, label=\"{} {}\"];",
+                        dot_escape(&hop[0]),
+                        dot_escape(&hop[1]),
+                        dot_escape(&o.label),
+                        i + 1
+                    );
+                }
+            }
+            out.push_str("}\n");
+        }
+    }
     out
 }

@@ -4,6 +4,9 @@
 //!
 //! # Public API
 //! - [`compute`]`(&Topology) -> BTreeMap<node, Vec<Route>>`
+//! - [`count`] / [`count_by_node`]: how many routes [`compute`] gives, in
+//!   memory and time linear in the topology (the table itself is quadratic:
+//!   a chain of 5,000 routers has 25 million routes).
 //! - [`Route`] `{ prefix, via, dev, target, kind, cost, mtu }`, [`RouteKind`]
 //!
 //! # Rules
@@ -62,14 +65,31 @@ pub fn compute(topo: &Topology) -> BTreeMap<String, Vec<Route>> {
     let g = Index::new(topo);
     let mut out = BTreeMap::new();
     for (i, (name, node)) in topo.nodes.iter().enumerate() {
-        let routes = if node.kind == NodeKind::Router {
+        let routes = if forwards(node) {
             router_routes(topo, &g, i)
         } else {
-            default_route(topo, name).into_iter().collect()
+            default_route(topo, &g, i).into_iter().collect()
         };
         out.insert(name.clone(), routes);
     }
     out
+}
+
+/// The number of routes [`compute`] gives, summed over every node.
+pub fn count(topo: &Topology) -> usize {
+    counts(topo, &Index::new(topo)).iter().sum()
+}
+
+/// The number of routes [`compute`] gives each node (`compute(t)[n].len()`),
+/// without building any route.
+pub fn count_by_node(topo: &Topology) -> BTreeMap<String, usize> {
+    let counts = counts(topo, &Index::new(topo));
+    topo.nodes.keys().cloned().zip(counts).collect()
+}
+
+/// Only routers forward: end systems and service functions are leaves.
+fn forwards(node: &Node) -> bool {
+    node.kind == NodeKind::Router
 }
 
 /// The graph by integer ids (node index = position in `topo.nodes`), so the
@@ -78,6 +98,9 @@ struct Index<'t> {
     nodes: Vec<&'t Node>,
     /// node -> [(link id, peer node)] over links that are up.
     adj: Vec<Vec<(usize, usize)>>,
+    /// node -> position in `topo.links` of the first up link touching it
+    /// (a leaf's default route goes there).
+    first_up: Vec<Option<usize>>,
 }
 
 impl<'t> Index<'t> {
@@ -89,8 +112,13 @@ impl<'t> Index<'t> {
             .map(|(i, n)| (n.as_str(), i))
             .collect();
         let mut adj = vec![Vec::new(); topo.nodes.len()];
-        for l in topo.links.iter().filter(|l| l.up) {
-            if let (Some(&a), Some(&b)) = (id.get(l.a.node.as_str()), id.get(l.b.node.as_str())) {
+        let mut first_up = vec![None; topo.nodes.len()];
+        for (pos, l) in topo.links.iter().enumerate().filter(|(_, l)| l.up) {
+            let (a, b) = (id.get(l.a.node.as_str()), id.get(l.b.node.as_str()));
+            for &end in [a, b].into_iter().flatten() {
+                first_up[end].get_or_insert(pos);
+            }
+            if let (Some(&a), Some(&b)) = (a, b) {
                 adj[a].push((l.id, b));
                 adj[b].push((l.id, a));
             }
@@ -98,13 +126,14 @@ impl<'t> Index<'t> {
         Index {
             nodes: topo.nodes.values().collect(),
             adj,
+            first_up,
         }
     }
 }
 
-fn default_route(topo: &Topology, name: &str) -> Option<Route> {
-    let node = topo.nodes.get(name)?;
-    let (link, _) = topo.neighbours(name).find(|(l, _)| l.up)?;
+fn default_route(topo: &Topology, g: &Index<'_>, node: usize) -> Option<Route> {
+    let link = &topo.links[g.first_up[node]?];
+    let name = g.nodes[node].name.as_str();
     let here = link.endpoint(name)?;
     let peer = link.peer(name)?;
     Some(Route {
@@ -114,10 +143,9 @@ fn default_route(topo: &Topology, name: &str) -> Option<Route> {
         target: String::new(),
         kind: RouteKind::Default,
         cost: 0,
-        mtu: node.route_mtu,
+        mtu: g.nodes[node].route_mtu,
     })
 }
-
 /// Dijkstra from `src` with labels (cost, first link id): lexicographic
 /// order keeps the result independent of map and heap iteration order.
 fn router_routes(topo: &Topology, g: &Index<'_>, src: usize) -> Vec<Route> {
@@ -136,8 +164,7 @@ fn router_routes(topo: &Topology, g: &Index<'_>, src: usize) -> Vec<Route> {
             continue;
         }
         best[node] = (cost, first);
-        // Only routers forward: end systems and service functions are leaves.
-        if g.nodes[node].kind == NodeKind::Router {
+        if forwards(g.nodes[node]) {
             for &(link_id, peer) in &g.adj[node] {
                 if best[peer] == UNSEEN {
                     let next = cost + u64::from(topo.links[link_id].igp_metric);
@@ -172,4 +199,62 @@ fn router_routes(topo: &Topology, g: &Index<'_>, src: usize) -> Vec<Route> {
     }
     routes.sort_unstable_by_key(|r| (r.prefix.network(), r.prefix.prefix_len()));
     routes
+}
+
+/// Route counts by node index. A router's routes go to every routed prefix
+/// its search reaches: the routers of its component (routers joined by up
+/// links) and the leaves attached to them, not itself. So one pass over
+/// the components counts for every router at once; a leaf has its default
+/// route when an up link touches it.
+fn counts(topo: &Topology, g: &Index<'_>) -> Vec<usize> {
+    let component = router_components(g);
+    let mut prefixes_in = vec![0usize; component.iter().flatten().max().map_or(0, |c| c + 1)];
+    let mut leaf_components = Vec::new();
+    for (v, node) in g.nodes.iter().enumerate() {
+        if node.routed_prefix().is_none() {
+            continue;
+        }
+        leaf_components.clear();
+        if let Some(c) = component[v] {
+            leaf_components.push(c);
+        } else {
+            // A leaf counts once in each component it hangs off.
+            leaf_components.extend(g.adj[v].iter().filter_map(|&(_, peer)| component[peer]));
+            leaf_components.sort_unstable();
+            leaf_components.dedup();
+        }
+        for &c in &leaf_components {
+            prefixes_in[c] += 1;
+        }
+    }
+    (0..g.nodes.len())
+        .map(|v| match component[v] {
+            Some(c) => prefixes_in[c] - usize::from(g.nodes[v].routed_prefix().is_some()),
+            None => usize::from(default_route(topo, g, v).is_some()),
+        })
+        .collect()
+}
+
+/// node -> its router component (`None` for leaves).
+fn router_components(g: &Index<'_>) -> Vec<Option<usize>> {
+    let mut component = vec![None; g.nodes.len()];
+    let mut next = 0;
+    let mut stack = Vec::new();
+    for start in (0..g.nodes.len()).filter(|&v| forwards(g.nodes[v])) {
+        if component[start].is_some() {
+            continue;
+        }
+        component[start] = Some(next);
+        stack.push(start);
+        while let Some(v) = stack.pop() {
+            for &(_, peer) in &g.adj[v] {
+                if forwards(g.nodes[peer]) && component[peer].is_none() {
+                    component[peer] = Some(next);
+                    stack.push(peer);
+                }
+            }
+        }
+        next += 1;
+    }
+    component
 }

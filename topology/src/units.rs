@@ -192,3 +192,49 @@ mod format_tests {
         }
     }
 }
+
+/// Parse a size in bytes: a bare number, or a number with `B`, `kB` (or
+/// `KB`), `MB`, `GB` (decimal) or `KiB`, `MiB`, `GiB` (binary). Units are
+/// case-sensitive (`mb` is refused rather than guessed). Used for traffic
+/// amounts in scenario files.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let (number, unit) = split_unit(text)?;
+    let per_unit = match unit {
+        "" | "B" => 1.0,
+        "kB" | "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "KiB" => 1024.0,
+        "MiB" => 1024.0 * 1024.0,
+        "GiB" => 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?} in {text:?}: use B, kB, MB, GB, KiB, MiB or GiB"
+            ))
+        }
+    };
+    let bytes = (number * per_unit).round();
+    if bytes > 1e15 {
+        return Err(format!("size {text:?} is too large"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod byte_tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_bytes("1500"), Ok(1500));
+        assert_eq!(parse_bytes("10MB"), Ok(10_000_000));
+        assert_eq!(parse_bytes("1MiB"), Ok(1_048_576));
+        assert_eq!(parse_bytes("64KiB"), Ok(65_536));
+        assert_eq!(parse_bytes("2.5kB"), Ok(2_500));
+        assert!(parse_bytes("10mb")
+            .unwrap_err()
+            .contains("unknown size unit"));
+        assert!(parse_bytes("-1").unwrap_err().contains("negative"));
+        assert!(parse_bytes("9e20").unwrap_err().contains("too large"));
+    }
+}

@@ -18,7 +18,7 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use crate::model::{EndFlavor, NodeKind, Topology};
+use crate::model::{EndFlavor, Node, NodeKind, Topology};
 use crate::routes;
 
 const STARTUP_TEMPLATE: &str = include_str!("../../vpp/startup.conf.tmpl");
@@ -92,6 +92,43 @@ pub fn generate_with(
     node: &str,
     opts: &VppOptions,
 ) -> Result<VppConfig, VppError> {
+    let n = vpp_router(topo, node)?;
+    let run_dir = opts.run_dir.display().to_string();
+    let fill = |template: &str, extra: &[(&str, &str)]| {
+        let mut text = template
+            .replace("{{lab}}", &topo.name)
+            .replace("{{node}}", node)
+            .replace("{{run_dir}}", &run_dir);
+        for (key, value) in extra {
+            text = text.replace(&format!("{{{{{key}}}}}"), value);
+        }
+        text
+    };
+
+    let cpu = opts
+        .main_core
+        .map(|c| format!("cpu {{ main-core {c} }}\n"))
+        .unwrap_or_default();
+    let startup_conf = fill(STARTUP_TEMPLATE, &[("cpu", &cpu)]);
+    let cli = fill(
+        CLI_TEMPLATE,
+        &[
+            ("interfaces", &interface_lines(topo, node)),
+            ("loopback", &loopback_lines(n)),
+            ("routes", &route_lines(topo, node)),
+            ("srv6", &srv6_lines(n)),
+        ],
+    );
+    Ok(VppConfig {
+        node: node.to_owned(),
+        run_dir: opts.run_dir.clone(),
+        startup_conf,
+        cli,
+    })
+}
+
+/// The node, if it is a router whose SID behaviour VPP implements.
+fn vpp_router<'t>(topo: &'t Topology, node: &str) -> Result<&'t Node, VppError> {
     let n = topo
         .nodes
         .get(node)
@@ -113,25 +150,13 @@ pub fn generate_with(
             flavor: f.as_str(),
         });
     }
-    let run_dir = opts.run_dir.display().to_string();
-    let fill = |template: &str, extra: &[(&str, &str)]| {
-        let mut text = template
-            .replace("{{lab}}", &topo.name)
-            .replace("{{node}}", node)
-            .replace("{{run_dir}}", &run_dir);
-        for (key, value) in extra {
-            text = text.replace(&format!("{{{{{key}}}}}"), value);
-        }
-        text
-    };
+    Ok(n)
+}
 
-    let cpu = opts
-        .main_core
-        .map(|c| format!("cpu {{ main-core {c} }}\n"))
-        .unwrap_or_default();
-    let startup_conf = fill(STARTUP_TEMPLATE, &[("cpu", &cpu)]);
+// Writing into a String cannot fail: the results of writeln! are ignored below.
 
-    // Writing into a String cannot fail: the results of writeln! are ignored.
+/// One af_packet host interface per veth: MTU, address, state.
+fn interface_lines(topo: &Topology, node: &str) -> String {
     let mut interfaces = String::new();
     for (link, _) in topo.neighbours(node) {
         let Some(ep) = link.endpoint(node) else {
@@ -148,12 +173,22 @@ pub fn generate_with(
         let state = if link.up { "up" } else { "down" };
         let _ = writeln!(interfaces, "set interface state {vif} {state}");
     }
+    interfaces
+}
+
+/// A loopback holding the router's address, if it has one.
+fn loopback_lines(n: &Node) -> String {
     let mut loopback = String::new();
     if let Some(a) = n.address {
         let _ = writeln!(loopback, "create loopback interface instance 0");
         let _ = writeln!(loopback, "set interface ip address loop0 {a}/128");
         let _ = writeln!(loopback, "set interface state loop0 up");
     }
+    loopback
+}
+
+/// The router's underlay routes of [`routes::compute`].
+fn route_lines(topo: &Topology, node: &str) -> String {
     let mut route_lines = String::new();
     let table = routes::compute(topo);
     for r in table.get(node).into_iter().flatten() {
@@ -163,6 +198,11 @@ pub fn generate_with(
             r.prefix, r.via, r.dev
         );
     }
+    route_lines
+}
+
+/// Encapsulation source and the End (or End with PSP) local SID.
+fn srv6_lines(n: &Node) -> String {
     let mut srv6 = String::new();
     if let Some(a) = n.address {
         let _ = writeln!(srv6, "set sr encaps source addr {a}");
@@ -175,19 +215,5 @@ pub fn generate_with(
         };
         let _ = write!(srv6, "sr localsid address {sid} behavior end{psp}");
     }
-    let cli = fill(
-        CLI_TEMPLATE,
-        &[
-            ("interfaces", &interfaces),
-            ("loopback", &loopback),
-            ("routes", &route_lines),
-            ("srv6", &srv6),
-        ],
-    );
-    Ok(VppConfig {
-        node: node.to_owned(),
-        run_dir: opts.run_dir.clone(),
-        startup_conf,
-        cli,
-    })
+    srv6
 }

@@ -1,5 +1,6 @@
 //! Properties: the parser never panics, whatever the input; the underlay
-//! routes of random connected networks are loop-free shortest paths.
+//! routes of random connected networks are loop-free shortest paths; the
+//! route count is the table's size on any network, split or not.
 #![allow(clippy::unwrap_used)]
 use std::collections::BTreeMap;
 
@@ -106,5 +107,52 @@ proptest! {
                 }
             }
         }
+    }
+
+    /// Random networks, then cut and rewired the way the admin API and a
+    /// hand-made model can: links down (split networks), leaves on two
+    /// routers or on each other. `count_by_node` equals the table's sizes.
+    #[test]
+    fn counts_match_the_table_on_any_network(
+        n in 2usize..9,
+        parents in proptest::collection::vec(0usize..8, 8),
+        leaves in proptest::collection::vec((0usize..8, 0usize..2), 0..8),
+        down in proptest::collection::vec(any::<bool>(), 24),
+        rewire in proptest::collection::vec((0usize..24, 0usize..24), 0..6),
+    ) {
+        let kinds = ["host", "service-function"];
+        let mut yaml = String::from("name: random\nnodes:\n");
+        for i in 0..n {
+            yaml += &format!("  r{i}: {{kind: router, sid: \"fcbb:bb00:{:x}::2\"}}\n", i + 1);
+        }
+        for (j, &(_, kind)) in leaves.iter().enumerate() {
+            yaml += &match kinds[kind] {
+                "service-function" => format!("  l{j}: {{kind: service-function, sid: \"fcbb:aa00:{:x}::2\", function: f}}\n", j + 1),
+                k => format!("  l{j}: {{kind: {k}, address: \"fcbb:cc00:{:x}::a\"}}\n", j + 1),
+            };
+        }
+        let mut links: Vec<String> = (1..n).map(|i| format!("[r{}, r{i}]", parents[i] % i)).collect();
+        links.extend(leaves.iter().enumerate().map(|(j, &(r, _))| format!("[l{j}, r{}]", r % n)));
+        yaml += &format!("links: [{}]\n", links.iter().map(|e| format!("{{endpoints: {e}}}")).collect::<Vec<_>>().join(", "));
+        let mut t = topology::parse_str(&yaml, "random.yaml").unwrap_or_else(|e| panic!("{e}\n{yaml}"));
+        for (l, &d) in t.links.iter_mut().zip(&down) {
+            l.up = !d;
+        }
+        let names: Vec<String> = t.nodes.keys().cloned().collect();
+        for (a, b) in rewire {
+            let (a, b) = (&names[a % names.len()], &names[b % names.len()]);
+            let mut extra = t.links[0].clone();
+            extra.id = t.links.len();
+            extra.a.node = a.clone();
+            extra.b.node = b.clone();
+            extra.a.ifname = format!("x{}a", extra.id);
+            extra.b.ifname = format!("x{}b", extra.id);
+            t.links.push(extra);
+        }
+        let lens: BTreeMap<String, usize> = topology::routes::compute(&t)
+            .into_iter()
+            .map(|(node, routes)| (node, routes.len()))
+            .collect();
+        prop_assert_eq!(topology::routes::count_by_node(&t), lens);
     }
 }

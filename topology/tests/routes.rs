@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 use std::net::Ipv6Addr;
 
-use topology::routes::{compute, Route, RouteKind};
+use topology::routes::{compute, count, count_by_node, Route, RouteKind};
 use topology::{NodeKind, Topology};
 
 mod common;
@@ -156,4 +156,26 @@ fn end_systems_never_transit() {
             );
         }
     }
+}
+
+/// The count is what the table holds, node by node.
+#[test]
+fn counts_match_the_table() {
+    for file in ["hawk.yaml", "hawkv6-8.yaml", "line.yaml"] {
+        let t = load(file);
+        let table = compute(&t);
+        let lens: std::collections::BTreeMap<String, usize> =
+            table.iter().map(|(n, r)| (n.clone(), r.len())).collect();
+        assert_eq!(count_by_node(&t), lens, "{file}");
+        assert_eq!(count(&t), lens.values().sum::<usize>(), "{file}");
+    }
+    // 9 routers x (8 other locators + 5 end-system prefixes) + 5 default routes.
+    assert_eq!(count(&load("hawk.yaml")), 9 * 13 + 5);
+    // A generated chain: 40 routers reach 39 locators and 2 host prefixes.
+    let chain = topology::parse_str(&topology::generate::chain_yaml(40), "chain.yaml").unwrap();
+    assert_eq!(count(&chain), 40 * 41 + 2);
+    assert_eq!(
+        count(&chain),
+        compute(&chain).values().map(Vec::len).sum::<usize>()
+    );
 }

@@ -4,10 +4,8 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::net::Ipv6Addr;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub const LABCTL: &str = env!("CARGO_BIN_EXE_labctl");
@@ -20,16 +18,51 @@ pub fn topo(name: &str) -> PathBuf {
 
 /// A lab name unique across processes and tests: `t<pid>-<counter>`.
 pub fn unique_name() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "t{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    labns::netns::unique_name("t")
 }
 
 pub fn labctl(args: &[&str]) -> Output {
     Command::new(LABCTL).args(args).output().unwrap()
+}
+
+/// A topology file in its own temporary directory, removed on drop.
+pub struct TempTopology {
+    dir: PathBuf,
+    file: String,
+}
+
+impl TempTopology {
+    pub fn new(yaml: &str) -> TempTopology {
+        let dir = std::env::temp_dir().join(format!("labctl-topo-{}", unique_name()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("lab.yaml");
+        std::fs::write(&file, yaml).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        TempTopology { dir, file }
+    }
+
+    /// The file's absolute path, as [`Lab::up`] takes it.
+    pub fn path(&self) -> &str {
+        &self.file
+    }
+}
+
+impl Drop for TempTopology {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Paths removed on drop (files or directories).
+pub struct RemoveOnDrop(pub Vec<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_dir_all(p);
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// A running lab; `down` on drop, whatever happened.
@@ -68,6 +101,18 @@ impl Lab {
         topology::load(&self.file).unwrap()
     }
 
+    /// The interface of `node` on its link to `peer`.
+    pub fn ifname(&self, node: &str, peer: &str) -> String {
+        let topo = self.topology();
+        let link = topo.link_between(node, peer).unwrap();
+        link.endpoint(node).unwrap().ifname.clone()
+    }
+
+    /// `ip -n <node's namespace> ARGS...`, which must succeed.
+    pub fn ip(&self, node: &str, args: &[&str]) {
+        ip_in(&self.ns(node), args);
+    }
+
     pub fn exec(&self, node: &str, cmd: &[&str]) -> Output {
         let mut args = vec!["exec", node, "--lab", &self.name, "--"];
         args.extend_from_slice(cmd);
@@ -91,40 +136,25 @@ impl Drop for Lab {
 }
 
 /// Poll `cond` until it holds or `limit` passes.
-pub fn wait_for(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+pub fn wait_for(limit: Duration, cond: impl FnMut() -> bool) -> bool {
+    labns::Wait::new("a test condition", limit)
+        .every(Duration::from_millis(10))
+        .until_true(cond)
+        .is_ok()
 }
 
 /// ICMPv6 echo from inside namespace `ns` to `dst`: true once a reply
-/// arrives (retrying until `limit`). Runs on its own thread: `setns` never
-/// touches the test harness's threads.
+/// arrives (retrying until `limit`). Runs on its own thread inside the
+/// namespace (labns::run_in): the test harness's threads never move.
 pub fn ping(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
-    let ns = ns.to_string();
-    std::thread::spawn(move || ping_here(&ns, dst, limit))
-        .join()
-        .unwrap()
+    labns::run_in(ns, move || ping_here(dst, limit)).unwrap()
 }
 
-/// On the calling (dedicated) thread: enter `ns` and open a raw ICMPv6
-/// socket with a receive timeout; returns the socket and `dst` as sockaddr.
-fn icmp_socket_in(ns: &str, dst: Ipv6Addr, timeout_us: i64) -> (i32, libc::sockaddr_in6) {
+/// A raw ICMPv6 socket in the calling thread's namespace with a receive
+/// timeout; returns the socket and `dst` as sockaddr.
+fn icmp_socket(dst: Ipv6Addr, timeout_us: i64) -> (i32, libc::sockaddr_in6) {
     // SAFETY: plain system calls on values built here.
     unsafe {
-        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-        assert_eq!(
-            libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET),
-            0,
-            "setns {ns}"
-        );
         let s = libc::socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6);
         assert!(s >= 0, "raw socket");
         let tv = libc::timeval {
@@ -165,9 +195,9 @@ fn send_echo(s: i32, sa: &libc::sockaddr_in6, id: u16, seq: u16) {
     }
 }
 
-fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
+fn ping_here(dst: Ipv6Addr, limit: Duration) -> bool {
     unsafe {
-        let (s, sa) = icmp_socket_in(ns, dst, 200_000);
+        let (s, sa) = icmp_socket(dst, 200_000);
         let id = (std::process::id() & 0xffff) as u16;
         let deadline = Instant::now() + limit;
         let mut seq: u16 = 0;
@@ -207,9 +237,8 @@ fn ping_here(ns: &str, dst: Ipv6Addr, limit: Duration) -> bool {
 /// Send `count` ICMPv6 echo requests from `ns` to `dst` back to back, then
 /// collect replies for up to 2 s; returns how many distinct replies came back.
 pub fn ping_burst(ns: &str, dst: Ipv6Addr, count: u16) -> usize {
-    let ns = ns.to_string();
-    std::thread::spawn(move || unsafe {
-        let (s, sa) = icmp_socket_in(&ns, dst, 100_000);
+    labns::run_in(ns, move || unsafe {
+        let (s, sa) = icmp_socket(dst, 100_000);
         // Room for every reply: they are read only after the burst is sent.
         let rcvbuf: libc::c_int = 8 << 20;
         libc::setsockopt(
@@ -235,23 +264,29 @@ pub fn ping_burst(ns: &str, dst: Ipv6Addr, count: u16) -> usize {
         libc::close(s);
         seen.len()
     })
-    .join()
     .unwrap()
 }
 
 /// tx packets of interface `ifname` in namespace `ns` (from `ip -s -j link`).
 pub fn tx_packets(ns: &str, ifname: &str) -> u64 {
+    let out = ip_in(ns, &["-s", "-j", "link", "show", "dev", ifname]);
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    v[0]["stats64"]["tx"]["packets"].as_u64().unwrap()
+}
+
+/// `ip -n NS ARGS...`, which must succeed; returns its stdout.
+pub fn ip_in(ns: &str, args: &[&str]) -> Vec<u8> {
     let out = Command::new("ip")
-        .args(["-n", ns, "-s", "-j", "link", "show", "dev", ifname])
+        .args(["-n", ns])
+        .args(args)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "ip -n {ns} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v[0]["stats64"]["tx"]["packets"].as_u64().unwrap()
+    out.stdout
 }
 
 /// Names under /run/netns that start with `<lab>-`.
@@ -326,24 +361,12 @@ pub fn journal_pids(lab: &str) -> Vec<i32> {
         .collect()
 }
 
-fn enter(ns: &str) {
-    let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-    // SAFETY: setns on the calling, dedicated test thread.
-    assert_eq!(
-        unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) },
-        0,
-        "setns {ns}"
-    );
-}
-
 /// TCP goodput from `from_ns` to `[dst]:port` in `to_ns` while sending for
 /// `send_for`, in bit/s as seen by the receiver (first to last byte).
 pub fn tcp_goodput(from_ns: &str, to_ns: &str, dst: Ipv6Addr, send_for: Duration) -> f64 {
     use std::io::{Read, Write};
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let to_ns = to_ns.to_string();
-    let receiver = std::thread::spawn(move || {
-        enter(&to_ns);
+    let receiver = labns::spawn_in(to_ns, move || {
         let l = std::net::TcpListener::bind((dst, 0)).unwrap();
         ready_tx.send(l.local_addr().unwrap().port()).unwrap();
         let (mut c, _) = l.accept().unwrap();
@@ -361,11 +384,10 @@ pub fn tcp_goodput(from_ns: &str, to_ns: &str, dst: Ipv6Addr, send_for: Duration
         }
         let secs = (last - first.unwrap()).as_secs_f64();
         bytes as f64 * 8.0 / secs
-    });
+    })
+    .unwrap();
     let port = ready_rx.recv_timeout(Duration::from_secs(5)).unwrap();
-    let from_ns = from_ns.to_string();
-    std::thread::spawn(move || {
-        enter(&from_ns);
+    labns::run_in(from_ns, move || {
         let mut c = std::net::TcpStream::connect((dst, port)).unwrap();
         let chunk = vec![0x5au8; 1 << 16];
         let end = Instant::now() + send_for;
@@ -373,7 +395,6 @@ pub fn tcp_goodput(from_ns: &str, to_ns: &str, dst: Ipv6Addr, send_for: Duration
             c.write_all(&chunk).unwrap();
         }
     })
-    .join()
     .unwrap();
     receiver.join().unwrap()
 }
