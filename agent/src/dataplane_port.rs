@@ -6,8 +6,9 @@
 //! Expected changes (dataplane issue 13): server trust becomes an explicit
 //! option of the load (`Trust::Prefixes | Trust::Any`, here mapped onto
 //! `set_trusted_prefixes`); the client takes the resolvers DNS replies are
-//! believed from ([`ClientDataplanePort::attach`] already reads them); the
-//! route-MTU rule moves into a dataplane helper ([`Routes`] here).
+//! believed from (`resolve::system_resolvers` reads them from resolv.conf;
+//! `run_client` only logs them today); the route-MTU rule moves into a
+//! dataplane helper (`Routes` here, over [`crate::netlink`]).
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;

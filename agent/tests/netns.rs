@@ -73,10 +73,15 @@ fn standalone_config() -> String {
     )
 }
 
-fn write_config(lab: &AgentLab, text: &str) -> String {
-    let path = std::env::temp_dir().join(format!("{}-agent.yaml", lab.client));
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
+/// The configuration in a temporary file, removed when dropped.
+fn write_config(text: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::Builder::new().suffix(".yaml").tempfile().unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+    file
+}
+
+fn path_of(file: &tempfile::NamedTempFile) -> String {
+    file.path().display().to_string()
 }
 
 /// Poll the agent's JSON status until `check` accepts it.
@@ -299,7 +304,8 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
         DNS,
         BTreeMap::from([("wb.hawk.net".to_string(), addr(SERVER))]),
     );
-    let config = write_config(&lab, &standalone_config());
+    let config_file = write_config(&standalone_config());
+    let config = path_of(&config_file);
 
     let mut server = AgentProcess::spawn(
         &lab.server,
@@ -553,12 +559,12 @@ fn controller_mode_binary_gets_its_path_from_the_controller() {
         ready.send(()).unwrap();
         bound.serve(std::future::pending()).await.unwrap();
     });
-    let config = write_config(
-        &lab,
+    let config_file = write_config(
         &format!(
             "hawkeye: {{enabled: true, address: \"{DNS}\", port: 5001}}\nservices:\n  webserver-b:\n    domain_name: wb.hawk.net\n    applications:\n      - port: {PORT}\n        intents:\n          - intent: high-bandwidth\n"
         ),
     );
+    let config = path_of(&config_file);
     let mut server =
         AgentProcess::spawn(&lab.server, &["server", "--interface", "s0", "--trust-any"]);
     server.wait_ready("s0");

@@ -239,6 +239,20 @@ impl Drop for AgentProcess {
         if let Ok(None) = self.child.try_wait() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+            // Killed, it could not remove its run files: do it for it.
+            if let Ok(meta) = std::fs::metadata(Path::new("/run/netns").join(&self.ns)) {
+                use std::os::unix::fs::MetadataExt;
+                let suffix = format!("@{}.", meta.ino());
+                for entry in std::fs::read_dir("/run/srv6-agent")
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                {
+                    if entry.file_name().to_string_lossy().contains(&suffix) {
+                        let _ = std::fs::remove_file(entry.path());
+                    }
+                }
+            }
         }
         let _ = std::fs::remove_file(&self.log);
     }
