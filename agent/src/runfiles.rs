@@ -53,7 +53,16 @@ pub fn socket_path(dir: &Path, interface: &str) -> std::io::Result<PathBuf> {
     Ok(dir.join(format!("{}.sock", instance(interface)?)))
 }
 
-/// Status sockets of every agent of this namespace, sorted.
+/// Whether an agent holds the lock file `lock` now (a killed agent leaves
+/// its files behind, unlocked; namespace inode numbers are reused).
+pub fn is_held(lock: &Path) -> bool {
+    match File::open(lock) {
+        Ok(file) => matches!(file.try_lock_shared(), Err(TryLockError::WouldBlock)),
+        Err(_) => false,
+    }
+}
+
+/// Status sockets of the running agents of this namespace, sorted.
 pub fn sockets_here(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let suffix = format!("@{}.sock", netns_id()?);
     let mut out: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -61,6 +70,7 @@ pub fn sockets_here(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
             .filter_map(Result::ok)
             .map(|e| e.path())
             .filter(|p| p.to_string_lossy().ends_with(&suffix))
+            .filter(|p| is_held(&p.with_extension("lock")))
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e),
@@ -161,8 +171,23 @@ mod tests {
         drop(first);
         assert!(!lock.exists() && !socket.exists());
         let again = RunFiles::acquire(&dir, "eth9").unwrap();
-        assert_eq!(sockets_here(&dir).unwrap(), Vec::<PathBuf>::new());
+        assert!(is_held(&again.lock_path));
+        std::fs::write(&again.socket_path, b"").unwrap();
+        assert_eq!(
+            sockets_here(&dir).unwrap(),
+            std::slice::from_ref(&again.socket_path)
+        );
+        // A socket whose agent is gone (its lock not held) is not listed.
+        let stale = dir.join(format!("{}.sock", instance("eth7").unwrap()));
+        std::fs::write(&stale, b"").unwrap();
+        std::fs::write(stale.with_extension("lock"), b"1\n").unwrap();
+        assert_eq!(
+            sockets_here(&dir).unwrap(),
+            std::slice::from_ref(&again.socket_path)
+        );
         drop((again, other));
+        std::fs::remove_file(&stale).unwrap();
+        std::fs::remove_file(stale.with_extension("lock")).unwrap();
         std::fs::remove_dir(&dir).unwrap();
     }
 }
