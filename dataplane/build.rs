@@ -28,6 +28,9 @@ fn main() {
             "-g",
             "-target",
             "bpf",
+            // v3: atomic fetch-and-add and compare-and-swap (the seqlock of
+            // learned flows); every kernel this runs on has it (>= 5.12).
+            "-mcpu=v3",
             "-Wall",
             "-Werror",
             "-Wno-unused-parameter",

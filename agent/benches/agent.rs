@@ -114,6 +114,9 @@ impl ClientPort for TimingPort {
     ) -> Result<(), PortError> {
         self.inner.set_route_mtu(destination, sids)
     }
+    fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), PortError> {
+        self.inner.set_resolvers(resolvers)
+    }
     fn read(&self) -> Result<PortState, PortError> {
         self.inner.read()
     }
@@ -140,6 +143,7 @@ impl Rig {
             backoff: Backoff::default(),
             lookup,
             refresh: Refresh::default(),
+            resolvers: Vec::new(),
             interface: "bench".into(),
             programs: "loaded, not attached".into(),
         };

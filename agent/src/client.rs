@@ -6,9 +6,9 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::{Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use dataplane::IngressHook;
 use tokio::sync::watch;
@@ -23,7 +23,7 @@ use crate::owner::{ClientOwner, Identity, OwnerHandle};
 use crate::plan::Mode;
 use crate::port::{ClientPort, PortError};
 use crate::request::RequestKey;
-use crate::resolve::{self, HickoryLookup, Lookup, Refresh};
+use crate::resolve::{self, HickoryLookup, Lookup, Refresh, ResolvConf, RESOLV_CONF};
 use crate::status::Report;
 use crate::{netlink, runfiles, serve_operations};
 
@@ -38,6 +38,9 @@ pub struct ClientSpec<L> {
     pub backoff: Backoff,
     pub lookup: Arc<L>,
     pub refresh: Refresh,
+    /// Whose DNS replies the dataplane believes (resolv.conf's resolvers;
+    /// later changes arrive as [`crate::owner::Update::Resolvers`]).
+    pub resolvers: Vec<Ipv6Addr>,
     /// Interface and programs, for reports.
     pub interface: String,
     pub programs: String,
@@ -87,6 +90,15 @@ impl ClientAgent {
         let (requests_tx, requests_rx) = watch::channel(BTreeSet::<RequestKey>::new());
         let (stop, stop_rx) = watch::channel(false);
         let (config, source) = (spec.config, spec.source);
+        let resolvers = spec.resolvers;
+        // The resolvers are the dataplane's before the first query leaves
+        // (a reply to a query sent earlier would count as unsolicited).
+        let make_port = move || {
+            let mut port = make_port()?;
+            port.set_resolvers(&resolvers)?;
+            info!(?resolvers, "DNS replies believed from these resolvers");
+            Ok(port)
+        };
         let owner = OwnerHandle::spawn(make_port, move |port, updates| {
             ClientOwner::new(config, mode, source, identity, port, requests_tx).run(updates)
         })
@@ -117,6 +129,25 @@ impl ClientAgent {
         Ok(ClientAgent { owner, stop, tasks })
     }
 
+    /// Follow resolv.conf at `path` (its text now: `current`): lookups and
+    /// the dataplane's resolvers change with it.
+    pub fn follow_resolv_conf(
+        &mut self,
+        path: PathBuf,
+        current: Vec<u8>,
+        every: Duration,
+        lookup: Arc<HickoryLookup>,
+    ) {
+        self.tasks.push(tokio::spawn(resolve::watch_resolv_conf(
+            path,
+            current,
+            every,
+            lookup,
+            self.owner.sender(),
+            self.stop.subscribe(),
+        )));
+    }
+
     pub fn owner(&self) -> &OwnerHandle {
         &self.owner
     }
@@ -136,6 +167,9 @@ impl ClientAgent {
         self.owner.stop().await;
     }
 }
+
+/// How often `srv6-agent client` looks at resolv.conf.
+pub const RESOLV_CONF_POLL: Duration = Duration::from_secs(2);
 
 /// `srv6-agent client` options.
 #[derive(Debug, Clone)]
@@ -170,11 +204,19 @@ pub async fn run_client(
         .controller
         .clone()
         .or_else(|| config.controller.clone());
-    match resolve::system_resolvers() {
-        Ok(resolvers) => info!(?resolvers, "DNS resolvers (resolv.conf)"),
-        Err(err) => warn!(error = %err, "no resolv.conf: names will not resolve"),
-    }
-    let lookup = Arc::new(HickoryLookup::from_system()?);
+    let has_names = config
+        .services
+        .iter()
+        .any(|s| matches!(s.target, Target::Name(_)));
+    let (resolv_conf, resolv_bytes) = match ResolvConf::read(Path::new(RESOLV_CONF)) {
+        Ok(read) => read,
+        Err(err) if !has_names => {
+            warn!(error = %err, "no usable resolv.conf (no name to resolve)");
+            (ResolvConf::empty(), Vec::new())
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let lookup = Arc::new(HickoryLookup::from_conf(&resolv_conf)?);
     let programs = ClientDataplanePort::programs(args.ingress);
     let summary = config.summary();
     let services = config.services.len();
@@ -183,14 +225,22 @@ pub async fn run_client(
         source,
         controller: controller.clone(),
         backoff: Backoff::default(),
-        lookup,
+        lookup: lookup.clone(),
         refresh: Refresh::default(),
+        resolvers: resolv_conf.resolvers.clone(),
         interface: args.interface.clone(),
         programs: programs.clone(),
     };
     let hook = args.ingress;
     let iface = interface.clone();
-    let agent = ClientAgent::start(spec, move || ClientDataplanePort::attach(&iface, hook)).await?;
+    let mut agent =
+        ClientAgent::start(spec, move || ClientDataplanePort::attach(&iface, hook)).await?;
+    agent.follow_resolv_conf(
+        PathBuf::from(RESOLV_CONF),
+        resolv_bytes,
+        RESOLV_CONF_POLL,
+        lookup,
+    );
     let operations = serve_operations(&runfiles, args.metrics, agent.owner().sender()).await;
     let operations = match operations {
         Ok(ops) => ops,
@@ -209,6 +259,7 @@ pub async fn run_client(
         mtu = interface.mtu,
         %source,
         controller = controller.as_deref().unwrap_or("none"),
+        resolvers = ?resolv_conf.resolvers,
         programs = %programs,
         services,
         map_entries = %format!("{paths} paths, {names} names"),

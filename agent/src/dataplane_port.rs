@@ -3,18 +3,21 @@
 //! file that calls the dataplane API, so a change of that API changes only
 //! this file.
 //!
-//! Expected changes (dataplane issue 13): server trust becomes an explicit
-//! option of the load (`Trust::Prefixes | Trust::Any`, here mapped onto
-//! `set_trusted_prefixes`); the client takes the resolvers DNS replies are
-//! believed from (`resolve::system_resolvers` reads them from resolv.conf;
-//! `run_client` only logs them today); the route-MTU rule moves into a
-//! dataplane helper (`Routes` here, over [`crate::netlink`]).
+//! The dataplane's trust model (docs/dataplane.md "Trust") reaches it
+//! here: the server's [`Trust`] is an option of the load, the client's
+//! resolvers come from resolv.conf ([`ClientPort::set_resolvers`]). The
+//! MTU duty of whoever writes paths is `Routes`: a host route per steered
+//! destination with `srh::mtu::route_mtu` of the path (the rule behind
+//! `ClientDataplane::route_mtu`, applied to the route's own MTU when that is
+//! lower than the device's), lowered before a path grows and raised after
+//! it shrinks (the order is [`crate::apply`]'s).
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
+/// Whose packets may set a return path (the server's trust; no default).
+pub use dataplane::Trust;
 use dataplane::{ClientDataplane, Counter, Counters, IngressHook, ServerDataplane, ServerOptions};
-use ipnet::Ipv6Net;
 use tracing::{info, warn};
 
 use crate::netlink::{self, Interface, NextHop};
@@ -233,6 +236,12 @@ impl ClientPort for ClientDataplanePort {
         Ok(())
     }
 
+    fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), PortError> {
+        self.dp
+            .set_resolvers(resolvers)
+            .map_err(op_err("set the DNS resolvers"))
+    }
+
     fn read(&self) -> Result<PortState, PortError> {
         let paths = self
             .dp
@@ -253,19 +262,14 @@ impl ClientPort for ClientDataplanePort {
             paths,
             dns_learned: self.dp.dns_addresses().map_err(op_err("read client_dns"))?,
             route_mtus: self.route_mtus.clone(),
+            resolvers: self
+                .dp
+                .resolvers()
+                .map_err(op_err("read client_resolvers"))?,
             counters: counter_list(&counters),
             ..PortState::default()
         })
     }
-}
-
-/// Whose packets may set a return path (the server's trust).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trust {
-    /// Only sources inside these prefixes.
-    Prefixes(Vec<Ipv6Net>),
-    /// Anyone (an explicit choice: `--trust-any`).
-    Any,
 }
 
 /// The server programs and maps.
@@ -293,19 +297,15 @@ impl ServerDataplanePort {
         max_flows: u32,
         trust: &Trust,
     ) -> Result<ServerDataplanePort, PortError> {
-        let mut dp = ServerDataplane::load(ServerOptions { max_flows })
-            .map_err(op_err("load the server programs"))?;
+        let options = ServerOptions {
+            max_flows,
+            ..ServerOptions::new(trust.clone())
+        };
+        let mut dp = ServerDataplane::load(options).map_err(op_err("load the server programs"))?;
         for addr in &interface.addresses {
             dp.add_local_address(*addr)
                 .map_err(op_err(format!("local address {addr}")))?;
         }
-        // Today's API: an empty prefix list means "learn from anyone".
-        let prefixes: Vec<(Ipv6Addr, u8)> = match trust {
-            Trust::Prefixes(list) => list.iter().map(|p| (p.network(), p.prefix_len())).collect(),
-            Trust::Any => Vec::new(),
-        };
-        dp.set_trusted_prefixes(&prefixes)
-            .map_err(op_err("trusted prefixes"))?;
         dp.attach(&interface.name, hook)
             .map_err(op_err(format!("attach to {}", interface.name)))?;
         Ok(ServerDataplanePort { dp })

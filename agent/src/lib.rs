@@ -15,7 +15,8 @@
 //! - [`owner`]: the one thread that owns the dataplane handle, fed by a
 //!   bounded channel of [`owner::Update`]s.
 //! - [`controller`]: the controller stream (resync, backoff, fail-static);
-//!   [`resolve`]: DNS resolution on TTL.
+//!   [`resolve`]: DNS resolution on TTL, resolv.conf (its resolvers are
+//!   the dataplane's too) followed while the agent runs.
 //! - [`client`] / [`server`]: the two agents, [`client::run_client`] and
 //!   [`server::run_server`] (`run(options, shutdown)` entry points);
 //!   [`runfiles`]: lock and status socket; [`status`]: the report, its

@@ -78,10 +78,13 @@ enum Command {
     /// Standalone mode (no controller): the `sid` lists are the paths; names
     /// are resolved by the agent and also snooped in the DNS replies the
     /// host receives, so the application's own lookups are steered too.
+    /// Only replies from the resolvers of the namespace's resolv.conf that
+    /// answer a query seen leaving are believed, until their TTL; the agent
+    /// follows resolv.conf while it runs.
     ///
     /// Each destination's route MTU is lowered by the SRH size before a path
-    /// to it is written (routes with protocol 246), so full-size TCP and UDP
-    /// still fit.
+    /// to it grows, and raised only after it shrinks (routes with protocol
+    /// 246), so full-size TCP and UDP still fit, live connections included.
     Client {
         /// Interface to attach to (its global address is the request source
         /// unless the configuration sets client_ipv6_address).
@@ -104,7 +107,9 @@ enum Command {
     /// addressed to this interface) from a trusted source, the reversed
     /// segment list; strips the SRH; inserts the reversed one on the flow's
     /// replies. Who may set a return path must be said explicitly:
-    /// `--trusted-prefix` (repeatable) or `--trust-any`.
+    /// `--trusted-prefix` (repeatable) or `--trust-any`; with neither the
+    /// agent refuses to start. Lists naming multicast, link-local, loopback,
+    /// unspecified or local addresses are never learned.
     Server {
         /// Interface to attach to.
         #[arg(long, short)]

@@ -42,6 +42,8 @@ pub enum Update {
     Dns(DnsAnswer),
     /// The controller connection changed.
     Controller(ControllerReport),
+    /// resolv.conf's resolvers (at start and whenever the file changes).
+    Resolvers(Vec<Ipv6Addr>),
     /// Answer with the current report.
     Report(ReportRequest),
     /// Remove everything written, release the dataplane, end.
@@ -108,6 +110,7 @@ impl<P: ClientPort> ClientOwner<P> {
             Update::Result { result, received } => self.on_result(&result, received),
             Update::Dns(answer) => self.on_dns(answer),
             Update::Controller(report) => self.controller = Some(report),
+            Update::Resolvers(resolvers) => self.on_resolvers(&resolvers),
             Update::Report(reply) => {
                 let _ = reply.send(self.report());
             }
@@ -161,6 +164,16 @@ impl<P: ClientPort> ClientOwner<P> {
         self.answers.insert(key, received_result.answer);
         self.replan();
         debug!(elapsed = ?received.elapsed(), "result applied");
+    }
+
+    fn on_resolvers(&mut self, resolvers: &[Ipv6Addr]) {
+        match self.applier.port_mut().set_resolvers(resolvers) {
+            Ok(()) if resolvers.is_empty() => {
+                warn!("resolv.conf names no IPv6 resolver: DNS snooping learns nothing")
+            }
+            Ok(()) => info!(?resolvers, "DNS replies believed from these resolvers"),
+            Err(err) => error!(error = %err, "resolvers not updated"),
+        }
     }
 
     fn on_dns(&mut self, answer: DnsAnswer) {
@@ -264,6 +277,8 @@ impl<P: ClientPort> ClientOwner<P> {
             })
             .collect();
         report.counters = state.counters.into_iter().collect();
+        report.route_mtus = state.route_mtus;
+        report.resolvers = state.resolvers;
         report
     }
 

@@ -61,6 +61,8 @@ pub struct PortState {
     pub dns_learned: Vec<(Ipv6Addr, u32)>,
     /// Route MTUs set for path destinations (the MTU duty).
     pub route_mtus: BTreeMap<Ipv6Addr, u32>,
+    /// The resolvers whose DNS replies snooping believes.
+    pub resolvers: Vec<Ipv6Addr>,
     /// Decision counters by name.
     pub counters: Vec<(String, u64)>,
 }
@@ -85,6 +87,9 @@ pub trait ClientPort {
         destination: Ipv6Addr,
         sids: Option<usize>,
     ) -> Result<(), PortError>;
+    /// Believe DNS replies only from these resolvers (resolv.conf's),
+    /// replacing the previous set.
+    fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), PortError>;
     /// Read the maps back.
     fn read(&self) -> Result<PortState, PortError>;
 }
@@ -191,6 +196,12 @@ impl ClientPort for MemoryPort {
                 self.state.route_mtus.remove(&destination);
             }
         }
+        Ok(())
+    }
+
+    fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), PortError> {
+        self.record(format!("set_resolvers {}", resolvers.len()))?;
+        self.state.resolvers = resolvers.to_vec();
         Ok(())
     }
 

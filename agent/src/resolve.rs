@@ -5,6 +5,10 @@
 //! dataplane's owner, which replans: new addresses are steered (and, in
 //! controller mode, requested), vanished ones removed.
 //!
+//! The resolvers of resolv.conf are also the dataplane's: DNS snooping
+//! believes only their replies ([`ResolvConf::resolvers`]), and
+//! [`watch_resolv_conf`] keeps both current when the file changes.
+//!
 //! A name that does not exist (NXDOMAIN) or has no AAAA record has no
 //! addresses; a lookup that fails (timeout, refused) keeps the last
 //! addresses and is retried with backoff.
@@ -12,6 +16,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
@@ -19,7 +24,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::{RData, RecordType};
 use hickory_resolver::TokioResolver;
 use tokio::sync::{mpsc, watch};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use crate::owner::Update;
 
@@ -78,10 +83,12 @@ pub trait Lookup: Send + Sync + 'static {
     fn aaaa(&self, name: &str) -> impl Future<Output = LookupOutcome> + Send;
 }
 
-/// The namespace's resolver.
-#[derive(Debug, Clone)]
+/// The namespace's resolver. Rebuilt by [`watch_resolv_conf`] when
+/// resolv.conf changes, so lookups follow the file as the dataplane's
+/// resolver set does.
+#[derive(Debug)]
 pub struct HickoryLookup {
-    resolver: TokioResolver,
+    resolver: std::sync::RwLock<TokioResolver>,
 }
 
 /// Why the resolver could not be set up.
@@ -89,16 +96,90 @@ pub struct HickoryLookup {
 #[error("DNS resolver: {0}")]
 pub struct ResolverError(String);
 
-impl HickoryLookup {
-    /// From `/etc/resolv.conf`, answers not cached by the resolver (the
-    /// agent keeps them itself and asks again at expiry).
-    pub fn from_system() -> Result<HickoryLookup, ResolverError> {
-        let mut builder =
-            TokioResolver::builder_tokio().map_err(|e| ResolverError(e.to_string()))?;
-        builder.options_mut().cache_size = 0;
-        Ok(HickoryLookup {
-            resolver: builder.build().map_err(|e| ResolverError(e.to_string()))?,
+/// The resolv.conf of this process's mount namespace (`ip netns exec`
+/// and labns's `etc_overlay` bind `/etc/netns/NS/resolv.conf` over it).
+pub const RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// A parsed resolv.conf: the resolver configuration and the IPv6
+/// resolvers whose replies DNS snooping believes.
+#[derive(Debug, Clone)]
+pub struct ResolvConf {
+    config: ResolverConfig,
+    options: ResolverOpts,
+    /// IPv6 name servers, in file order, without repeats (IPv4 ones are
+    /// not reachable through the IPv6-only dataplane and are left out).
+    pub resolvers: Vec<Ipv6Addr>,
+}
+
+impl ResolvConf {
+    /// Parse resolv.conf text (`path` names it in errors).
+    pub fn parse(bytes: &[u8], path: &str) -> Result<ResolvConf, ResolverError> {
+        let (config, options) = hickory_resolver::system_conf::parse_resolv_conf(bytes)
+            .map_err(|e| ResolverError(format!("{path}: {e}")))?;
+        let mut resolvers: Vec<Ipv6Addr> = Vec::new();
+        for ns in config.name_servers() {
+            if let IpAddr::V6(v6) = ns.ip {
+                if !resolvers.contains(&v6) {
+                    resolvers.push(v6);
+                }
+            }
+        }
+        Ok(ResolvConf {
+            config,
+            options,
+            resolvers,
         })
+    }
+
+    /// No resolver at all (no resolv.conf): nothing resolves, snooping
+    /// believes no reply.
+    pub fn empty() -> ResolvConf {
+        ResolvConf {
+            config: ResolverConfig::default(),
+            options: ResolverOpts::default(),
+            resolvers: Vec::new(),
+        }
+    }
+
+    /// Read and parse `path`; also returns the bytes (to notice changes).
+    pub fn read(path: &Path) -> Result<(ResolvConf, Vec<u8>), ResolverError> {
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| ResolverError(format!("{shown}: {e}")))?;
+        Ok((ResolvConf::parse(&bytes, &shown)?, bytes))
+    }
+}
+
+fn build_resolver(
+    config: ResolverConfig,
+    mut options: ResolverOpts,
+) -> Result<TokioResolver, ResolverError> {
+    // Answers are not cached by the resolver: the agent keeps them itself
+    // and asks again at expiry.
+    options.cache_size = 0;
+    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+        .with_options(options)
+        .build()
+        .map_err(|e| ResolverError(e.to_string()))
+}
+
+impl HickoryLookup {
+    /// Ask the name servers of `conf`.
+    pub fn from_conf(conf: &ResolvConf) -> Result<HickoryLookup, ResolverError> {
+        let resolver = build_resolver(conf.config.clone(), conf.options.clone())?;
+        Ok(HickoryLookup {
+            resolver: std::sync::RwLock::new(resolver),
+        })
+    }
+
+    /// Ask the name servers of `conf` from now on.
+    pub fn reload(&self, conf: &ResolvConf) -> Result<(), ResolverError> {
+        let resolver = build_resolver(conf.config.clone(), conf.options.clone())?;
+        let mut current = self
+            .resolver
+            .write()
+            .map_err(|_| ResolverError("resolver lock poisoned".into()))?;
+        *current = resolver;
+        Ok(())
     }
 
     /// Ask these servers (UDP, then TCP) instead: tests with a server on port 0.
@@ -111,38 +192,68 @@ impl HickoryLookup {
             }
             config.add_name_server(ns);
         }
-        let mut options = ResolverOpts::default();
-        options.cache_size = 0;
-        let resolver = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(options)
-            .build()
-            .map_err(|e| ResolverError(e.to_string()))?;
-        Ok(HickoryLookup { resolver })
+        let resolver = build_resolver(config, ResolverOpts::default())?;
+        Ok(HickoryLookup {
+            resolver: std::sync::RwLock::new(resolver),
+        })
+    }
+
+    fn current(&self) -> Option<TokioResolver> {
+        self.resolver.read().ok().map(|r| r.clone())
     }
 }
 
-/// The IPv6 resolvers of `/etc/resolv.conf` (what DNS snooping should
-/// believe; logged at start until the dataplane takes them).
-pub fn system_resolvers() -> Result<Vec<Ipv6Addr>, ResolverError> {
-    let (config, _) = hickory_resolver::system_conf::read_system_conf()
-        .map_err(|e| ResolverError(e.to_string()))?;
-    let mut out: Vec<Ipv6Addr> = config
-        .name_servers()
-        .iter()
-        .filter_map(|ns| match ns.ip {
-            IpAddr::V6(v6) => Some(v6),
-            IpAddr::V4(_) => None,
-        })
-        .collect();
-    out.dedup();
-    Ok(out)
+/// Follow resolv.conf: every `every`, read `path`; when its text changed,
+/// point `lookup` at the new name servers and send the dataplane its new
+/// resolver set (whose replies snooping believes). Ends on `stop` or when
+/// the owner is gone. An unreadable file keeps the last set (logged once).
+pub async fn watch_resolv_conf(
+    path: std::path::PathBuf,
+    mut last: Vec<u8>,
+    every: Duration,
+    lookup: std::sync::Arc<HickoryLookup>,
+    owner: mpsc::Sender<Update>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let (conf, bytes) = match ResolvConf::read(&path) {
+            Ok(read) => read,
+            Err(e) => {
+                if !failing {
+                    warn!(error = %e, "resolv.conf unreadable; keeping the last resolvers");
+                }
+                failing = true;
+                continue;
+            }
+        };
+        failing = false;
+        if bytes == last {
+            continue;
+        }
+        last = bytes;
+        info!(resolvers = ?conf.resolvers, "resolv.conf changed");
+        if let Err(e) = lookup.reload(&conf) {
+            warn!(error = %e, "keeping the previous resolver for lookups");
+        }
+        if owner.send(Update::Resolvers(conf.resolvers)).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Lookup for HickoryLookup {
     async fn aaaa(&self, name: &str) -> LookupOutcome {
         // Fully qualified: no search-domain guesses.
         let fqdn = format!("{}.", name.trim_end_matches('.'));
-        match self.resolver.lookup(fqdn, RecordType::AAAA).await {
+        let Some(resolver) = self.current() else {
+            return LookupOutcome::Failed("resolver lock poisoned".into());
+        };
+        match resolver.lookup(fqdn, RecordType::AAAA).await {
             Ok(lookup) => {
                 let addresses: BTreeSet<Ipv6Addr> = lookup
                     .answers()
@@ -276,6 +387,21 @@ pub async fn resolve_forever<L: Lookup>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolvers_are_the_ipv6_name_servers_in_file_order_once() {
+        let text = b"# lab\nsearch hawk.net\nnameserver fcbb:cc00:4::f\nnameserver 192.0.2.53\n\
+                     nameserver fc00:d::1\nnameserver fcbb:cc00:4::f\noptions ndots:1\n";
+        let conf = ResolvConf::parse(text, "resolv.conf").unwrap();
+        assert_eq!(
+            conf.resolvers,
+            ["fcbb:cc00:4::f", "fc00:d::1"]
+                .map(|s| s.parse::<Ipv6Addr>().unwrap())
+                .to_vec()
+        );
+        let none = ResolvConf::parse(b"nameserver 192.0.2.53\n", "resolv.conf").unwrap();
+        assert!(none.resolvers.is_empty());
+    }
 
     #[test]
     fn waits_follow_ttl_within_bounds_and_back_off_on_failure() {

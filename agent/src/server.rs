@@ -52,7 +52,10 @@ fn serve_reports(
                 let _ = reply.send(report(&port, &identity, &trust));
             }
             Update::Stop => break,
-            Update::Result { .. } | Update::Dns(_) | Update::Controller(_) => {}
+            Update::Result { .. }
+            | Update::Dns(_)
+            | Update::Controller(_)
+            | Update::Resolvers(_) => {}
         }
     }
 }

@@ -43,6 +43,14 @@ pub struct Report {
     pub dns: Vec<NameReport>,
     /// Addresses learned by DNS snooping (client, standalone).
     pub dns_learned: Vec<LearnedAddress>,
+    /// The resolvers whose DNS replies snooping believes (client; the
+    /// namespace's resolv.conf, followed while the agent runs).
+    #[serde(default)]
+    pub resolvers: Vec<Ipv6Addr>,
+    /// Route MTU the agent gave each steered destination (client; the MTU
+    /// duty of whoever writes paths).
+    #[serde(default)]
+    pub route_mtus: BTreeMap<Ipv6Addr, u32>,
     /// Return paths learned (server).
     pub flows: Vec<FlowReport>,
     /// Whose packets may set return paths (server).
@@ -285,6 +293,20 @@ pub fn render(report: &Report) -> String {
             ]);
         }
         out.push_str(&format!("{t}\n"));
+    }
+    if !report.resolvers.is_empty() {
+        out.push_str(&format!(
+            "DNS replies believed from {}\n",
+            list(&report.resolvers)
+        ));
+    }
+    if !report.route_mtus.is_empty() {
+        let mtus: Vec<String> = report
+            .route_mtus
+            .iter()
+            .map(|(d, m)| format!("{d} {m}"))
+            .collect();
+        out.push_str(&format!("route MTUs: {}\n", mtus.join(", ")));
     }
     if !report.dns_learned.is_empty() {
         let learned: Vec<String> = report

@@ -60,3 +60,35 @@ fn check_config_prints_every_problem_and_fails() {
         .unwrap()
         .contains("/nonexistent.yaml: cannot read"));
 }
+
+/// Learning return paths from anyone is an explicit choice (issue 13
+/// item 1): a server agent told neither whom to trust nor `--trust-any`
+/// refuses to start, before it touches anything; the two do not combine.
+#[test]
+fn a_server_agent_must_be_told_whose_return_paths_to_learn() {
+    let out = Command::new(BIN)
+        .args(["server", "--interface", "eth0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "srv6-agent: say whose packets may set return paths: \
+         --trusted-prefix PREFIX (repeatable) or --trust-any\n"
+    );
+    let out = Command::new(BIN)
+        .args([
+            "server",
+            "--interface",
+            "eth0",
+            "--trust-any",
+            "--trusted-prefix",
+            "fc00::/16",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cannot be used with"));
+}

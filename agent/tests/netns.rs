@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{Ipv6Addr, SocketAddrV6, TcpListener, TcpStream, UdpSocket};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
@@ -84,24 +84,6 @@ fn path_of(file: &tempfile::NamedTempFile) -> String {
     file.path().display().to_string()
 }
 
-/// Poll the agent's JSON status until `check` accepts it.
-fn wait_status(ns: &str, interface: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let start = std::time::Instant::now();
-    loop {
-        let report = status(ns, interface);
-        if let Ok(r) = &report {
-            if check(r) {
-                return r.clone();
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "timed out waiting for {what}; last status: {report:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn path_entry<'v>(report: &'v Value, dst: &str, port: u16) -> Option<&'v Value> {
     report["paths"]
         .as_array()?
@@ -157,10 +139,8 @@ fn capture(
     ifname: &'static str,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<()>,
-) -> thread::JoinHandle<LinkReport> {
-    let ns = ns.to_owned();
-    thread::spawn(move || {
-        enter(&ns);
+) -> labns::NsThread<LinkReport> {
+    labns::spawn_in(ns, move || {
         let mut cap = Capture::open(ifname);
         ready.send(()).unwrap();
         let mut report = LinkReport::default();
@@ -190,6 +170,7 @@ fn capture(
         }
         report
     })
+    .unwrap()
 }
 
 /// (segments, SL, destination) of a TCP packet with an SRH.
@@ -207,9 +188,7 @@ fn agent_srh(frame: &[u8]) -> Option<(Vec<Ipv6Addr>, u8, Ipv6Addr)> {
 /// the client's port).
 fn tcp_exchange(lab: &AgentLab) -> (Vec<u8>, Vec<u8>, u16) {
     let (ready_tx, ready) = mpsc::channel();
-    let server_ns = lab.server.clone();
-    let server = thread::spawn(move || {
-        enter(&server_ns);
+    let server = labns::spawn_in(&lab.server, move || {
         let listener = TcpListener::bind(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
         ready_tx.send(()).unwrap();
         let (mut conn, peer) = listener.accept().unwrap();
@@ -220,7 +199,8 @@ fn tcp_exchange(lab: &AgentLab) -> (Vec<u8>, Vec<u8>, u16) {
         conn.write_all(&data(2, SIZE)).unwrap();
         conn.shutdown(std::net::Shutdown::Write).unwrap();
         (upload, peer.port())
-    });
+    })
+    .unwrap();
     ready.recv_timeout(Duration::from_secs(20)).unwrap();
     let client_ns = lab.client.clone();
     let download = in_ns(&client_ns, || {
@@ -249,9 +229,7 @@ fn tcp_exchange(lab: &AgentLab) -> (Vec<u8>, Vec<u8>, u16) {
 fn udp_datagrams(lab: &AgentLab) -> Vec<Vec<u8>> {
     let fits = 1460 - 40 - 8;
     let (ready_tx, ready) = mpsc::channel();
-    let server_ns = lab.server.clone();
-    let server = thread::spawn(move || {
-        enter(&server_ns);
+    let server = labns::spawn_in(&lab.server, move || {
         let sock = UdpSocket::bind(SocketAddrV6::new(addr(SERVER_UDP), UDP_PORT, 0, 0)).unwrap();
         sock.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -266,7 +244,8 @@ fn udp_datagrams(lab: &AgentLab) -> Vec<Vec<u8>> {
             }
         }
         got
-    });
+    })
+    .unwrap();
     ready.recv_timeout(Duration::from_secs(20)).unwrap();
     in_ns(&lab.client, move || {
         let sock = UdpSocket::bind("[::]:0").unwrap();
@@ -317,7 +296,7 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
             "fc00:a::/64",
         ],
     );
-    server.wait_ready("s0");
+    server.wait_ready();
     let mut client = AgentProcess::spawn(
         &lab.client,
         &[
@@ -330,7 +309,7 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
             "[::1]:9464",
         ],
     );
-    client.wait_ready("c0");
+    client.wait_ready();
     let report = wait_status(&lab.client, "c0", "both paths in the map", |r| {
         applied(r, SERVER, PORT, 1, "config")
             && applied(r, SERVER_UDP, UDP_PORT, 1, "config")
@@ -338,6 +317,9 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
     });
     assert_eq!(report["mode"], "client (standalone)");
     assert_eq!(report["source"], CLIENT);
+    // DNS snooping believes the resolvers of the namespace's resolv.conf.
+    assert_eq!(report["resolvers"], serde_json::json!([DNS]));
+    assert_eq!(report["route_mtus"][SERVER], 1460);
     assert_eq!(report["dns"][0]["addresses"], serde_json::json!([SERVER]));
     // (The kernel keeps 15 characters of a program's name.)
     assert_eq!(
@@ -350,20 +332,15 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
     );
 
     // One agent per interface: the second says who runs.
-    let second = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.client,
-            AGENT,
-            "client",
-            "--interface",
-            "c0",
-            "--config",
-            &config,
-        ])
-        .output()
-        .unwrap();
+    let second = agent_in(
+        &lab.client,
+        &["client", "--interface", "c0", "--config", &config],
+        Stdio::null(),
+        Stdio::piped(),
+    )
+    .child
+    .wait_with_output()
+    .unwrap();
     assert_eq!(second.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(
@@ -379,7 +356,8 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
         assert!(lines.contains(&line.as_str()), "no {line:?} in {routes}");
     }
 
-    // The application's own lookup is snooped by the client's ingress program.
+    // The application's own lookup (a query seen leaving to a configured
+    // resolver, its reply) is snooped by the client's ingress program.
     let answer = in_ns(&lab.client, || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -395,11 +373,29 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
         matches!(answer, LookupOutcome::Found { ref addresses, .. } if addresses.contains(&addr(SERVER))),
         "{answer:?}"
     );
-    wait_status(&lab.client, "c0", "the snooped address", |r| {
+    let report = wait_status(&lab.client, "c0", "the snooped address", |r| {
         r["dns_learned"].as_array().is_some_and(|l| {
             l.iter()
                 .any(|e| e["address"] == SERVER && e["service_id"] == 1)
         })
+    });
+    // Every reply answered a query seen leaving to a believed resolver:
+    // the agent's own lookups too (its resolvers were set before any).
+    assert_eq!(
+        counter(&report, "dns_unsolicited"),
+        0,
+        "{}",
+        report["counters"]
+    );
+
+    // resolv.conf rewritten: the dataplane believes the new resolvers.
+    std::fs::write(
+        &lab.resolv_conf,
+        format!("nameserver fc00:d::9\nnameserver {DNS}\n"),
+    )
+    .unwrap();
+    wait_status(&lab.client, "c0", "resolv.conf's new resolvers", |r| {
+        r["resolvers"] == serde_json::json!([DNS, "fc00:d::9"])
     });
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -471,9 +467,9 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
         metrics.contains("srv6_agent_dataplane_packets_total{decision=\"encapsulated\"}"),
         "{metrics}"
     );
-    let table = Command::new("ip")
-        .args(["netns", "exec", &lab.client, AGENT, "status"])
-        .output()
+    let table = agent_in(&lab.client, &["status"], Stdio::piped(), Stdio::null())
+        .child
+        .wait_with_output()
         .unwrap();
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(
@@ -567,12 +563,12 @@ fn controller_mode_binary_gets_its_path_from_the_controller() {
     let config = path_of(&config_file);
     let mut server =
         AgentProcess::spawn(&lab.server, &["server", "--interface", "s0", "--trust-any"]);
-    server.wait_ready("s0");
+    server.wait_ready();
     let mut client = AgentProcess::spawn(
         &lab.client,
         &["client", "--interface", "c0", "--config", &config],
     );
-    client.wait_ready("c0");
+    client.wait_ready();
     let report = wait_status(&lab.client, "c0", "the controller's path", |r| {
         applied(r, SERVER, PORT, 1, "controller")
     });

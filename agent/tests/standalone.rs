@@ -49,6 +49,8 @@ async fn sid_lists_follow_the_names_answers_until_they_vanish() {
         eventually("the fixed address's path", held("fcbb:cc00:3::a", 8080)).await;
     assert_eq!(sids_c, sids(&LOWER));
     assert_eq!(report.mode, "client (standalone)");
+    // The resolvers it was given are the dataplane's (read back from the map).
+    assert_eq!(report.resolvers, [a(RESOLVER)]);
     assert!(report.controller.is_none());
     // The answer is asked for again when its TTL runs out.
     let first = report.agent.dns_answers;

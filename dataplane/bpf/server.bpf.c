@@ -12,8 +12,12 @@ struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct flow_key);
-	__type(value, struct srh_blob);
+	__type(value, struct flow_value);
 } server_flows SEC(".maps");
+
+/* Attempts of egress at a whole copy: failing one takes two rewrites of
+ * the same flow during one copy of a few hundred bytes. */
+#define SEQ_READ_TRIES 4
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -36,7 +40,7 @@ static __always_inline bool trusted(const struct in6_addr *src)
 	struct server_config *cfg = bpf_map_lookup_elem(&server_config, &zero);
 	struct lpm_v6_key k = {.prefixlen = 128};
 
-	if (!cfg || !cfg->trusted_only)
+	if (cfg && cfg->trust_any)
 		return true;
 	__builtin_memcpy(k.addr, src, sizeof(k.addr));
 	return bpf_map_lookup_elem(&trusted_prefixes, &k) != NULL;
@@ -45,7 +49,8 @@ static __always_inline bool trusted(const struct in6_addr *src)
 static __always_inline bool same_blob(const struct srh_blob *a, const struct srh_blob *b)
 {
 	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
-	__u32 words = (8 + 16 + (__u32)a->srh_len + 7) / 8, i;
+	/* Compare the used part only: the header fields, first_hop, srh_len bytes. */
+	__u32 words = (offsetof(struct srh_blob, srh) + (__u32)a->srh_len + 7) / 8, i;
 
 	if (a->srh_len != b->srh_len)
 		return false;
@@ -53,6 +58,27 @@ static __always_inline bool same_blob(const struct srh_blob *a, const struct srh
 		if (i >= words)
 			break;
 		if (x[i] != y[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Whether replies may go back along the received list: the source (where
+ * the replies end) and every SID they would visit must be usable
+ * addresses. Segments are in scratch (loaded by build_reverse).
+ */
+static __always_inline bool safe_return_path(const struct l3_hdrs *h, const struct scratch *s,
+					     __u32 n)
+{
+	__u32 i;
+
+	if (unusable_address(&h->ip6.saddr))
+		return false;
+	for (i = 1; i < MAX_SEGMENTS; i++) {
+		if (i >= n)
+			break;
+		if (unusable_address(&s->segs[i]))
 			return false;
 	}
 	return true;
@@ -67,11 +93,11 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 					 const struct srh_fixed *srh, __u8 proto,
 					 struct scratch *s)
 {
-	struct srh_blob *b = &s->blob;
+	struct srh_blob *b = &s->flow.blob[0];
 	__u32 n = (__u32)srh->last_entry + 1, i;
 	struct srh_fixed out = {
 		.next_header = proto,
-		.hdr_ext_len = (__u8)(2 * n),
+		.hdr_ext_len = (__u8)(n * SRH_SEGMENT_LEN / 8), /* 8-octet units past the first */
 		.routing_type = SRH_ROUTING_TYPE,
 		.segments_left = srh->last_entry,
 		.last_entry = srh->last_entry,
@@ -79,13 +105,13 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 
 	if (n < 1 || n > MAX_SEGMENTS)
 		return -1;
-	if (ctx_load(ctx, xdp, L4_OFF + SRH_FIXED_LEN, s->segs, n * 16) < 0)
+	if (ctx_load(ctx, xdp, L4_OFF + SRH_FIXED_LEN, s->segs, n * SRH_SEGMENT_LEN) < 0)
 		return -1;
 	__builtin_memset(b, 0, sizeof(*b));
-	b->srh_len = SRH_FIXED_LEN + 16 * n;
+	b->srh_len = SRH_FIXED_LEN + SRH_SEGMENT_LEN * n;
 	b->n_segments = n;
 	__builtin_memcpy(b->srh, &out, sizeof(out));
-	__builtin_memcpy(b->srh + SRH_FIXED_LEN, &h->ip6.saddr, 16);
+	__builtin_memcpy(b->srh + SRH_FIXED_LEN, &h->ip6.saddr, SRH_SEGMENT_LEN);
 	for (i = 1; i < MAX_SEGMENTS; i++) {
 		__u32 j = n - i;
 
@@ -93,7 +119,8 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 			break;
 		if (j >= MAX_SEGMENTS)
 			return -1;
-		__builtin_memcpy(b->srh + SRH_FIXED_LEN + 16 * i, &s->segs[j], 16);
+		__builtin_memcpy(b->srh + SRH_FIXED_LEN + SRH_SEGMENT_LEN * i, &s->segs[j],
+				 SRH_SEGMENT_LEN);
 	}
 	/* Replies go first to the last SID the request passed: segment n-1 = received 1. */
 	if (n > 1)
@@ -103,87 +130,197 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 	return 0;
 }
 
-static __always_inline int server_ingress(void *ctx, bool xdp)
+#define SEQ_BUSY 1U
+#define SEQ_GENERATION(seq) ((seq) >> 1)
+/* The copy of the SRH a generation uses. */
+#define SEQ_COPY(seq) (SEQ_GENERATION(seq) & 1)
+
+/* The SRH a flow uses now (for comparing, and for user space). */
+static __always_inline struct srh_blob *flow_in_use(struct flow_value *v)
 {
-	const int pass = xdp ? XDP_PASS : TC_ACT_OK;
-	const int drop = xdp ? XDP_DROP : TC_ACT_SHOT;
+	return &v->blob[SEQ_COPY(v->seq)];
+}
+
+/*
+ * Replace a stored flow's path in place: claim the writer bit, write the
+ * copy not in use, then start the next generation (which clears the bit).
+ * Never replacing the element means no reader's element is recycled.
+ */
+static __always_inline int rewrite_flow(struct flow_value *v, const struct srh_blob *blob)
+{
+	__u32 seq = v->seq;
+
+	/* Another CPU is storing this flow's path right now: leave it to it. */
+	if ((seq & SEQ_BUSY) || __sync_val_compare_and_swap(&v->seq, seq, seq | SEQ_BUSY) != seq)
+		return CNT_LEARN_UNCHANGED;
+	__builtin_memcpy(&v->blob[SEQ_COPY(seq) ^ 1], blob, sizeof(*blob));
+	__sync_fetch_and_add(&v->seq, SEQ_BUSY); /* (g, busy) + 1 = (g + 1, idle) */
+	return CNT_LEARNED;
+}
+
+/* Store the path built in scratch for `key`: a new element for a new flow,
+ * an in-place rewrite for a known one whose path changed. */
+static __always_inline int store_flow(const struct flow_key *key, struct scratch *s)
+{
+	struct flow_value *old = bpf_map_lookup_elem(&server_flows, key);
+
+	if (old && same_blob(flow_in_use(old), &s->flow.blob[0]))
+		return CNT_LEARN_UNCHANGED; /* skip the write when nothing changed */
+	if (old)
+		return rewrite_flow(old, &s->flow.blob[0]);
+	s->flow.seq = 0; /* generation 0 uses copy 0 */
+	s->flow.pad = 0;
+	if (!bpf_map_update_elem(&server_flows, key, &s->flow, BPF_NOEXIST))
+		return CNT_LEARNED;
+	/* Another CPU stored the flow meanwhile: rewrite its element. */
+	old = bpf_map_lookup_elem(&server_flows, key);
+	return old ? rewrite_flow(old, &s->flow.blob[0]) : CNT_ERROR;
+}
+
+/*
+ * Copy the SRH a flow uses. The copy is whole unless the writer reached the
+ * copy being read: that takes a second generation begun before the read
+ * ended. The atomic adds of 0 are full barriers around the copy. NULL if no
+ * whole copy was had.
+ */
+static __always_inline struct srh_blob *copy_flow(struct flow_value *v)
+{
+	struct scratch *s = get_scratch();
+
+	if (!v || !s)
+		return NULL;
+	for (int i = 0; i < SEQ_READ_TRIES; i++) {
+		__u32 before = __sync_fetch_and_add(&v->seq, 0), after;
+
+		__builtin_memcpy(&s->path, &v->blob[SEQ_COPY(before)], sizeof(s->path));
+		after = __sync_fetch_and_add(&v->seq, 0);
+		if (SEQ_GENERATION(after) == SEQ_GENERATION(before) ||
+		    (SEQ_GENERATION(after) == SEQ_GENERATION(before) + 1 && !(after & SEQ_BUSY)))
+			return &s->path;
+	}
+	return NULL;
+}
+
+/*
+ * Learn the reversed segment list of a valid SRH (SL 0, to us) for the
+ * client's (address, port, proto). Returns the outcome to count, or
+ * NO_OUTCOME for an upper layer without ports (ICMPv6, ...). Whatever it
+ * returns, the SRH is ours and is stripped.
+ */
+static __always_inline int learn_flow(void *ctx, bool xdp, const struct l3_hdrs *h,
+				      const struct srh_fixed *srh, __u32 total)
+{
+	struct scratch *s;
+	struct flow_key key = {};
+	__u16 sport, dport;
+
+	if (srh->next_header == IPPROTO_FRAGMENT_HDR)
+		return CNT_FRAGMENT; /* no ports to learn: strip only */
+	if (srh->next_header != IPPROTO_TCP && srh->next_header != IPPROTO_UDP)
+		return NO_OUTCOME;
+	if (!trusted(&h->ip6.saddr))
+		return CNT_UNTRUSTED;
+	/* The upper layer the SRH announces is not there: its ports cannot be
+	 * read, so nothing is learned; the host's stack judges the rest. */
+	if (load_ports(ctx, xdp, L4_OFF + total, &sport, &dport))
+		return CNT_MALFORMED;
+	s = get_scratch();
+	if (!s || build_reverse(ctx, xdp, h, srh, srh->next_header, s))
+		return CNT_ERROR; /* validated above: only an odd helper failure lands here */
+	if (!safe_return_path(h, s, (__u32)srh->last_entry + 1))
+		return CNT_UNSAFE_PATH;
+	key.addr = h->ip6.saddr;
+	key.port = sport;
+	key.proto = srh->next_header;
+	return store_flow(&key, s);
+}
+
+/*
+ * A packet of a learned flow that arrives without an SRH: the client no
+ * longer steers the flow (its path was removed, perhaps because it failed),
+ * so neither do the replies. The path is emptied in place (an element
+ * removed would be recycled under readers); egress takes an empty path for
+ * none. Returns the outcome.
+ */
+static __always_inline int withdraw_flow(void *ctx, bool xdp, const struct l3_hdrs *h)
+{
+	struct scratch *s;
+	struct flow_key key = {};
+	struct flow_value *v;
+	__u16 sport, dport;
+
+	if (h->ip6.nexthdr != IPPROTO_TCP && h->ip6.nexthdr != IPPROTO_UDP)
+		return NO_OUTCOME;
+	if (load_ports(ctx, xdp, L4_OFF, &sport, &dport))
+		return NO_OUTCOME;
+	key.addr = h->ip6.saddr;
+	key.port = sport;
+	key.proto = h->ip6.nexthdr;
+	v = bpf_map_lookup_elem(&server_flows, &key);
+	s = get_scratch();
+	if (!v || !s || flow_in_use(v)->n_segments == 0)
+		return NO_OUTCOME;
+	__builtin_memset(&s->flow.blob[0], 0, sizeof(s->flow.blob[0]));
+	return rewrite_flow(v, &s->flow.blob[0]) == CNT_LEARNED ? CNT_WITHDRAWN : NO_OUTCOME;
+}
+
+static __always_inline int server_ingress_verdict(void *ctx, bool xdp)
+{
 	struct srh_fixed srh;
 	struct l3_hdrs h;
 	__u32 total = 0;
-	int kind = classify_ingress(ctx, xdp, &h, &srh, &total);
+	int reason;
+	int kind = classify_ingress(ctx, xdp, &h, &srh, &total, &reason);
 
-	if (kind == INGRESS_SKIP)
-		return pass;
+	if (kind == INGRESS_NOT_OURS)
+		return reason;
 	if (kind == INGRESS_PLAIN) {
-		count(CNT_PASSED);
-		return pass;
+		count_outcome(withdraw_flow(ctx, xdp, &h));
+		return CNT_PASSED;
 	}
-	if (srh.next_header == IPPROTO_FRAGMENT_HDR) {
-		count(CNT_FRAGMENT); /* no ports to learn: strip only */
-	} else if (srh.next_header == IPPROTO_TCP || srh.next_header == IPPROTO_UDP) {
-		if (!trusted(&h.ip6.saddr)) {
-			count(CNT_UNTRUSTED);
-		} else {
-			struct scratch *s = get_scratch();
-			struct flow_key key = {};
-			struct srh_blob *old;
-			__u16 sport, dport;
-
-			if (!s || load_ports(ctx, xdp, L4_OFF + total, &sport, &dport) ||
-			    build_reverse(ctx, xdp, &h, &srh, srh.next_header, s)) {
-				/* Validated above, so only an odd helper failure lands here. */
-				count(CNT_ERROR);
-				return pass;
-			}
-			key.addr = h.ip6.saddr;
-			key.port = sport;
-			key.proto = srh.next_header;
-			/* Skip the (costly) LRU update when the path is unchanged. */
-			old = bpf_map_lookup_elem(&server_flows, &key);
-			if (old && same_blob(old, &s->blob)) {
-				count(CNT_LEARN_UNCHANGED);
-			} else if (bpf_map_update_elem(&server_flows, &key, &s->blob, BPF_ANY)) {
-				count(CNT_ERROR);
-			} else {
-				count(CNT_LEARNED);
-			}
-		}
-	}
-	if (strip_srh(ctx, xdp, &h, &srh, total)) {
-		count(CNT_ERROR);
-		return drop;
-	}
-	count(CNT_DECAPSULATED);
-	return pass;
+	count_outcome(learn_flow(ctx, xdp, &h, &srh, total));
+	if (strip_srh(ctx, xdp, &h, &srh, total))
+		return DROP(CNT_ERROR);
+	return CNT_DECAPSULATED;
 }
 
 SEC("classifier")
 int server_ingress_tc(struct __sk_buff *skb)
 {
-	return server_ingress(skb, false);
+	return verdict(false, server_ingress_verdict(skb, false));
 }
 
 SEC("xdp")
 int server_ingress_xdp(struct xdp_md *ctx)
 {
-	return server_ingress(ctx, true);
+	return verdict(true, server_ingress_verdict(ctx, true));
+}
+
+static __always_inline int server_egress_verdict(struct __sk_buff *skb)
+{
+	struct l3_hdrs h;
+	struct flow_key key;
+	struct flow_value *flow;
+	struct srh_blob *blob;
+	int reason;
+
+	if (!egress_steerable(skb, &h, &key, &reason))
+		return reason;
+	flow = bpf_map_lookup_elem(&server_flows, &key);
+	if (!flow)
+		return CNT_PASSED;
+	blob = copy_flow(flow);
+	if (!blob)
+		return CNT_ERROR; /* no whole copy: the reply leaves unsteered, never torn */
+	if (blob->n_segments == 0)
+		return CNT_PASSED; /* withdrawn: the client sends this flow plain */
+	return steer(skb, &h, blob);
 }
 
 SEC("classifier")
 int server_egress(struct __sk_buff *skb)
 {
-	struct l3_hdrs h;
-	struct flow_key key;
-	struct srh_blob *blob;
-
-	if (!egress_steerable(skb, &h, &key))
-		return TC_ACT_OK;
-	blob = bpf_map_lookup_elem(&server_flows, &key);
-	if (!blob) {
-		count(CNT_PASSED);
-		return TC_ACT_OK;
-	}
-	return insert_srh(skb, &h, blob);
+	return verdict(false, server_egress_verdict(skb));
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

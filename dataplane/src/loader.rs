@@ -15,12 +15,14 @@ use aya::programs::{
     ProgramError, SchedClassifier, TcAttachType, TestRun, TestRunOptions, Xdp, XdpMode,
 };
 use aya::{Ebpf, EbpfError, EbpfLoader};
+use ipnet::Ipv6Net;
 use tracing::{debug, warn};
 
 use crate::maps::{
-    ClientConfig, Counter, Counters, DnsName, DnsNameError, FlowKey, Proto, ServerConfig,
-    ServiceKey, ServiceValue, SrhBlob,
+    map_name, ClientConfig, Counter, Counters, DnsEntry, DnsName, DnsNameError, FlowKey, FlowValue,
+    Proto, ServerConfig, ServiceValue,
 };
+pub use crate::paths::{PathEntry, PathWriter};
 use crate::programs;
 use srh::{self, SrhError};
 
@@ -86,8 +88,36 @@ pub enum DataplaneError {
     DnsName(#[from] DnsNameError),
     #[error("a path holds at most {max} SIDs, got {got}")]
     TooManySids { got: usize, max: usize },
-    #[error("prefix length {0} is longer than 128")]
-    PrefixLength(u8),
+    #[error("{role} {address} cannot be used in a path: {reason}")]
+    UnusableAddress {
+        role: &'static str,
+        address: Ipv6Addr,
+        reason: &'static str,
+    },
+    #[error("{interface}: {source}")]
+    Device {
+        interface: String,
+        source: crate::netdev::NetdevError,
+    },
+    #[error(
+        "{interface} is not an Ethernet device ({link_type}): the programs parse Ethernet frames"
+    )]
+    NotEthernet {
+        interface: String,
+        link_type: String,
+    },
+    #[error(
+        "{interface} has BIG TCP enabled (gso_max_size {gso_max_size}, gro_max_size {gro_max_size}): \
+         packets over 64 KiB carry no IPv6 payload length to steer or strip by; \
+         cap it first: ip link set {interface} gso_max_size 65536 gro_max_size 65536"
+    )]
+    BigTcp {
+        interface: String,
+        gso_max_size: u32,
+        gro_max_size: u32,
+    },
+    #[error("not attached to an interface")]
+    NotAttached,
     #[error("{program} is already attached to {interface}")]
     AlreadyAttached {
         program: &'static str,
@@ -95,9 +125,9 @@ pub enum DataplaneError {
     },
 }
 
-type Result<T> = std::result::Result<T, DataplaneError>;
+pub(crate) type Result<T> = std::result::Result<T, DataplaneError>;
 
-fn map_err(map: &'static str) -> impl Fn(MapError) -> DataplaneError {
+pub(crate) fn map_err(map: &'static str) -> impl Fn(MapError) -> DataplaneError {
     move |source| DataplaneError::Map {
         map,
         source: Box::new(source),
@@ -125,6 +155,8 @@ pub struct RunOutput {
 /// TC return codes (`linux/pkt_cls.h`).
 pub const TC_ACT_OK: u32 = 0;
 pub const TC_ACT_SHOT: u32 = 2;
+/// An encapsulated packet: handed to the first SID's neighbour (`bpf_redirect_neigh`).
+pub const TC_ACT_REDIRECT: u32 = 7;
 /// XDP return codes.
 pub const XDP_DROP: u32 = 1;
 pub const XDP_PASS: u32 = 2;
@@ -276,6 +308,7 @@ impl Loaded {
                 interface: current.clone(),
             });
         }
+        check_device(interface)?;
         let result = (|| {
             self.attach_tc(egress, interface, TcAttachType::Egress)?;
             match hook {
@@ -350,6 +383,20 @@ impl Loaded {
         })
     }
 
+    /// The kernel's run statistics of a loaded program.
+    fn program_stats(&self, name: &'static str) -> Result<ProgramStats> {
+        let program = self.ebpf.program(name).ok_or(DataplaneError::Missing {
+            what: "program",
+            name,
+        })?;
+        let info = program.info().map_err(prog_err(name))?;
+        Ok(ProgramStats {
+            program: name,
+            run_count: info.run_count(),
+            run_time: info.run_time(),
+        })
+    }
+
     fn hash<K: aya::Pod, V: aya::Pod>(
         &self,
         name: &'static str,
@@ -373,23 +420,23 @@ impl Loaded {
     }
 
     fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
-        let mut map = self.hash_mut::<[u8; 16], u32>("local_addrs")?;
+        let mut map = self.hash_mut::<[u8; 16], u32>(map_name::LOCAL_ADDRS)?;
         map.insert(addr.octets(), 1, 0)
-            .map_err(map_err("local_addrs"))
+            .map_err(map_err(map_name::LOCAL_ADDRS))
     }
 
     fn remove_local_address(&mut self, addr: Ipv6Addr) -> Result<bool> {
-        let mut map = self.hash_mut::<[u8; 16], u32>("local_addrs")?;
-        remove_if_present(&mut map, &addr.octets(), "local_addrs")
+        let mut map = self.hash_mut::<[u8; 16], u32>(map_name::LOCAL_ADDRS)?;
+        remove_if_present(&mut map, &addr.octets(), map_name::LOCAL_ADDRS)
     }
 
     fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
-        let map = self.hash::<[u8; 16], u32>("local_addrs")?;
+        let map = self.hash::<[u8; 16], u32>(map_name::LOCAL_ADDRS)?;
         let mut out: Vec<Ipv6Addr> = map
             .keys()
             .map(|k| k.map(Ipv6Addr::from))
             .collect::<std::result::Result<_, _>>()
-            .map_err(map_err("local_addrs"))?;
+            .map_err(map_err(map_name::LOCAL_ADDRS))?;
         out.sort();
         Ok(out)
     }
@@ -405,7 +452,7 @@ impl Loaded {
     }
 
     fn counters(&self) -> Result<Counters> {
-        let name = "counters";
+        let name = map_name::COUNTERS;
         let map = self
             .ebpf
             .map(name)
@@ -427,8 +474,32 @@ impl Drop for Loaded {
     }
 }
 
-fn remove_if_present<K: aya::Pod, V: aya::Pod>(
-    map: &mut HashMap<&mut MapData, K, V>,
+/// The devices the programs can work on: Ethernet framing (they parse a
+/// 14-byte header), and no BIG TCP (a packet over 64 KiB has IPv6 payload
+/// length 0, so it could be neither steered nor stripped).
+fn check_device(interface: &str) -> Result<crate::netdev::LinkInfo> {
+    let info = crate::netdev::link_info(interface).map_err(|source| DataplaneError::Device {
+        interface: interface.to_string(),
+        source,
+    })?;
+    if !info.is_ethernet() {
+        return Err(DataplaneError::NotEthernet {
+            interface: interface.to_string(),
+            link_type: format!("{:?}", info.link_type),
+        });
+    }
+    if info.big_tcp() {
+        return Err(DataplaneError::BigTcp {
+            interface: interface.to_string(),
+            gso_max_size: info.gso_max_size,
+            gro_max_size: info.gro_max_size,
+        });
+    }
+    Ok(info)
+}
+
+pub(crate) fn remove_if_present<T: std::borrow::BorrowMut<MapData>, K: aya::Pod, V: aya::Pod>(
+    map: &mut HashMap<T, K, V>,
     key: &K,
     name: &'static str,
 ) -> Result<bool> {
@@ -440,7 +511,7 @@ fn remove_if_present<K: aya::Pod, V: aya::Pod>(
 }
 
 /// aya reports a missing key on delete as the syscall's ENOENT.
-fn is_not_found(err: &MapError) -> bool {
+pub(crate) fn is_not_found(err: &MapError) -> bool {
     match err {
         MapError::KeyNotFound => true,
         MapError::SyscallError(e) => e.io_error.raw_os_error() == Some(libc::ENOENT),
@@ -448,24 +519,33 @@ fn is_not_found(err: &MapError) -> bool {
     }
 }
 
-fn check_sids(sids: &[Ipv6Addr]) -> Result<()> {
-    if sids.len() > srh::MAX_SIDS {
-        return Err(DataplaneError::TooManySids {
-            got: sids.len(),
-            max: srh::MAX_SIDS,
-        });
-    }
-    Ok(())
+/// What the kernel measured of one program while BPF statistics were
+/// enabled (`kernel.bpf_stats_enabled=1`, or `aya::sys::enable_stats`):
+/// every run on real traffic, not a test run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgramStats {
+    pub program: &'static str,
+    /// Runs (packets for XDP, skbs for TC: a GSO skb is one run).
+    pub run_count: u64,
+    /// Time spent in those runs.
+    pub run_time: Duration,
 }
 
-/// A path as stored in the client maps.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathEntry {
-    pub destination: Ipv6Addr,
-    pub port: u16,
-    pub proto: Proto,
-    /// Travel order.
-    pub sids: Vec<Ipv6Addr>,
+impl ProgramStats {
+    /// Mean time per run, if it ran.
+    pub fn per_run(&self) -> Option<Duration> {
+        let runs = u32::try_from(self.run_count).ok().filter(|n| *n > 0)?;
+        Some(self.run_time / runs)
+    }
+
+    /// Runs and time between `before` and `self` (same program).
+    pub fn since(&self, before: &ProgramStats) -> ProgramStats {
+        ProgramStats {
+            program: self.program,
+            run_count: self.run_count.saturating_sub(before.run_count),
+            run_time: self.run_time.saturating_sub(before.run_time),
+        }
+    }
 }
 
 /// A flow the server learned.
@@ -606,6 +686,27 @@ impl<R: Role> Dataplane<R> {
         self.loaded.interface.as_deref()
     }
 
+    /// The route MTU to give a destination before writing a path of `sids`
+    /// to it: the attached device's MTU less the SRH the path adds
+    /// ([`crate::mtu::route_mtu`]). Whoever writes paths keeps this duty:
+    /// lower the destination's route MTU before a path grows (live sockets
+    /// then size their segments to fit, and TCP re-segments what is in
+    /// flight), raise it only after the path shrinks or goes.
+    pub fn route_mtu(&self, sids: &[Ipv6Addr]) -> Result<u32> {
+        let interface = self
+            .loaded
+            .interface
+            .as_deref()
+            .ok_or(DataplaneError::NotAttached)?;
+        let info =
+            crate::netdev::link_info(interface).map_err(|source| DataplaneError::Device {
+                interface: interface.to_string(),
+                source,
+            })?;
+        let mtu = crate::mtu::route_mtu(info.mtu as usize, sids.len());
+        Ok(u32::try_from(mtu).unwrap_or(u32::MAX))
+    }
+
     /// Addresses of this host: SRHs are stripped (and learned) only when addressed to one.
     pub fn add_local_address(&mut self, addr: Ipv6Addr) -> Result<()> {
         self.loaded.add_local_address(addr)
@@ -623,15 +724,105 @@ impl<R: Role> Dataplane<R> {
     pub fn counters(&self) -> Result<Counters> {
         self.loaded.counters()
     }
+
+    /// Kernel run statistics of egress and both ingress programs.
+    pub fn program_stats(&self) -> Result<Vec<ProgramStats>> {
+        let programs = &R::PROGRAMS;
+        [programs.egress, programs.ingress_tc, programs.ingress_xdp]
+            .into_iter()
+            .map(|name| self.loaded.program_stats(name))
+            .collect()
+    }
+}
+
+/// Options of the client programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientOptions {
+    /// Capacity of the DNS-learned address table. A full table drops its
+    /// expired entries, then refuses new answers (counted `dns_ignored`).
+    pub dns_capacity: u32,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions { dns_capacity: 4096 }
+    }
+}
+
+/// An address learned by DNS snooping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsLearned {
+    pub address: Ipv6Addr,
+    pub service_id: u32,
+    /// Time left of the answer's TTL (zero once expired: the entry goes
+    /// when a packet next looks it up, or when a full table makes room).
+    pub expires_in: Duration,
+}
+
+/// CLOCK_MONOTONIC now, the clock of `bpf_ktime_get_ns`.
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec we own; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 impl Dataplane<Client> {
-    /// Load (verify) every client program; nothing is attached yet.
+    /// Load (verify) every client program with the default options; nothing
+    /// is attached yet.
     pub fn load() -> Result<Self> {
-        Self::load_role(&[])
+        Self::load_with(ClientOptions::default())
     }
 
-    /// Steer (destination, port, proto) along `sids` (travel order), replacing any previous path.
+    /// Load (verify) every client program with `options`.
+    pub fn load_with(options: ClientOptions) -> Result<Self> {
+        Self::load_role(&[(map_name::CLIENT_DNS, options.dns_capacity)])
+    }
+
+    /// The resolvers whose DNS replies are believed (the namespace's
+    /// resolv.conf), replacing the previous set. A reply is read only when
+    /// it comes from one of them to a local address and answers a query
+    /// (resolver, port, ID) seen leaving; with none, nothing is learned.
+    pub fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<()> {
+        let name = map_name::CLIENT_RESOLVERS;
+        let mut map = self.loaded.hash_mut::<[u8; 16], u32>(name)?;
+        let old: Vec<[u8; 16]> = map
+            .keys()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(map_err(name))?;
+        for key in old {
+            remove_if_present(&mut map, &key, name)?;
+        }
+        for resolver in resolvers {
+            map.insert(resolver.octets(), 1, 0).map_err(map_err(name))?;
+        }
+        Ok(())
+    }
+
+    /// The configured resolvers, sorted.
+    pub fn resolvers(&self) -> Result<Vec<Ipv6Addr>> {
+        let name = map_name::CLIENT_RESOLVERS;
+        let map = self.loaded.hash::<[u8; 16], u32>(name)?;
+        let mut out: Vec<Ipv6Addr> = map
+            .keys()
+            .map(|k| k.map(Ipv6Addr::from))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(map_err(name))?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// A writer of this client's paths that works from any thread (the
+    /// maps are the same; the programs need not be on that thread).
+    pub fn path_writer(&self) -> Result<PathWriter> {
+        PathWriter::from_ebpf(&self.loaded.ebpf)
+    }
+
+    /// Steer (destination, port, proto) along `sids` (travel order),
+    /// replacing any previous path. See [`PathWriter::set_path`].
     pub fn set_path(
         &mut self,
         destination: Ipv6Addr,
@@ -639,42 +830,17 @@ impl Dataplane<Client> {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_sids(sids)?;
-        let blob = SrhBlob::for_path(proto.number(), sids)?;
-        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("client_paths")?;
-        map.insert(FlowKey::new(destination, port, proto), blob, 0)
-            .map_err(map_err("client_paths"))
+        self.path_writer()?.set_path(destination, port, proto, sids)
     }
 
     /// Stop steering (destination, port, proto). False if there was no path.
     pub fn remove_path(&mut self, destination: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
-        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("client_paths")?;
-        remove_if_present(
-            &mut map,
-            &FlowKey::new(destination, port, proto),
-            "client_paths",
-        )
+        self.path_writer()?.remove_path(destination, port, proto)
     }
 
     /// Every configured path, sorted.
     pub fn paths(&self) -> Result<Vec<PathEntry>> {
-        let map = self.loaded.hash::<FlowKey, SrhBlob>("client_paths")?;
-        let mut out = Vec::new();
-        for item in map.iter() {
-            let (key, blob) = item.map_err(map_err("client_paths"))?;
-            let Some(proto) = Proto::from_number(key.proto) else {
-                continue;
-            };
-            let srh = blob.to_srh()?;
-            out.push(PathEntry {
-                destination: key.address(),
-                port: key.port,
-                proto,
-                sids: srh.travel_order(),
-            });
-        }
-        out.sort_by_key(|p| (p.destination, p.port, p.proto));
-        Ok(out)
+        self.path_writer()?.paths()
     }
 
     /// Standalone mode: the path for every address DNS snooping learns for `service_id`.
@@ -685,14 +851,8 @@ impl Dataplane<Client> {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_sids(sids)?;
-        let blob = SrhBlob::for_path(proto.number(), sids)?;
-        let key = ServiceKey::new(service_id, port, proto);
-        let mut map = self
-            .loaded
-            .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;
-        map.insert(key, blob, 0)
-            .map_err(map_err("client_service_paths"))
+        self.path_writer()?
+            .set_service_path(service_id, port, proto, sids)
     }
 
     pub fn remove_service_path(
@@ -701,11 +861,8 @@ impl Dataplane<Client> {
         port: u16,
         proto: Proto,
     ) -> Result<bool> {
-        let key = ServiceKey::new(service_id, port, proto);
-        let mut map = self
-            .loaded
-            .hash_mut::<ServiceKey, SrhBlob>("client_service_paths")?;
-        remove_if_present(&mut map, &key, "client_service_paths")
+        self.path_writer()?
+            .remove_service_path(service_id, port, proto)
     }
 
     /// Snoop DNS replies whose question is `name` and map their AAAA answers to `service_id`.
@@ -713,9 +870,9 @@ impl Dataplane<Client> {
         let key = DnsName::new(name)?;
         let mut map = self
             .loaded
-            .hash_mut::<DnsName, ServiceValue>("client_names")?;
+            .hash_mut::<DnsName, ServiceValue>(map_name::CLIENT_NAMES)?;
         map.insert(key, ServiceValue { service_id, pad: 0 }, 0)
-            .map_err(map_err("client_names"))?;
+            .map_err(map_err(map_name::CLIENT_NAMES))?;
         self.update_dns_names()
     }
 
@@ -723,8 +880,8 @@ impl Dataplane<Client> {
         let key = DnsName::new(name)?;
         let mut map = self
             .loaded
-            .hash_mut::<DnsName, ServiceValue>("client_names")?;
-        let removed = remove_if_present(&mut map, &key, "client_names")?;
+            .hash_mut::<DnsName, ServiceValue>(map_name::CLIENT_NAMES)?;
+        let removed = remove_if_present(&mut map, &key, map_name::CLIENT_NAMES)?;
         self.update_dns_names()?;
         Ok(removed)
     }
@@ -734,26 +891,44 @@ impl Dataplane<Client> {
     fn update_dns_names(&mut self) -> Result<()> {
         let names = self
             .loaded
-            .hash::<DnsName, ServiceValue>("client_names")?
+            .hash::<DnsName, ServiceValue>(map_name::CLIENT_NAMES)?
             .keys()
             .count();
         let config = ClientConfig {
             dns_names: u32::try_from(names).unwrap_or(u32::MAX),
             pad: 0,
         };
-        self.loaded.set_config("client_config", config)
+        self.loaded.set_config(map_name::CLIENT_CONFIG, config)
     }
 
-    /// Addresses learned by DNS snooping, with their service, sorted.
-    pub fn dns_addresses(&self) -> Result<Vec<(Ipv6Addr, u32)>> {
-        let map = self.loaded.hash::<[u8; 16], ServiceValue>("client_dns")?;
+    /// Every address in the DNS-learned table (expired ones included until
+    /// they are removed), sorted.
+    pub fn dns_entries(&self) -> Result<Vec<DnsLearned>> {
+        let name = map_name::CLIENT_DNS;
+        let map = self.loaded.hash::<[u8; 16], DnsEntry>(name)?;
+        let now = monotonic_ns();
         let mut out = Vec::new();
         for item in map.iter() {
-            let (addr, value) = item.map_err(map_err("client_dns"))?;
-            out.push((Ipv6Addr::from(addr), value.service_id));
+            let (addr, entry) = item.map_err(map_err(name))?;
+            out.push(DnsLearned {
+                address: Ipv6Addr::from(addr),
+                service_id: entry.service_id,
+                expires_in: Duration::from_nanos(entry.expires_ns.saturating_sub(now)),
+            });
         }
-        out.sort();
+        out.sort_by_key(|e| e.address);
         Ok(out)
+    }
+
+    /// Addresses learned by DNS snooping whose TTL has not run out, with
+    /// their service, sorted.
+    pub fn dns_addresses(&self) -> Result<Vec<(Ipv6Addr, u32)>> {
+        Ok(self
+            .dns_entries()?
+            .into_iter()
+            .filter(|e| !e.expires_in.is_zero())
+            .map(|e| (e.address, e.service_id))
+            .collect())
     }
 
     /// Run one program on `frame` with `BPF_PROG_TEST_RUN` (repeat 1).
@@ -762,33 +937,58 @@ impl Dataplane<Client> {
     }
 }
 
+/// Who may set a return path: the sources whose SRHs the server learns
+/// from. There is no default: learning from anyone is a choice to spell out.
+///
+/// The check looks at the IPv6 source, which a sender can forge; inside the
+/// trusted domain, filtering forged sources is the network edge's job (RFC
+/// 8754 §5.1, §7). Whatever the trust, a list naming a multicast,
+/// link-local, loopback, unspecified, IPv4-compatible/-mapped or local
+/// address is never learned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// Only sources inside these prefixes (an empty list: nobody).
+    Prefixes(Vec<Ipv6Net>),
+    /// Any source: for an SR domain whose edge drops forged sources, or a
+    /// closed lab.
+    Any,
+}
+
 /// Options of the server programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerOptions {
     /// Capacity of the learned-flow LRU map.
     pub max_flows: u32,
+    /// Whose return paths are learned.
+    pub trust: Trust,
 }
 
-impl Default for ServerOptions {
-    fn default() -> Self {
-        ServerOptions { max_flows: 65536 }
+impl ServerOptions {
+    /// The default capacity (65,536 flows) with `trust`.
+    pub fn new(trust: Trust) -> Self {
+        ServerOptions {
+            max_flows: 65536,
+            trust,
+        }
     }
 }
 
 impl Dataplane<Server> {
-    /// Load (verify) every server program; nothing is attached yet.
+    /// Load (verify) every server program and apply `options`; nothing is
+    /// attached yet.
     pub fn load(options: ServerOptions) -> Result<Self> {
-        Self::load_role(&[("server_flows", options.max_flows)])
+        let mut server = Self::load_role(&[(map_name::SERVER_FLOWS, options.max_flows)])?;
+        server.set_trust(&options.trust)?;
+        Ok(server)
     }
 
-    /// Learn only from sources inside `prefixes` (an empty list: learn from anyone).
-    pub fn set_trusted_prefixes(&mut self, prefixes: &[(Ipv6Addr, u8)]) -> Result<()> {
-        let name = "trusted_prefixes";
-        for (_, len) in prefixes {
-            if *len > 128 {
-                return Err(DataplaneError::PrefixLength(*len));
-            }
-        }
+    /// Replace whose return paths are learned (flows already learned stay).
+    pub fn set_trust(&mut self, trust: &Trust) -> Result<()> {
+        let name = map_name::TRUSTED_PREFIXES;
+        let prefixes: &[Ipv6Net] = match trust {
+            Trust::Prefixes(prefixes) => prefixes,
+            Trust::Any => &[],
+        };
         {
             let map = self
                 .loaded
@@ -804,25 +1004,30 @@ impl Dataplane<Server> {
             for key in old {
                 trie.remove(&key).map_err(map_err(name))?;
             }
-            for (addr, len) in prefixes {
-                trie.insert(&LpmKey::new(u32::from(*len), addr.octets()), 1, 0)
-                    .map_err(map_err(name))?;
+            for net in prefixes {
+                let key = LpmKey::new(u32::from(net.prefix_len()), net.network().octets());
+                trie.insert(&key, 1, 0).map_err(map_err(name))?;
             }
         }
         let config = ServerConfig {
-            trusted_only: u32::from(!prefixes.is_empty()),
+            trust_any: u32::from(*trust == Trust::Any),
             pad: 0,
         };
-        self.loaded.set_config("server_config", config)
+        self.loaded.set_config(map_name::SERVER_CONFIG, config)
     }
 
-    /// Every learned flow, sorted.
+    /// Every learned flow with a path, sorted (withdrawn ones are left out).
     pub fn flows(&self) -> Result<Vec<LearnedFlow>> {
-        let map = self.loaded.hash::<FlowKey, SrhBlob>("server_flows")?;
+        let map = self
+            .loaded
+            .hash::<FlowKey, FlowValue>(map_name::SERVER_FLOWS)?;
         let mut out = Vec::new();
         for item in map.iter() {
-            let (key, blob) = item.map_err(map_err("server_flows"))?;
-            let srh = blob.to_srh()?;
+            let (key, value) = item.map_err(map_err(map_name::SERVER_FLOWS))?;
+            if value.withdrawn() {
+                continue;
+            }
+            let srh = value.in_use().to_srh()?;
             out.push(LearnedFlow {
                 peer: key.address(),
                 port: key.port,
@@ -836,22 +1041,34 @@ impl Dataplane<Server> {
 
     /// The flow learned for (peer, port, proto), if any.
     pub fn flow(&self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<Option<LearnedFlow>> {
-        let map = self.loaded.hash::<FlowKey, SrhBlob>("server_flows")?;
+        let map = self
+            .loaded
+            .hash::<FlowKey, FlowValue>(map_name::SERVER_FLOWS)?;
         match map.get(&FlowKey::new(peer, port, proto), 0) {
-            Ok(blob) => Ok(Some(LearnedFlow {
+            Ok(value) if value.withdrawn() => Ok(None),
+            Ok(value) => Ok(Some(LearnedFlow {
                 peer,
                 port,
                 proto: proto.number(),
-                segments: blob.to_srh()?.segments,
+                segments: value.in_use().to_srh()?.segments,
             })),
             Err(err) if is_not_found(&err) => Ok(None),
-            Err(err) => Err(map_err("server_flows")(err)),
+            Err(err) => Err(map_err(map_name::SERVER_FLOWS)(err)),
         }
     }
 
+    /// Forget a learned flow; returns once no reply can still be reading it.
     pub fn forget_flow(&mut self, peer: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
-        let mut map = self.loaded.hash_mut::<FlowKey, SrhBlob>("server_flows")?;
-        remove_if_present(&mut map, &FlowKey::new(peer, port, proto), "server_flows")
+        let mut map = self
+            .loaded
+            .hash_mut::<FlowKey, FlowValue>(map_name::SERVER_FLOWS)?;
+        let removed = remove_if_present(
+            &mut map,
+            &FlowKey::new(peer, port, proto),
+            map_name::SERVER_FLOWS,
+        )?;
+        crate::paths::wait_for_readers();
+        Ok(removed)
     }
 
     pub fn test_run(&self, program: ServerProgram, frame: &[u8]) -> Result<RunOutput> {
@@ -871,6 +1088,25 @@ impl NoopPrograms {
         loaded.load_program("noop_tc", Kind::Tc)?;
         loaded.load_program("noop_xdp", Kind::Xdp)?;
         Ok(NoopPrograms { loaded })
+    }
+
+    /// Attach the no-op TC program to `interface` (ingress or egress) of this
+    /// thread's namespace: the per-skb cost of running any program at all,
+    /// measured on real traffic. Detached on drop.
+    pub fn attach_tc(&mut self, interface: &str, direction: TcAttachType) -> Result<()> {
+        self.loaded.attach_tc("noop_tc", interface, direction)
+    }
+
+    /// Attach the no-op XDP program to `interface` in driver mode. On veth
+    /// that also turns on the device's NAPI, hence GRO ahead of TC ingress.
+    pub fn attach_xdp_native(&mut self, interface: &str) -> Result<()> {
+        self.loaded
+            .attach_xdp("noop_xdp", interface, XdpMode::Driver)
+    }
+
+    /// Kernel run statistics of the no-op TC program (all its attachments).
+    pub fn tc_stats(&self) -> Result<ProgramStats> {
+        self.loaded.program_stats("noop_tc")
     }
 
     pub fn run_tc(&self, frame: &[u8]) -> Result<RunOutput> {

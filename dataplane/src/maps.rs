@@ -17,6 +17,51 @@ pub const DNS_NAME_LEN: usize = 256;
 pub const IPPROTO_TCP: u8 = 6;
 pub const IPPROTO_UDP: u8 = 17;
 
+/// Map names: the `SEC(".maps")` variables of `bpf/*.bpf.c` and
+/// `bpf/include/srv6_helpers.h`, named once here (a test checks each against
+/// the compiled objects, so a renamed map fails a test, not a call at run time).
+pub mod map_name {
+    /// `enum counter` → packets, per CPU (both objects).
+    pub const COUNTERS: &str = "counters";
+    /// Per-CPU scratch space of the programs (both objects).
+    pub const SCRATCH: &str = "scratch_map";
+    /// This host's addresses (both objects).
+    pub const LOCAL_ADDRS: &str = "local_addrs";
+    pub const CLIENT_PATHS: &str = "client_paths";
+    pub const CLIENT_SERVICE_PATHS: &str = "client_service_paths";
+    pub const CLIENT_NAMES: &str = "client_names";
+    pub const CLIENT_DNS: &str = "client_dns";
+    pub const CLIENT_RESOLVERS: &str = "client_resolvers";
+    pub const DNS_QUERIES: &str = "dns_queries";
+    pub const CLIENT_CONFIG: &str = "client_config";
+    pub const SERVER_FLOWS: &str = "server_flows";
+    pub const TRUSTED_PREFIXES: &str = "trusted_prefixes";
+    pub const SERVER_CONFIG: &str = "server_config";
+
+    /// Every map of the client object.
+    pub const CLIENT_OBJECT: &[&str] = &[
+        COUNTERS,
+        SCRATCH,
+        LOCAL_ADDRS,
+        CLIENT_PATHS,
+        CLIENT_SERVICE_PATHS,
+        CLIENT_NAMES,
+        CLIENT_DNS,
+        CLIENT_RESOLVERS,
+        DNS_QUERIES,
+        CLIENT_CONFIG,
+    ];
+    /// Every map of the server object.
+    pub const SERVER_OBJECT: &[&str] = &[
+        COUNTERS,
+        SCRATCH,
+        LOCAL_ADDRS,
+        SERVER_FLOWS,
+        TRUSTED_PREFIXES,
+        SERVER_CONFIG,
+    ];
+}
+
 /// Transport protocols a path can be keyed on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proto {
@@ -157,6 +202,51 @@ impl SrhBlob {
     }
 }
 
+/// `struct path_value`: a client path behind the lock that lets user space
+/// replace it in place (`BPF_F_LOCK`) while programs copy it out.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathValue {
+    /// `struct bpf_spin_lock`: the kernel skips it on copies; always 0 here.
+    pub lock: u32,
+    pub pad: u32,
+    pub blob: SrhBlob,
+}
+
+impl PathValue {
+    pub fn new(blob: SrhBlob) -> Self {
+        PathValue {
+            lock: 0,
+            pad: 0,
+            blob,
+        }
+    }
+}
+
+/// `struct flow_value`: a learned return path in two copies and the
+/// sequence word saying which is in use (see the C header).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlowValue {
+    /// Bit 0: a writer is at work; the rest: the generation, whose low bit
+    /// names the copy in use.
+    pub seq: u32,
+    pub pad: u32,
+    pub blob: [SrhBlob; 2],
+}
+
+impl FlowValue {
+    /// The SRH the flow uses now.
+    pub fn in_use(&self) -> &SrhBlob {
+        &self.blob[((self.seq >> 1) & 1) as usize]
+    }
+
+    /// Whether the path was withdrawn (an empty SRH: replies go plain).
+    pub fn withdrawn(&self) -> bool {
+        self.in_use().n_segments == 0
+    }
+}
+
 /// `struct dns_name`: lower-case wire format, zero padded.
 #[repr(C)]
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -231,6 +321,16 @@ pub struct ServiceValue {
     pub pad: u32,
 }
 
+/// `struct dns_entry`: a DNS-learned address's service and expiry.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsEntry {
+    /// CLOCK_MONOTONIC nanoseconds (`bpf_ktime_get_ns`).
+    pub expires_ns: u64,
+    pub service_id: u32,
+    pub pad: u32,
+}
+
 /// `struct client_config`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -243,8 +343,9 @@ pub struct ClientConfig {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ServerConfig {
+    /// 1: learn from any source; 0 (a fresh map): only from trusted prefixes.
     /// u32, not bool, to match the C layout exactly.
-    pub trusted_only: u32,
+    pub trust_any: u32,
     pub pad: u32,
 }
 
@@ -253,8 +354,11 @@ pub struct ServerConfig {
 unsafe impl aya::Pod for FlowKey {}
 unsafe impl aya::Pod for ServiceKey {}
 unsafe impl aya::Pod for SrhBlob {}
+unsafe impl aya::Pod for PathValue {}
+unsafe impl aya::Pod for FlowValue {}
 unsafe impl aya::Pod for DnsName {}
 unsafe impl aya::Pod for ServiceValue {}
+unsafe impl aya::Pod for DnsEntry {}
 unsafe impl aya::Pod for ServerConfig {}
 unsafe impl aya::Pod for ClientConfig {}
 
@@ -276,10 +380,14 @@ pub enum Counter {
     Error = 11,
     MssClamped = 12,
     LearnUnchanged = 13,
+    UnsafePath = 14,
+    DnsUnsolicited = 15,
+    DnsExpired = 16,
+    Withdrawn = 17,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 14] = [
+    pub const ALL: [Counter; 18] = [
         Counter::Passed,
         Counter::Encapsulated,
         Counter::Decapsulated,
@@ -294,6 +402,10 @@ impl Counter {
         Counter::Error,
         Counter::MssClamped,
         Counter::LearnUnchanged,
+        Counter::UnsafePath,
+        Counter::DnsUnsolicited,
+        Counter::DnsExpired,
+        Counter::Withdrawn,
     ];
 
     /// The C enumerator's name, e.g. `CNT_TOO_BIG`.
@@ -313,6 +425,10 @@ impl Counter {
             Counter::Error => "CNT_ERROR",
             Counter::MssClamped => "CNT_MSS_CLAMPED",
             Counter::LearnUnchanged => "CNT_LEARN_UNCHANGED",
+            Counter::UnsafePath => "CNT_UNSAFE_PATH",
+            Counter::DnsUnsolicited => "CNT_DNS_UNSOLICITED",
+            Counter::DnsExpired => "CNT_DNS_EXPIRED",
+            Counter::Withdrawn => "CNT_WITHDRAWN",
         }
     }
 
@@ -368,6 +484,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<ServiceValue>(), 8);
         assert_eq!(std::mem::size_of::<ServerConfig>(), 8);
         assert_eq!(std::mem::size_of::<ClientConfig>(), 8);
+        assert_eq!(std::mem::size_of::<DnsEntry>(), 16);
+        assert_eq!(std::mem::size_of::<PathValue>(), 8 + 304);
+        assert_eq!(std::mem::size_of::<FlowValue>(), 8 + 2 * 304);
     }
 
     #[test]
@@ -418,5 +537,33 @@ mod tests {
         assert_eq!(blob.n_segments, 5);
         assert_eq!(Ipv6Addr::from(blob.first_hop), sids[0]);
         assert_eq!(blob.to_srh().unwrap(), srh);
+    }
+
+    #[test]
+    fn map_names_are_the_maps_of_the_compiled_objects() {
+        use std::collections::BTreeSet;
+        for (object, bytes, names) in [
+            (
+                "client",
+                crate::programs::CLIENT_OBJECT,
+                map_name::CLIENT_OBJECT,
+            ),
+            (
+                "server",
+                crate::programs::SERVER_OBJECT,
+                map_name::SERVER_OBJECT,
+            ),
+        ] {
+            let parsed = aya_obj::Object::parse(bytes).unwrap();
+            // Sections such as .rodata are maps to libbpf too; only named maps count.
+            let in_object: BTreeSet<&str> = parsed
+                .maps
+                .keys()
+                .map(String::as_str)
+                .filter(|name| !name.starts_with('.'))
+                .collect();
+            let named: BTreeSet<&str> = names.iter().copied().collect();
+            assert_eq!(in_object, named, "{object} object");
+        }
     }
 }

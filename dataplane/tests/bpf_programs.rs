@@ -4,12 +4,15 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
+use std::net::Ipv6Addr;
+
 use common::*;
-use dataplane::loader::{TC_ACT_OK, XDP_PASS};
+use dataplane::loader::{TC_ACT_OK, TC_ACT_REDIRECT, XDP_PASS};
 use dataplane::maps::{IPPROTO_TCP, IPPROTO_UDP};
 use dataplane::srh::{self, Srh};
 use dataplane::{
-    ClientDataplane, ClientProgram, Counter, Proto, ServerDataplane, ServerOptions, ServerProgram,
+    ClientDataplane, ClientOptions, ClientProgram, Counter, Proto, ServerDataplane, ServerOptions,
+    ServerProgram, Trust,
 };
 
 fn client_with_reference_path() -> ClientDataplane {
@@ -22,7 +25,7 @@ fn client_with_reference_path() -> ClientDataplane {
 }
 
 fn server() -> ServerDataplane {
-    let mut server = ServerDataplane::load(ServerOptions::default()).unwrap();
+    let mut server = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
     server.add_local_address(addr(SERVER)).unwrap();
     server
 }
@@ -32,7 +35,8 @@ fn client_egress_inserts_exactly_the_reference_srh() {
     let client = client_with_reference_path();
     let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
     let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
-    assert_eq!(out.action, TC_ACT_OK);
+    // Handed to the first SID's neighbour, not sent by the final destination's route.
+    assert_eq!(out.action, TC_ACT_REDIRECT);
     let expected = srh::insert(&syn, &reference_srh(IPPROTO_TCP)).unwrap();
     assert_eq!(
         out.frame, expected,
@@ -89,6 +93,7 @@ fn client_egress_passes_unmatched_packets_unchanged() {
 #[test]
 fn client_egress_matches_udp_paths_and_every_length() {
     let mut client = ClientDataplane::load().unwrap();
+    client.add_local_address(addr(CLIENT)).unwrap();
     for n in [1usize, 5, 10, 16] {
         let port = 1000 + n as u16;
         client
@@ -209,7 +214,7 @@ fn server_learns_and_strips(program: ServerProgram, pass: u32) {
         b"HTTP/1.1 200 OK\r\n",
     );
     let out = server.test_run(ServerProgram::Egress, &reply).unwrap();
-    assert_eq!(out.action, TC_ACT_OK);
+    assert_eq!(out.action, TC_ACT_REDIRECT);
     let reversed = reference_srh(IPPROTO_TCP).reversed(addr(CLIENT));
     assert_eq!(out.frame, srh::insert(&reply, &reversed).unwrap());
     assert_eq!(&out.frame[38..54], &addr("fcbb:bb00:6::2").octets());
@@ -269,7 +274,7 @@ fn server_learns_per_flow_and_follows_path_changes() {
 fn server_does_not_learn_from_untrusted_sources_or_foreign_destinations() {
     let mut server = server();
     server
-        .set_trusted_prefixes(&[(addr("fcbb:cc00:9::"), 48)])
+        .set_trust(&Trust::Prefixes(vec!["fcbb:cc00:9::/48".parse().unwrap()]))
         .unwrap();
     let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
     let arrived = arrived_at_server(&syn, &reference_srh(IPPROTO_TCP));
@@ -283,13 +288,13 @@ fn server_does_not_learn_from_untrusted_sources_or_foreign_destinations() {
     assert_eq!(server.counters().unwrap().get(Counter::Untrusted), 1);
 
     server
-        .set_trusted_prefixes(&[(addr("fcbb:cc00::"), 32)])
+        .set_trust(&Trust::Prefixes(vec!["fcbb:cc00::/32".parse().unwrap()]))
         .unwrap();
     server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
     assert_eq!(server.flows().unwrap().len(), 1, "trusted prefix: learned");
 
     // SL 0 but not one of our addresses: not ours to strip.
-    let mut foreign = ServerDataplane::load(ServerOptions::default()).unwrap();
+    let mut foreign = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
     foreign.add_local_address(addr("fcbb:cc00:3::a")).unwrap();
     let out = foreign
         .test_run(ServerProgram::IngressTc, &arrived)
@@ -462,15 +467,40 @@ fn fragments_are_passed_without_insert_and_stripped_without_learning() {
     assert_eq!(server.counters().unwrap().get(Counter::Fragment), 1);
 }
 
-#[test]
-fn dns_snooping_learns_aaaa_answers_of_configured_names() {
-    let mut client = ClientDataplane::load().unwrap();
+/// A client snooping "wb.hawk.net" (service 7) through `RESOLVER`.
+fn snooping_client(options: ClientOptions) -> ClientDataplane {
+    let mut client = ClientDataplane::load_with(options).unwrap();
+    client.add_local_address(addr(CLIENT)).unwrap();
     client.add_dns_name("wb.hawk.net", 7).unwrap();
+    client.set_resolvers(&[addr(RESOLVER)]).unwrap();
+    client
+}
+
+/// A snooping client that steers service 7's port 80 along the reference path.
+fn steering_snooping_client() -> ClientDataplane {
+    let mut client = snooping_client(ClientOptions::default());
     client
         .set_service_path(7, 80, Proto::Tcp, &reference_sids())
         .unwrap();
-    let b = addr(SERVER).octets();
-    let b2 = addr("fcbb:cc00:2::b").octets();
+    client
+}
+
+/// The client's query leaves (egress), so that one reply to it is read.
+fn ask(client: &ClientDataplane) {
+    let out = client
+        .test_run(ClientProgram::Egress, &dns_query("wb.hawk.net"))
+        .unwrap();
+    assert_eq!(
+        out.frame,
+        dns_query("wb.hawk.net"),
+        "a query is never changed"
+    );
+}
+
+#[test]
+fn dns_snooping_learns_aaaa_answers_of_configured_names() {
+    let mut client = steering_snooping_client();
+    let (b, b2) = (addr(SERVER).octets(), addr("fcbb:cc00:2::b").octets());
     // Question at offset 12; a CNAME chain, compressed owners, two AAAA answers.
     let reply = Dns::response("WB.hawk.NET", Dns::OK, 4)
         .answer_ptr(12, TYPE_CNAME, &encode_name("web.hawk.net"))
@@ -478,6 +508,7 @@ fn dns_snooping_learns_aaaa_answers_of_configured_names() {
         .answer_ptr(12, TYPE_A, &[10, 0, 0, 1])
         .answer_ptr(12, TYPE_AAAA, &b2);
     for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
+        ask(&client);
         let frame = dns_reply(&reply);
         let out = client.test_run(program, &frame).unwrap();
         assert_eq!(out.frame, frame, "snooping never changes the packet");
@@ -507,8 +538,7 @@ fn dns_snooping_learns_aaaa_answers_of_configured_names() {
 
 #[test]
 fn dns_snooping_ignores_other_names_and_broken_replies() {
-    let mut client = ClientDataplane::load().unwrap();
-    client.add_dns_name("wb.hawk.net", 7).unwrap();
+    let client = snooping_client(ClientOptions::default());
     let b = addr(SERVER).octets();
     let good = Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &b);
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
@@ -544,7 +574,7 @@ fn dns_snooping_ignores_other_names_and_broken_replies() {
         ),
         (
             "not from port 53",
-            udp(addr("fcbb:cc00:4::f"), addr(CLIENT), 5353, 53, &good.bytes),
+            udp(addr(RESOLVER), addr(CLIENT), 5353, 53, &good.bytes),
         ),
     ];
     let mut cut = dns_reply(&good);
@@ -553,9 +583,17 @@ fn dns_snooping_ignores_other_names_and_broken_replies() {
     cases.push(("packet cut inside the answer", cut));
     let mut label = good.bytes.clone();
     label[12] = 0x45; // a label length of 69
-    cases.push(("label longer than 63", dns_reply(&Dns { bytes: label })));
+    cases.push((
+        "label longer than 63",
+        dns_reply(&Dns {
+            bytes: label,
+            ttl: 60,
+        }),
+    ));
     for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
         for (what, frame) in &cases {
+            // Each reply answers a query, so only its content is judged.
+            ask(&client);
             let out = client.test_run(program, frame).unwrap();
             assert_eq!(&out.frame, frame, "{what}");
         }
@@ -566,6 +604,7 @@ fn dns_snooping_ignores_other_names_and_broken_replies() {
         "learned from a reply it must ignore"
     );
     // The good reply alone is learned.
+    ask(&client);
     client
         .test_run(ClientProgram::IngressTc, &dns_reply(&good))
         .unwrap();
@@ -584,8 +623,379 @@ fn map_layouts_match_the_object_files() {
     assert_eq!(client.local_addresses().unwrap(), vec![addr(CLIENT)]);
     let mut server = server();
     server
-        .set_trusted_prefixes(&[(addr("fcbb::"), 16)])
+        .set_trust(&Trust::Prefixes(vec!["fcbb::/16".parse().unwrap()]))
         .unwrap();
     assert!(server.flows().unwrap().is_empty());
     assert!(server.counters().unwrap().non_zero().is_empty());
+}
+
+#[test]
+fn an_srh_before_a_missing_udp_header_is_stripped_not_learned_and_counted_malformed() {
+    // RFC 8754 §4.3.1.1: at SL 0 the SRH is done with and the packet goes to
+    // its upper layer, which judges it; there are no ports to learn.
+    let server = server();
+    let mut plain = udp(addr(CLIENT), addr(SERVER), 5000, 53, b"");
+    plain.truncate(54 + 3);
+    plain[18..20].copy_from_slice(&3u16.to_be_bytes());
+    let mut srh = reference_srh(IPPROTO_UDP);
+    srh.segments_left = 0;
+    let arrived = srh::insert_raw(&plain, &srh.to_bytes(), addr(SERVER)).unwrap();
+    for (program, pass) in [
+        (ServerProgram::IngressTc, TC_ACT_OK),
+        (ServerProgram::IngressXdp, XDP_PASS),
+    ] {
+        let out = server.test_run(program, &arrived).unwrap();
+        assert_eq!(out.action, pass, "{program:?}");
+        assert_eq!(out.frame, plain, "{program:?}: not stripped");
+    }
+    assert!(server.flows().unwrap().is_empty());
+    let counters = server.counters().unwrap();
+    assert_eq!(counters.get(Counter::Malformed), 2, "{counters:?}");
+    assert_eq!(counters.get(Counter::Decapsulated), 2, "{counters:?}");
+    assert_eq!(counters.get(Counter::Error), 0, "{counters:?}");
+}
+
+/// Addresses no return path may hold (multicast, link-local, loopback,
+/// unspecified, IPv4-compatible/-mapped, or this host's own).
+fn unusable_addresses() -> Vec<(&'static str, Ipv6Addr)> {
+    vec![
+        ("loopback", addr("::1")),
+        ("unspecified", addr("::")),
+        ("all-nodes multicast", addr("ff02::1")),
+        ("global multicast", addr("ff0e::1234")),
+        ("link-local", addr("fe80::1")),
+        ("IPv4-mapped", addr("::ffff:192.0.2.1")),
+        ("IPv4-compatible", addr("::192.0.2.1")),
+        ("the server's own address", addr(SERVER)),
+    ]
+}
+
+#[test]
+fn server_never_learns_a_return_path_naming_an_unusable_address() {
+    let server = server();
+    let syn = |port| tcp_syn(addr(CLIENT), addr(SERVER), port, 80, 1440);
+    for (i, (what, bad)) in unusable_addresses().into_iter().enumerate() {
+        let port = 41000 + i as u16;
+        // A spoofed segment with SRH [server, X]: replies would go to X.
+        for sids in [vec![bad], vec![sids(1)[0], bad]] {
+            let srh = Srh::from_travel_order(IPPROTO_TCP, addr(SERVER), &sids).unwrap();
+            let arrived = arrived_at_server(&syn(port), &srh);
+            let out = server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+            assert_eq!(out.frame, syn(port), "{what}: still stripped");
+            assert_eq!(
+                server.flow(addr(CLIENT), port, Proto::Tcp).unwrap(),
+                None,
+                "{what} in {sids:?}: learned"
+            );
+        }
+    }
+    // ... nor one whose source (the list's first entry on the way back) is unusable.
+    for (what, bad) in unusable_addresses() {
+        let srh = Srh::from_travel_order(IPPROTO_TCP, addr(SERVER), &sids(2)).unwrap();
+        let arrived = arrived_at_server(&tcp_syn(bad, addr(SERVER), 42000, 80, 1440), &srh);
+        server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+        assert!(
+            server.flows().unwrap().is_empty(),
+            "source {what}: learned {:?}",
+            server.flows().unwrap()
+        );
+    }
+    let n = unusable_addresses().len() as u64;
+    assert_eq!(server.counters().unwrap().get(Counter::UnsafePath), 3 * n);
+    assert_eq!(server.counters().unwrap().get(Counter::Learned), 0);
+}
+
+#[test]
+fn a_server_trusting_no_prefix_learns_from_nobody_and_any_is_an_explicit_choice() {
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let arrived = arrived_at_server(&syn, &reference_srh(IPPROTO_TCP));
+    let mut server = ServerDataplane::load(ServerOptions::new(Trust::Prefixes(vec![]))).unwrap();
+    server.add_local_address(addr(SERVER)).unwrap();
+    let out = server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert_eq!(out.frame, syn, "stripped all the same");
+    assert!(server.flows().unwrap().is_empty());
+    assert_eq!(server.counters().unwrap().get(Counter::Untrusted), 1);
+    server.set_trust(&Trust::Any).unwrap();
+    server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert_eq!(server.flows().unwrap().len(), 1, "Trust::Any learns");
+}
+
+/// Decision (docs/dataplane.md, "Trust"): any later packet of a flow that
+/// passes the same checks replaces its return path, not only the opening
+/// one. The client moves a live flow to another path (a link failed, the
+/// controller re-planned) and the replies must follow; holding the opening
+/// path would keep replies on a path that may no longer exist (RFC 8754 §7:
+/// the SR domain, not the host, keeps forged packets out).
+#[test]
+fn a_later_segment_of_an_established_tcp_flow_replaces_its_return_path() {
+    let server = server();
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    server
+        .test_run(
+            ServerProgram::IngressTc,
+            &arrived_at_server(&syn, &reference_srh(IPPROTO_TCP)),
+        )
+        .unwrap();
+    let data = tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, b"more");
+    let moved = Srh::from_travel_order(IPPROTO_TCP, addr(SERVER), &sids(2)).unwrap();
+    server
+        .test_run(ServerProgram::IngressTc, &arrived_at_server(&data, &moved))
+        .unwrap();
+    let flow = server
+        .flow(addr(CLIENT), CLIENT_PORT, Proto::Tcp)
+        .unwrap()
+        .unwrap();
+    assert_eq!(flow.segments, moved.reversed(addr(CLIENT)).segments);
+    assert_eq!(server.counters().unwrap().get(Counter::Learned), 2);
+}
+
+#[test]
+fn set_path_refuses_destinations_and_sids_no_path_may_name() {
+    let mut client = client_with_reference_path();
+    let good = reference_sids();
+    for (what, bad) in unusable_addresses() {
+        // SERVER is not local to the client: its own address is.
+        let bad = if bad == addr(SERVER) {
+            addr(CLIENT)
+        } else {
+            bad
+        };
+        let as_destination = client.set_path(bad, 80, Proto::Tcp, &good);
+        assert!(
+            matches!(as_destination, Err(dataplane::DataplaneError::UnusableAddress { address, .. }) if address == bad),
+            "{what} as destination: {as_destination:?}"
+        );
+        let as_sid = client.set_path(addr(SERVER), 81, Proto::Tcp, &[good[0], bad]);
+        assert!(
+            matches!(as_sid, Err(dataplane::DataplaneError::UnusableAddress { address, .. }) if address == bad),
+            "{what} as SID: {as_sid:?}"
+        );
+        let as_service_sid = client.set_service_path(1, 80, Proto::Tcp, &[bad]);
+        assert!(as_service_sid.is_err(), "{what} as a service SID");
+    }
+    // Nothing half-written: only the reference path is there.
+    assert_eq!(client.paths().unwrap().len(), 1);
+}
+
+#[test]
+fn only_locally_originated_packets_are_steered() {
+    // RFC 8200 §4: extension headers are added by the source, never in
+    // transit. A packet this host forwards keeps its headers.
+    let client = client_with_reference_path();
+    let forwarded = tcp(addr("fcbb:cc00:7::a"), addr(SERVER), CLIENT_PORT, 80, b"x");
+    let out = client.test_run(ClientProgram::Egress, &forwarded).unwrap();
+    assert_eq!(out.action, TC_ACT_OK);
+    assert_eq!(out.frame, forwarded);
+    assert_eq!(client.counters().unwrap().get(Counter::NotLocal), 1);
+
+    let server = server();
+    server
+        .test_run(
+            ServerProgram::IngressTc,
+            &arrived_at_server(
+                &tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440),
+                &reference_srh(IPPROTO_TCP),
+            ),
+        )
+        .unwrap();
+    let transit = tcp(addr("fcbb:cc00:7::a"), addr(CLIENT), 80, CLIENT_PORT, b"x");
+    let out = server.test_run(ServerProgram::Egress, &transit).unwrap();
+    assert_eq!(out.frame, transit);
+    assert_eq!(server.counters().unwrap().get(Counter::NotLocal), 1);
+}
+
+#[test]
+fn dns_replies_are_read_only_from_a_resolver_answering_a_query_we_sent() {
+    let b = addr(SERVER).octets();
+    let reply = dns_reply(&Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &b));
+    let with = |change: &dyn Fn(&mut Vec<u8>)| {
+        let mut frame = reply.clone();
+        change(&mut frame);
+        frame
+    };
+    let refused: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "from an address that is no resolver",
+            with(&|f| f[22..38].copy_from_slice(&addr("fcbb:cc00:4::e").octets())),
+        ),
+        (
+            "to an address that is not ours",
+            with(&|f| f[38..54].copy_from_slice(&addr("fcbb:cc00:1::b").octets())),
+        ),
+        (
+            "to another port",
+            with(&|f| f[56..58].copy_from_slice(&5354u16.to_be_bytes())),
+        ),
+        (
+            "with another query ID",
+            with(&|f| f[62..64].copy_from_slice(&0x4321u16.to_be_bytes())),
+        ),
+        (
+            "with a zero UDP checksum",
+            with(&|f| f[60..62].copy_from_slice(&[0, 0])),
+        ),
+    ];
+    for program in [ClientProgram::IngressTc, ClientProgram::IngressXdp] {
+        let client = snooping_client(ClientOptions::default());
+        // No query sent: an off-path guess is not read.
+        let out = client.test_run(program, &reply).unwrap();
+        assert_eq!(out.frame, reply, "snooping never changes the packet");
+        for (what, frame) in &refused {
+            ask(&client);
+            client.test_run(program, frame).unwrap();
+            assert_eq!(
+                client.dns_addresses().unwrap(),
+                vec![],
+                "{program:?}: read a reply {what}"
+            );
+        }
+        // The reply to a query is read once: a second (replayed or raced) one is not.
+        ask(&client);
+        client.test_run(program, &reply).unwrap();
+        assert_eq!(client.dns_addresses().unwrap(), vec![(addr(SERVER), 7)]);
+        let other = addr("fcbb:cc00:2::b").octets();
+        let second =
+            dns_reply(&Dns::response("wb.hawk.net", Dns::OK, 1).answer_ptr(12, TYPE_AAAA, &other));
+        client.test_run(program, &second).unwrap();
+        assert_eq!(client.dns_addresses().unwrap(), vec![(addr(SERVER), 7)]);
+        let counters = client.counters().unwrap();
+        assert_eq!(
+            counters.get(Counter::DnsUnsolicited),
+            1 + refused.len() as u64 + 1,
+            "{program:?}"
+        );
+        assert_eq!(counters.get(Counter::DnsLearned), 1, "{program:?}");
+    }
+}
+
+/// Waits (bounded) until the monotonic clock passes every TTL the client holds.
+fn wait_until_expired(client: &ClientDataplane) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while client
+        .dns_entries()
+        .unwrap()
+        .iter()
+        .any(|e| !e.expires_in.is_zero())
+    {
+        assert!(std::time::Instant::now() < deadline, "TTL never ran out");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn learned_addresses_are_used_until_their_ttl_and_then_removed() {
+    let client = steering_snooping_client();
+    let (b, b2) = (addr(SERVER).octets(), addr("fcbb:cc00:2::b").octets());
+    // One answer to keep for a second, one not to cache at all (TTL 0).
+    let reply = Dns::response("wb.hawk.net", Dns::OK, 2)
+        .with_ttl(1)
+        .answer_ptr(12, TYPE_AAAA, &b)
+        .with_ttl(0)
+        .answer_ptr(12, TYPE_AAAA, &b2);
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &dns_reply(&reply))
+        .unwrap();
+    let entries = client.dns_entries().unwrap();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert_eq!(
+        (entries[0].address, entries[0].service_id),
+        (addr(SERVER), 7)
+    );
+    assert!(
+        entries[0].expires_in <= std::time::Duration::from_secs(1),
+        "{entries:?}"
+    );
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let steered = client.test_run(ClientProgram::Egress, &syn).unwrap();
+    assert_eq!(
+        steered.frame,
+        srh::insert(&syn, &reference_srh(IPPROTO_TCP)).unwrap()
+    );
+
+    wait_until_expired(&client);
+    assert_eq!(
+        client.dns_addresses().unwrap(),
+        vec![],
+        "expired entries are not listed as live"
+    );
+    let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
+    assert_eq!(out.frame, syn, "an expired address is not steered");
+    assert_eq!(client.dns_entries().unwrap(), vec![], "and is removed");
+    assert_eq!(client.counters().unwrap().get(Counter::DnsExpired), 1);
+}
+
+#[test]
+fn a_full_dns_table_stores_nothing_more_counts_nothing_learned_and_makes_room_from_expired_entries()
+{
+    let client = snooping_client(ClientOptions { dns_capacity: 1 });
+    let answer = |a: &str, ttl| {
+        dns_reply(
+            &Dns::response("wb.hawk.net", Dns::OK, 1)
+                .with_ttl(ttl)
+                .answer_ptr(12, TYPE_AAAA, &addr(a).octets()),
+        )
+    };
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &answer(SERVER, 1))
+        .unwrap();
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &answer("fcbb:cc00:2::b", 60))
+        .unwrap();
+    let counters = client.counters().unwrap();
+    assert_eq!(
+        counters.get(Counter::DnsLearned),
+        1,
+        "the update failed: not learned"
+    );
+    assert_eq!(counters.get(Counter::DnsIgnored), 1);
+    assert_eq!(client.dns_addresses().unwrap(), vec![(addr(SERVER), 7)]);
+
+    wait_until_expired(&client);
+    ask(&client);
+    client
+        .test_run(ClientProgram::IngressTc, &answer("fcbb:cc00:2::b", 60))
+        .unwrap();
+    assert_eq!(
+        client.dns_addresses().unwrap(),
+        vec![(addr("fcbb:cc00:2::b"), 7)]
+    );
+    assert_eq!(client.counters().unwrap().get(Counter::DnsLearned), 2);
+}
+
+/// One packet of `data`'s flow arrives along the reference path: learned.
+fn steer_once(server: &ServerDataplane, data: &[u8]) {
+    let arrived = arrived_at_server(data, &reference_srh(IPPROTO_TCP));
+    server.test_run(ServerProgram::IngressTc, &arrived).unwrap();
+    assert!(server
+        .flow(addr(CLIENT), CLIENT_PORT, Proto::Tcp)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn a_plain_packet_of_a_learned_flow_withdraws_its_return_path() {
+    // The client removed the flow's path (it may have failed): replies must
+    // not keep using it.
+    let server = server();
+    let data = tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, b"x");
+    steer_once(&server, &data);
+    let out = server.test_run(ServerProgram::IngressTc, &data).unwrap();
+    assert_eq!(out.frame, data, "a plain packet passes untouched");
+    assert_eq!(
+        server.flow(addr(CLIENT), CLIENT_PORT, Proto::Tcp).unwrap(),
+        None
+    );
+    let reply = tcp(addr(SERVER), addr(CLIENT), 80, CLIENT_PORT, b"y");
+    let out = server.test_run(ServerProgram::Egress, &reply).unwrap();
+    assert_eq!(
+        (out.action, out.frame),
+        (TC_ACT_OK, reply),
+        "replies go plain"
+    );
+    assert_eq!(server.counters().unwrap().get(Counter::Withdrawn), 1);
+    // The client steers the flow again: the server follows.
+    steer_once(&server, &data);
 }

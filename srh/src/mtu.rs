@@ -2,20 +2,20 @@
 //!
 //! An inserted SRH of n segments adds `8 + 16·n` bytes after the sender's
 //! stack has sized the packet, and veth drops an oversized frame silently
-//! (DESIGN §10). The dataplane handles it without routes or user-space help:
+//! (DESIGN §10). How the dataplane keeps full-size packets working
+//! (docs/dataplane.md, "MTU"):
 //!
 //! - **TCP**: on insert, the egress program lowers the MSS option of SYN and
-//!   SYN-ACK segments to `device MTU − 40 − 20 − SRH length` (counter
-//!   `mss_clamped`). The client clamps its SYN, the server its SYN-ACK, so
-//!   each side sends segments that fit once the (same-sized, reversed) SRH is
-//!   inserted. GSO packets need nothing more: `bpf_skb_adjust_room` lowers
-//!   their `gso_size` by the SRH length.
-//! - **Anything else that would not fit** (a UDP datagram within
-//!   `MTU − SRH length` of the MTU, a TCP flow whose path grew after its
-//!   handshake): dropped and counted as `too_big` rather than sent to be lost
-//!   silently. For UDP, [`route_mtu`] is the MTU to give the destination's
-//!   route (`ip -6 route ... mtu N`) so the sender's stack sizes datagrams
-//!   to fit.
+//!   SYN-ACK segments to [`clamped_mss`] (counter `mss_clamped`), so each
+//!   side sends segments that fit once the (same-sized, reversed) SRH is in.
+//!   GSO packets keep that segment size when it fits (`FIXED_GSO`).
+//! - **Anything that still would not fit** (a flow whose path grew after its
+//!   handshake, UDP near the MTU) is turned into an ICMPv6 Packet Too Big
+//!   for the sender's own stack (`too_big`), which then sends smaller.
+//! - **Whoever writes a path** lowers the destination's route MTU to
+//!   [`route_mtu`] before the path grows (`ip -6 route ... mtu N`), and
+//!   raises it only after the path shrinks: live sockets size their
+//!   segments to fit before any is too big.
 use crate as srh;
 
 /// Bytes an SRH carrying `sids` SIDs (plus the final destination) adds.

@@ -17,7 +17,7 @@
 //! - [`graph::render`]: mermaid / dot drawings.
 //! - [`vpp::generate`]: VPP startup.conf + CLI exec file of a router.
 //! - [`schema::json_schema`]: the JSON Schema of the file format.
-//! - [`syntax_problem`]: a serde-saphyr error of any YAML file (the scenario
+//! - [`parse_document`] / [`syntax_problem`]: any YAML file of ours (the scenario
 //!   files and the agent's configuration too) as one [`Problem`] naming its
 //!   field; [`Problems`] prints problems as `file:line:column: field: message`.
 //! - [`unicast_address`]: the address rule for SIDs, interface and service
@@ -59,8 +59,8 @@ pub use error::{LoadError, Problem, Problems};
 pub use input::{read_input_file, FileKind, ReadFileError, MAX_INPUT_FILE_BYTES};
 pub use model::*;
 pub use resolve::{
-    derived_ifname, syntax_problem, unicast_address, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU,
-    DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,
+    derived_ifname, parse_document, syntax_problem, unicast_address, DEFAULT_IGP_METRIC,
+    DEFAULT_LINK_MTU, DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,
 };
 
 /// Read, parse, resolve and validate a topology file. Only a regular file

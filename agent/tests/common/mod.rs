@@ -1,17 +1,17 @@
-//! Shared by the agent's integration tests: deadline waits, the intent
-//! controller (the real `mock-controller`) on port 0, and the agent
-//! embedded with a real (loaded, unattached) client dataplane.
+//! Shared by the agent's integration tests: deadline waits (labns's
+//! `Wait`), the intent controller (the real `mock-controller`) on port 0,
+//! and the agent embedded with a real (loaded, unattached) client dataplane.
 //!
-//! Namespace helpers for the root tests are in `netns.rs`; they belong in
-//! the workspace's `labns` crate once it lands.
+//! The root tests' namespaces, processes and lab are in `netns.rs`.
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod netns;
 
 use std::future::Future;
 use std::net::{Ipv6Addr, SocketAddr};
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use agent::config::Config;
 use agent::controller::Backoff;
@@ -19,6 +19,7 @@ use agent::dataplane_port::ClientDataplanePort;
 use agent::resolve::{Refresh, StaticLookup};
 use agent::status::{PathReport, Report};
 use agent::{ClientAgent, ClientSpec};
+use labns::{Timeout, Wait};
 use mock_controller::static_table::StaticTable;
 use mock_controller::{Controller, Options, Source};
 use tokio::sync::oneshot;
@@ -26,6 +27,8 @@ use tokio::sync::oneshot;
 pub const DEADLINE: Duration = Duration::from_secs(20);
 pub const HOST_A: &str = "fcbb:cc00:1::a";
 pub const HOST_B: &str = "fcbb:cc00:2::a";
+/// The resolver the embedded agent is given (hawk's DNS node).
+pub const RESOLVER: &str = "fcbb:cc00:4::f";
 /// hawk's upper and lower paths (travel order).
 pub const UPPER: [&str; 4] = [
     "fcbb:bb00:1::2",
@@ -48,23 +51,26 @@ pub fn sids(list: &[&str]) -> Vec<Ipv6Addr> {
     list.iter().map(|s| a(s)).collect()
 }
 
-/// Poll `check` every 10 ms until it returns Some, or panic naming `what`
-/// and the last value seen after `DEADLINE`.
+/// Poll `check` every 10 ms until it returns Ok, or panic naming `what`
+/// and the last value seen after `DEADLINE` (labns's `Wait`).
 pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, String>>,
 {
-    let start = Instant::now();
-    loop {
-        match check().await {
-            Ok(v) => return v,
-            Err(last) if start.elapsed() > DEADLINE => {
-                panic!("timed out after {DEADLINE:?} waiting for {what}; last: {last}")
+    let wait = Wait::new(what, DEADLINE).every(Duration::from_millis(10));
+    let result: Result<T, Timeout> = wait
+        .try_until_async(|| {
+            let polled = check();
+            async move {
+                Ok(match polled.await {
+                    Ok(v) => ControlFlow::Break(v),
+                    Err(last) => ControlFlow::Continue(last),
+                })
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
+        })
+        .await;
+    result.unwrap_or_else(|timeout| panic!("{timeout}"))
 }
 
 /// The mock controller serving on loopback port 0; stopped on drop.
@@ -150,6 +156,7 @@ pub async fn start_agent(
             min: Duration::from_millis(20),
             ..Refresh::default()
         },
+        resolvers: vec![a(RESOLVER)],
         interface: "none".into(),
         programs: "loaded, not attached".into(),
     };

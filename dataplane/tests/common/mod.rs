@@ -106,7 +106,15 @@ pub fn arrived_at_server(plain: &[u8], srh: &Srh) -> Vec<u8> {
 /// bytes, so the tests control every byte, including broken ones).
 pub struct Dns {
     pub bytes: Vec<u8>,
+    /// TTL of the answers added next.
+    pub ttl: u32,
 }
+
+/// The resolver of the snooping tests.
+pub const RESOLVER: &str = "fcbb:cc00:4::f";
+/// The client's port and the ID of its query (and of `Dns::response`).
+pub const QUERY_PORT: u16 = 5353;
+pub const QUERY_ID: u16 = 0x1234;
 
 pub const TYPE_AAAA: u16 = 28;
 pub const TYPE_CNAME: u16 = 5;
@@ -115,7 +123,7 @@ pub const TYPE_A: u16 = 1;
 impl Dns {
     /// A response header (QR=1, RD, RA) with one question for `qname`/AAAA.
     pub fn response(qname: &str, flags: u16, ancount: u16) -> Dns {
-        let mut bytes = vec![0x12, 0x34];
+        let mut bytes = QUERY_ID.to_be_bytes().to_vec();
         bytes.extend_from_slice(&flags.to_be_bytes());
         bytes.extend_from_slice(&1u16.to_be_bytes());
         bytes.extend_from_slice(&ancount.to_be_bytes());
@@ -123,7 +131,13 @@ impl Dns {
         bytes.extend_from_slice(&encode_name(qname));
         bytes.extend_from_slice(&TYPE_AAAA.to_be_bytes());
         bytes.extend_from_slice(&1u16.to_be_bytes());
-        Dns { bytes }
+        Dns { bytes, ttl: 60 }
+    }
+
+    /// Answers added from here on carry `ttl`.
+    pub fn with_ttl(mut self, ttl: u32) -> Dns {
+        self.ttl = ttl;
+        self
     }
 
     pub const OK: u16 = 0x8180;
@@ -144,7 +158,7 @@ impl Dns {
     fn rr_tail(mut self, rtype: u16, rdata: &[u8]) -> Dns {
         self.bytes.extend_from_slice(&rtype.to_be_bytes());
         self.bytes.extend_from_slice(&1u16.to_be_bytes());
-        self.bytes.extend_from_slice(&60u32.to_be_bytes());
+        self.bytes.extend_from_slice(&self.ttl.to_be_bytes());
         self.bytes
             .extend_from_slice(&(rdata.len() as u16).to_be_bytes());
         self.bytes.extend_from_slice(rdata);
@@ -162,7 +176,19 @@ pub fn encode_name(name: &str) -> Vec<u8> {
     out
 }
 
-/// The DNS server at fcbb:cc00:4::f answering the client.
+/// The resolver answering the client's query.
 pub fn dns_reply(dns: &Dns) -> Vec<u8> {
-    udp(addr("fcbb:cc00:4::f"), addr(CLIENT), 53, 5353, &dns.bytes)
+    udp(addr(RESOLVER), addr(CLIENT), 53, QUERY_PORT, &dns.bytes)
+}
+
+/// The client's query (ID `QUERY_ID`, recursion desired) for `qname`/AAAA.
+pub fn dns_query(qname: &str) -> Vec<u8> {
+    let mut bytes = QUERY_ID.to_be_bytes().to_vec();
+    bytes.extend_from_slice(&0x0100u16.to_be_bytes());
+    bytes.extend_from_slice(&1u16.to_be_bytes());
+    bytes.extend_from_slice(&[0; 6]);
+    bytes.extend_from_slice(&encode_name(qname));
+    bytes.extend_from_slice(&TYPE_AAAA.to_be_bytes());
+    bytes.extend_from_slice(&1u16.to_be_bytes());
+    udp(addr(CLIENT), addr(RESOLVER), QUERY_PORT, 53, &bytes)
 }

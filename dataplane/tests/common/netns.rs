@@ -142,6 +142,78 @@ pub fn three_node_lab() -> Lab {
     }
 }
 
+/// Addresses of [`bridge_lab`]: one /64 for all three hosts.
+pub const ON_LINK_CLIENT: &str = "fc00:1::1";
+pub const ON_LINK_ROUTER: &str = "fc00:1::2";
+pub const ON_LINK_SERVER: &str = "fc00:1::3";
+
+/// Client (c0), router (r0; `seg6local End` for SID) and server (s0) on one
+/// bridge (in a namespace of its own): the server is on-link for the
+/// client, the SID is reached through the router.
+pub fn bridge_lab() -> Lab {
+    let p = unique_prefix("db");
+    let (client, router, server, bridge) = (
+        format!("{p}-c"),
+        format!("{p}-r"),
+        format!("{p}-s"),
+        format!("{p}-b"),
+    );
+    let namespaces = Namespaces::create(&[
+        client.clone(),
+        router.clone(),
+        server.clone(),
+        bridge.clone(),
+    ]);
+    ip(&bridge, "link add br0 type bridge");
+    ip(&bridge, "link set br0 up");
+    for (ns, dev, port, address) in [
+        (&client, "c0", "pc", ON_LINK_CLIENT),
+        (&router, "r0", "pr", ON_LINK_ROUTER),
+        (&server, "s0", "ps", ON_LINK_SERVER),
+    ] {
+        run(&[
+            "ip", "link", "add", dev, "netns", ns, "type", "veth", "peer", "name", port, "netns",
+            &bridge,
+        ]);
+        ip(&bridge, &format!("link set {port} master br0"));
+        ip(&bridge, &format!("link set {port} up"));
+        ip(ns, &format!("addr add {address}/64 dev {dev} nodad"));
+        ip(ns, &format!("link set {dev} up"));
+    }
+    sysctl(&router, &["net.ipv6.conf.all.forwarding=1"]);
+    ip(
+        &router,
+        &format!("-6 route add {SID}/128 encap seg6local action End dev r0"),
+    );
+    for ns in [&client, &server] {
+        ip(
+            ns,
+            &format!(
+                "-6 route add {SID}/128 via {ON_LINK_ROUTER} dev {}",
+                if *ns == client { "c0" } else { "s0" }
+            ),
+        );
+    }
+    Lab {
+        client,
+        router,
+        server,
+        _namespaces: namespaces,
+    }
+}
+
+/// Run `f` on a new thread inside namespace `ns` (the thread ends with it).
+pub fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let ns = ns.to_string();
+    std::thread::spawn(move || {
+        enter(&ns);
+        f()
+    })
+}
+
 /// `struct tpacket2_hdr` (linux/if_packet.h).
 #[repr(C)]
 struct Tpacket2Hdr {

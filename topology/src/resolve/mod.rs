@@ -23,7 +23,7 @@
 
 use ipnet::Ipv6Net;
 
-use crate::error::{LoadError, Problem};
+use crate::error::LoadError;
 use crate::model::Topology;
 use crate::names::NameKind;
 use crate::raw::RawTopology;
@@ -42,7 +42,7 @@ mod syntax;
 pub use context::unicast_address;
 use context::Cx;
 pub use ifname::{derived_ifname, MAX_IFNAME_LEN};
-pub use syntax::syntax_problem;
+pub use syntax::{parse_document, syntax_problem};
 
 /// Default link MTU: room for an SRH of 16 SIDs on top of 1500-byte host packets.
 pub const DEFAULT_LINK_MTU: u32 = 9000;
@@ -57,30 +57,18 @@ pub const DEFAULT_NODE_PREFIX_LEN: u8 = 48;
 
 /// Parse YAML text into a validated topology.
 pub(crate) fn parse(text: &str, file: &str) -> Result<Topology, LoadError> {
-    let invalid = |problems| LoadError::Invalid {
-        file: file.to_owned(),
-        problems,
-    };
-    let blank = text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
-    if blank {
-        return Err(invalid(vec![Problem {
-            line: 1,
-            column: 1,
-            field: String::new(),
-            message: "the file is empty: a topology needs at least `name` and `nodes`".into(),
-        }]));
-    }
-    let raw: RawTopology = serde_saphyr::from_str(text)
-        .map_err(|e| invalid(vec![syntax::syntax_problem(&e, text)]))?;
+    let raw: RawTopology =
+        syntax::parse_document(text, file, "a topology needs at least `name` and `nodes`")?;
     let mut cx = Cx::default();
     let topo = resolve(&raw, &mut cx);
     if cx.problems.is_empty() {
         Ok(topo)
     } else {
         cx.problems.sort_by_key(|p| (p.line, p.column));
-        Err(invalid(cx.problems))
+        Err(LoadError::Invalid {
+            file: file.to_owned(),
+            problems: cx.problems,
+        })
     }
 }
 

@@ -1,8 +1,38 @@
 //! A serde-saphyr error (YAML syntax, unknown field, wrong type) as one
 //! located problem.
 
-use crate::error::Problem;
+use serde::de::DeserializeOwned;
+
+use crate::error::{LoadError, Problem};
 use crate::locate;
+
+/// Deserialize one YAML document of ours (a topology, a scenario, an agent
+/// configuration) into its raw, span-carrying structs: an empty file (only
+/// blanks and comments) is one problem saying what the file needs
+/// (`needs`, e.g. "a topology needs at least `name` and `nodes`"); a syntax
+/// or type error is one located problem.
+pub fn parse_document<T: DeserializeOwned>(
+    text: &str,
+    file: &str,
+    needs: &str,
+) -> Result<T, LoadError> {
+    let invalid = |problem| LoadError::Invalid {
+        file: file.to_owned(),
+        problems: vec![problem],
+    };
+    let blank = text
+        .lines()
+        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
+    if blank {
+        return Err(invalid(Problem {
+            line: 1,
+            column: 1,
+            field: String::new(),
+            message: format!("the file is empty: {needs}"),
+        }));
+    }
+    serde_saphyr::from_str(text).map_err(|e| invalid(syntax_problem(&e, text)))
+}
 
 /// A serde-saphyr error as one problem: location plus the message without
 /// the rendered source snippet (the CLI prints `file:line:col`).

@@ -27,23 +27,11 @@ mod steps;
 /// anchors relative paths (topology, agent configs, tables).
 pub(crate) fn parse(text: &str, path: &Path) -> Result<(Scenario, Topology), LoadError> {
     let file = path.display().to_string();
-    let invalid = |problems| LoadError::Invalid {
-        file: file.clone(),
-        problems,
-    };
-    let blank = text
-        .lines()
-        .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'));
-    if blank {
-        return Err(invalid(vec![Problem {
-            line: 1,
-            column: 1,
-            field: String::new(),
-            message: "the file is empty: a scenario needs at least `topology` and `steps`".into(),
-        }]));
-    }
-    let raw: RawScenario = serde_saphyr::from_str(text)
-        .map_err(|e| invalid(vec![topology::syntax_problem(&e, text)]))?;
+    let raw: RawScenario = topology::parse_document(
+        text,
+        &file,
+        "a scenario needs at least `topology` and `steps`",
+    )?;
     let dir = path.parent().unwrap_or(Path::new("")).to_owned();
     let mut cx = Cx::new(dir);
     let topo = cx.topology(&raw.topology);
@@ -54,7 +42,10 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<(Scenario, Topology), Loa
         (Some(s), Some(t)) if problems.is_empty() => Ok((s, t)),
         _ => {
             problems.sort_by_key(|p| (p.line, p.column));
-            Err(invalid(problems))
+            Err(LoadError::Invalid {
+                file: file.clone(),
+                problems,
+            })
         }
     }
 }
