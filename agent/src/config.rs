@@ -224,7 +224,18 @@ impl Checker {
     }
 
     fn addr(&mut self, s: &Spanned<String>, field: &str) -> Option<Ipv6Addr> {
-        topology::unicast_address(&s.value)
+        // The lab's address rule, then the dataplane's (which also sets
+        // apart IPv4-mapped and -compatible addresses): what passes here
+        // `set_path` accepts.
+        let checked = topology::unicast_address(&s.value).and_then(|a| {
+            match dataplane::address::unusable(a) {
+                Some(why) => Err(format!(
+                    "{a} is {why}; a path leads to IPv6 unicast addresses"
+                )),
+                None => Ok(a),
+            }
+        });
+        checked
             .map_err(|message| self.err(&s.referenced, field, message))
             .ok()
     }

@@ -207,10 +207,16 @@ fn answer_of(result: &api::PathResult) -> Answer {
     }
     let mut parsed = Vec::with_capacity(sids.len());
     for (i, text) in sids.iter().enumerate() {
-        match topology::unicast_address(text) {
-            Ok(a) => parsed.push(a),
+        let addr = match topology::unicast_address(text) {
+            Ok(a) => a,
             Err(e) => return Answer::Error(format!("refused: ipv6_sid_addresses[{i}]: {e}")),
+        };
+        // The dataplane's own rule (set_path would refuse it): say so here,
+        // where the fallback stays, rather than as a failed map write.
+        if let Some(why) = dataplane::address::unusable(addr) {
+            return Answer::Error(format!("refused: ipv6_sid_addresses[{i}]: {addr} is {why}"));
         }
+        parsed.push(addr);
     }
     Answer::Path(parsed)
 }
@@ -268,6 +274,12 @@ mod tests {
         assert!(matches!(refused.answer, Answer::Error(ref m) if m.contains("17 SIDs")));
         let bad = read_result(&result(vec!["ff02::1".into()], None)).unwrap();
         assert!(matches!(bad.answer, Answer::Error(ref m) if m.contains("[0]")));
+        let mapped = vec!["fcbb:bb00:1::2".into(), "::ffff:192.0.2.1".into()];
+        let mapped = read_result(&result(mapped, None)).unwrap();
+        assert_eq!(
+            mapped.answer,
+            Answer::Error("refused: ipv6_sid_addresses[1]: ::ffff:192.0.2.1 is IPv4-mapped".into())
+        );
         let mut r = result(vec![], None);
         r.ipv6_destination_address = "nope".into();
         assert_eq!(
