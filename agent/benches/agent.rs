@@ -117,6 +117,9 @@ impl ClientPort for TimingPort {
     fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), PortError> {
         self.inner.set_resolvers(resolvers)
     }
+    fn set_local_addresses(&mut self, addresses: &[Ipv6Addr]) -> Result<(), PortError> {
+        self.inner.set_local_addresses(addresses)
+    }
     fn read(&self) -> Result<PortState, PortError> {
         self.inner.read()
     }

@@ -148,6 +148,24 @@ impl ClientAgent {
         )));
     }
 
+    /// Follow `interface`'s addresses (the dataplane's local addresses),
+    /// reading them every `every` through `handle`.
+    pub fn follow_addresses(
+        &mut self,
+        handle: rtnetlink::Handle,
+        interface: &netlink::Interface,
+        every: Duration,
+    ) {
+        self.tasks.push(tokio::spawn(netlink::watch_addresses(
+            handle,
+            interface.name.clone(),
+            interface.addresses.clone(),
+            every,
+            self.owner.sender(),
+            self.stop.subscribe(),
+        )));
+    }
+
     pub fn owner(&self) -> &OwnerHandle {
         &self.owner
     }
@@ -168,8 +186,9 @@ impl ClientAgent {
     }
 }
 
-/// How often `srv6-agent client` looks at resolv.conf.
-pub const RESOLV_CONF_POLL: Duration = Duration::from_secs(2);
+/// How often the agents look at resolv.conf (client) and at the
+/// interface's addresses (both).
+pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
 
 /// `srv6-agent client` options.
 #[derive(Debug, Clone)]
@@ -238,9 +257,10 @@ pub async fn run_client(
     agent.follow_resolv_conf(
         PathBuf::from(RESOLV_CONF),
         resolv_bytes,
-        RESOLV_CONF_POLL,
+        FOLLOW_EVERY,
         lookup,
     );
+    agent.follow_addresses(handle, &interface, FOLLOW_EVERY);
     let operations = serve_operations(&runfiles, args.metrics, agent.owner().sender()).await;
     let operations = match operations {
         Ok(ops) => ops,

@@ -15,6 +15,7 @@
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
 
+use dataplane::loader::{Dataplane, Role};
 /// Whose packets may set a return path (the server's trust; no default).
 pub use dataplane::Trust;
 use dataplane::{ClientDataplane, Counter, Counters, IngressHook, ServerDataplane, ServerOptions};
@@ -26,6 +27,25 @@ use crate::port::{ClientPort, PathKey, PortError, PortState, ServicePathKey};
 fn op_err(operation: impl Into<String>) -> impl FnOnce(dataplane::DataplaneError) -> PortError {
     let operation = operation.into();
     move |e| PortError::new(operation, e)
+}
+
+/// Make the dataplane's local addresses (SRHs are stripped and learned
+/// only when addressed to one; only packets from one are steered) equal
+/// to `wanted`, the interface's addresses now.
+fn sync_local_addresses<R: Role>(
+    dp: &mut Dataplane<R>,
+    wanted: &[Ipv6Addr],
+) -> Result<(), PortError> {
+    let held = dp.local_addresses().map_err(op_err("read local_addrs"))?;
+    for addr in wanted.iter().filter(|a| !held.contains(a)) {
+        dp.add_local_address(*addr)
+            .map_err(op_err(format!("local address {addr}")))?;
+    }
+    for addr in held.iter().filter(|a| !wanted.contains(a)) {
+        dp.remove_local_address(*addr)
+            .map_err(op_err(format!("remove local address {addr}")))?;
+    }
+    Ok(())
 }
 
 /// Counters as (name, value), every counter.
@@ -142,11 +162,7 @@ impl ClientDataplanePort {
         hook: IngressHook,
     ) -> Result<ClientDataplanePort, PortError> {
         let mut port = ClientDataplanePort::load()?;
-        for addr in &interface.addresses {
-            port.dp
-                .add_local_address(*addr)
-                .map_err(op_err(format!("local address {addr}")))?;
-        }
+        sync_local_addresses(&mut port.dp, &interface.addresses)?;
         port.routes = Some(Routes::new(interface)?);
         port.dp
             .attach(&interface.name, hook)
@@ -236,6 +252,10 @@ impl ClientPort for ClientDataplanePort {
         Ok(())
     }
 
+    fn set_local_addresses(&mut self, addresses: &[Ipv6Addr]) -> Result<(), PortError> {
+        sync_local_addresses(&mut self.dp, addresses)
+    }
+
     fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), PortError> {
         self.dp
             .set_resolvers(resolvers)
@@ -266,6 +286,10 @@ impl ClientPort for ClientDataplanePort {
                 .dp
                 .resolvers()
                 .map_err(op_err("read client_resolvers"))?,
+            local_addresses: self
+                .dp
+                .local_addresses()
+                .map_err(op_err("read local_addrs"))?,
             counters: counter_list(&counters),
             ..PortState::default()
         })
@@ -302,10 +326,7 @@ impl ServerDataplanePort {
             ..ServerOptions::new(trust.clone())
         };
         let mut dp = ServerDataplane::load(options).map_err(op_err("load the server programs"))?;
-        for addr in &interface.addresses {
-            dp.add_local_address(*addr)
-                .map_err(op_err(format!("local address {addr}")))?;
-        }
+        sync_local_addresses(&mut dp, &interface.addresses)?;
         dp.attach(&interface.name, hook)
             .map_err(op_err(format!("attach to {}", interface.name)))?;
         Ok(ServerDataplanePort { dp })
@@ -334,6 +355,17 @@ impl ServerDataplanePort {
                 segments: f.segments,
             })
             .collect())
+    }
+
+    /// See [`ClientPort::set_local_addresses`].
+    pub fn set_local_addresses(&mut self, addresses: &[Ipv6Addr]) -> Result<(), PortError> {
+        sync_local_addresses(&mut self.dp, addresses)
+    }
+
+    pub fn local_addresses(&self) -> Result<Vec<Ipv6Addr>, PortError> {
+        self.dp
+            .local_addresses()
+            .map_err(op_err("read local_addrs"))
     }
 
     pub fn counters(&self) -> Result<Vec<(String, u64)>, PortError> {

@@ -127,6 +127,48 @@ pub async fn interface(handle: &Handle, name: &str) -> Result<Interface, Netlink
     })
 }
 
+/// Follow the IPv6 addresses of interface `name` (the dataplane's local
+/// addresses: only packets from one are steered, only SRHs addressed to one
+/// are stripped): every `every`, read them; when the set differs from
+/// `known`, send it to the owner. A failed read (the interface going away)
+/// keeps the last set. Ends on `stop` or when the owner is gone.
+pub async fn watch_addresses(
+    handle: Handle,
+    name: String,
+    mut known: Vec<Ipv6Addr>,
+    every: std::time::Duration,
+    owner: tokio::sync::mpsc::Sender<crate::owner::Update>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    known.sort();
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let mut now = match interface(&handle, &name).await {
+            Ok(now) => now.addresses,
+            Err(err) => {
+                tracing::debug!(error = %err, "interface addresses not read");
+                continue;
+            }
+        };
+        now.sort();
+        now.dedup();
+        if now == known {
+            continue;
+        }
+        known.clone_from(&now);
+        if owner
+            .send(crate::owner::Update::LocalAddresses(now))
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
 /// Where the kernel sends packets to `destination` now, and the MTU the
 /// SRH must fit in (the device MTU, or the route's own MTU if lower).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -42,8 +42,10 @@ pub enum Update {
     Dns(DnsAnswer),
     /// The controller connection changed.
     Controller(ControllerReport),
-    /// resolv.conf's resolvers (at start and whenever the file changes).
+    /// resolv.conf's resolvers (whenever the file changes).
     Resolvers(Vec<Ipv6Addr>),
+    /// The interface's addresses (whenever they change).
+    LocalAddresses(Vec<Ipv6Addr>),
     /// Answer with the current report.
     Report(ReportRequest),
     /// Remove everything written, release the dataplane, end.
@@ -111,6 +113,12 @@ impl<P: ClientPort> ClientOwner<P> {
             Update::Dns(answer) => self.on_dns(answer),
             Update::Controller(report) => self.controller = Some(report),
             Update::Resolvers(resolvers) => self.on_resolvers(&resolvers),
+            Update::LocalAddresses(addresses) => {
+                match self.applier.port_mut().set_local_addresses(&addresses) {
+                    Ok(()) => info!(?addresses, "local addresses changed"),
+                    Err(err) => error!(error = %err, "local addresses not updated"),
+                }
+            }
             Update::Report(reply) => {
                 let _ = reply.send(self.report());
             }
@@ -279,6 +287,7 @@ impl<P: ClientPort> ClientOwner<P> {
         report.counters = state.counters.into_iter().collect();
         report.route_mtus = state.route_mtus;
         report.resolvers = state.resolvers;
+        report.local_addresses = state.local_addresses;
         report
     }
 

@@ -63,6 +63,8 @@ pub struct PortState {
     pub route_mtus: BTreeMap<Ipv6Addr, u32>,
     /// The resolvers whose DNS replies snooping believes.
     pub resolvers: Vec<Ipv6Addr>,
+    /// This host's addresses as the dataplane knows them.
+    pub local_addresses: Vec<Ipv6Addr>,
     /// Decision counters by name.
     pub counters: Vec<(String, u64)>,
 }
@@ -90,6 +92,9 @@ pub trait ClientPort {
     /// Believe DNS replies only from these resolvers (resolv.conf's),
     /// replacing the previous set.
     fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), PortError>;
+    /// The interface's addresses now: only packets from one are steered,
+    /// only SRHs addressed to one are stripped.
+    fn set_local_addresses(&mut self, addresses: &[Ipv6Addr]) -> Result<(), PortError>;
     /// Read the maps back.
     fn read(&self) -> Result<PortState, PortError>;
 }
@@ -196,6 +201,12 @@ impl ClientPort for MemoryPort {
                 self.state.route_mtus.remove(&destination);
             }
         }
+        Ok(())
+    }
+
+    fn set_local_addresses(&mut self, addresses: &[Ipv6Addr]) -> Result<(), PortError> {
+        self.record(format!("set_local_addresses {}", addresses.len()))?;
+        self.state.local_addresses = addresses.to_vec();
         Ok(())
     }
 

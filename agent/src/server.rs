@@ -9,7 +9,7 @@ use std::time::SystemTime;
 
 use dataplane::IngressHook;
 use tokio::sync::mpsc;
-use tracing::info;
+use tracing::{error, info};
 
 use crate::dataplane_port::{ServerDataplanePort, Trust};
 use crate::error::AgentError;
@@ -39,9 +39,9 @@ fn describe(trust: &Trust) -> String {
     }
 }
 
-/// The server's owner loop: reports until `Stop`.
+/// The server's owner loop: reports and address changes until `Stop`.
 fn serve_reports(
-    port: ServerDataplanePort,
+    mut port: ServerDataplanePort,
     identity: Identity,
     trust: String,
     mut updates: mpsc::Receiver<Update>,
@@ -52,6 +52,10 @@ fn serve_reports(
                 let _ = reply.send(report(&port, &identity, &trust));
             }
             Update::Stop => break,
+            Update::LocalAddresses(addresses) => match port.set_local_addresses(&addresses) {
+                Ok(()) => info!(?addresses, "local addresses changed"),
+                Err(err) => error!(error = %err, "local addresses not updated"),
+            },
             Update::Result { .. }
             | Update::Dns(_)
             | Update::Controller(_)
@@ -82,6 +86,10 @@ fn report(port: &ServerDataplanePort, identity: &Identity, trust: &str) -> Repor
                 })
                 .collect();
         }
+        Err(err) => report.errors.push(err.to_string()),
+    }
+    match port.local_addresses() {
+        Ok(addresses) => report.local_addresses = addresses,
         Err(err) => report.errors.push(err.to_string()),
     }
     match port.counters() {
@@ -123,6 +131,15 @@ pub async fn run_server(
             return Err(err);
         }
     };
+    let (stop, stop_rx) = tokio::sync::watch::channel(false);
+    let addresses = tokio::spawn(netlink::watch_addresses(
+        handle,
+        args.interface.clone(),
+        interface.addresses.clone(),
+        crate::client::FOLLOW_EVERY,
+        owner.sender(),
+        stop_rx,
+    ));
     info!(
         mode = "server",
         interface = %args.interface,
@@ -135,6 +152,8 @@ pub async fn run_server(
     );
     shutdown.await;
     info!("stopping: detaching");
+    let _ = stop.send(true);
+    let _ = addresses.await;
     operations.abort();
     owner.stop().await;
     drop(runfiles);

@@ -47,6 +47,10 @@ pub struct Report {
     /// namespace's resolv.conf, followed while the agent runs).
     #[serde(default)]
     pub resolvers: Vec<Ipv6Addr>,
+    /// This host's addresses as the dataplane holds them (the interface's,
+    /// followed while the agent runs).
+    #[serde(default)]
+    pub local_addresses: Vec<Ipv6Addr>,
     /// Route MTU the agent gave each steered destination (client; the MTU
     /// duty of whoever writes paths).
     #[serde(default)]

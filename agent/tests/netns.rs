@@ -458,6 +458,19 @@ fn standalone_agents_steer_strip_snoop_and_leave_nothing_behind() {
         .unwrap_or_else(|| panic!("no learned flow: {server_report}"));
     assert_eq!(flow["segments"], serde_json::json!([CLIENT, SID]));
     assert_eq!(server_report["trust"], "fc00:a::/64");
+    // An address added to an interface is the dataplane's within a poll
+    // (added after the traffic: the client's stack would pick the newer
+    // one as the flow's source).
+    ip(&lab.client, "addr add fc00:a::5/64 dev c0 nodad");
+    ip(&lab.server, "addr add fc00:b::6/64 dev s0 nodad");
+    for (ns, ifname) in [(&lab.client, "c0"), (&lab.server, "s0")] {
+        wait_status(ns, ifname, "the new local address", |r| {
+            r["local_addresses"]
+                .as_array()
+                .is_some_and(|l| l.iter().any(|a| a == "fc00:a::5" || a == "fc00:b::6"))
+        });
+    }
+
     let metrics = scrape_metrics(&lab.client);
     assert!(
         metrics.contains("srv6_agent_paths{origin=\"config\"} 3"),
