@@ -1,7 +1,8 @@
 //! The planner and the applier as tables, without root: configuration +
 //! controller answers + DNS answers -> wanted map state -> the writes the
 //! applier makes to an in-memory port (add, change, remove, fallback, stale
-//! address, controller error, all-or-nothing, MTU order).
+//! address, controller error, all-or-nothing, MTU order); and the owner
+//! handing resolvers and local addresses to the port.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -376,4 +377,41 @@ fn intents_keys_distinguish_values() {
         "low-latency max_value=9000"
     );
     assert_eq!(IntentsKey::from_wire(&apps[1].intents), apps[1].intents_key);
+}
+
+/// The owner hands resolv.conf's resolvers and the interface's addresses
+/// to the port as they change, and reports what the port holds; the paths
+/// are not touched.
+#[test]
+fn the_owner_passes_resolvers_and_local_addresses_to_the_dataplane() {
+    use agent::owner::{ClientOwner, Identity, Update};
+    let text = "services:\n  web:\n    domain_name: wb.hawk.net\n    applications:\n      - port: 80\n        sid: [fcbb:bb00:1::2]\n";
+    let config = Config::parse(text, "agent.yaml").unwrap();
+    let identity = Identity {
+        mode: "client (standalone)".into(),
+        interface: "eth0".into(),
+        programs: "memory".into(),
+        started: std::time::SystemTime::now(),
+    };
+    let (requests, _) = tokio::sync::watch::channel(BTreeSet::new());
+    let mut owner = ClientOwner::new(
+        config,
+        Mode::Standalone,
+        a("fcbb:cc00:1::a"),
+        identity,
+        MemoryPort::new(),
+        requests,
+    );
+    let writes = owner.port().log.len();
+    let resolvers = vec![a("fcbb:cc00:4::f"), a("fc00:d::1")];
+    assert!(owner.handle(Update::Resolvers(resolvers.clone())));
+    let local = vec![a("fcbb:cc00:1::a"), a("fe80::1")];
+    assert!(owner.handle(Update::LocalAddresses(local.clone())));
+    assert_eq!(
+        owner.port().log[writes..],
+        ["set_resolvers 2", "set_local_addresses 2"]
+    );
+    let report = owner.report();
+    assert_eq!(report.resolvers, resolvers);
+    assert_eq!(report.local_addresses, local);
 }
