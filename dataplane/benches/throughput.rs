@@ -33,7 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use aya::sys::{enable_stats, Stats};
-use common::netns::{enter, ip, sysctl, three_node_lab, Lab, CLIENT, SERVER, SID};
+use common::netns::{ip, sysctl, three_node_lab, Lab, CLIENT, SERVER, SID};
 use dataplane::{
     ClientDataplane, IngressHook, NoopPrograms, ProgramStats, Proto, ServerDataplane,
     ServerOptions, TcAttachType, Trust,
@@ -87,7 +87,7 @@ enum Request {
 
 /// Programs attached by threads inside the namespaces; detached when dropped.
 struct Attached {
-    owners: Vec<(mpsc::Sender<Request>, thread::JoinHandle<()>)>,
+    owners: Vec<(mpsc::Sender<Request>, labns::NsThread<()>)>,
 }
 
 impl Attached {
@@ -122,17 +122,17 @@ fn own_in_namespace<T: 'static>(
     ns: String,
     setup: impl FnOnce() -> T + Send + 'static,
     stats: impl Fn(&T) -> Vec<ProgramStats> + Send + 'static,
-) -> (mpsc::Sender<Request>, thread::JoinHandle<()>) {
+) -> (mpsc::Sender<Request>, labns::NsThread<()>) {
     let (tx, rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
-    let owner = thread::spawn(move || {
-        enter(&ns);
+    let owner = labns::spawn_in(&ns, move || {
         let programs = setup();
         ready_tx.send(()).unwrap();
         while let Ok(Request::Stats(reply)) = rx.recv() {
             let _ = reply.send(stats(&programs));
         }
-    });
+    })
+    .unwrap();
     ready_rx.recv().unwrap();
     (tx, owner)
 }
@@ -247,9 +247,8 @@ fn pin_to(cpu: usize) {
 }
 
 /// Send 64-byte packets to the server as fast as `sendmmsg` goes until `stop`.
-fn udp_sender(ns: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        enter(&ns);
+fn udp_sender(ns: String, stop: Arc<AtomicBool>) -> labns::NsThread<()> {
+    labns::spawn_in(&ns, move || {
         pin_to(UDP_CPU);
         let socket = UdpSocket::bind(SocketAddrV6::new(addr(CLIENT), 0, 0, 0)).unwrap();
         socket
@@ -271,6 +270,7 @@ fn udp_sender(ns: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
             unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0) };
         }
     })
+    .unwrap()
 }
 
 /// Count datagrams arriving at the server's UDP port until `stop`.
@@ -278,10 +278,9 @@ fn udp_receiver(
     ns: String,
     received: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
+) -> labns::NsThread<()> {
     let (ready_tx, ready_rx) = mpsc::channel();
-    let receiver = thread::spawn(move || {
-        enter(&ns);
+    let receiver = labns::spawn_in(&ns, move || {
         pin_to(UDP_CPU);
         let socket = UdpSocket::bind(SocketAddrV6::new(addr(SERVER), UDP_PORT, 0, 0)).unwrap();
         socket
@@ -328,7 +327,8 @@ fn udp_receiver(
                 received.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-    });
+    })
+    .unwrap();
     ready_rx.recv().unwrap();
     receiver
 }
