@@ -259,7 +259,7 @@ fn fuzz_server_ingress(program: ServerProgram) {
     for seed in seeds() {
         let mut server = ServerDataplane::load(ServerOptions {
             max_flows: 1 << 18,
-            trust: Trust::Any,
+            ..ServerOptions::new(Trust::Any)
         })
         .unwrap();
         server.add_local_address(addr(SERVER)).unwrap();

@@ -17,7 +17,8 @@ use std::time::Duration;
 use common::netns::{ip, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
 use dataplane::srh;
 use dataplane::{
-    ClientDataplane, Counter, Counters, IngressHook, Proto, ServerDataplane, ServerOptions, Trust,
+    ClientDataplane, Counter, Counters, Handoff, IngressHook, Proto, ServerDataplane,
+    ServerOptions, Trust,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -166,6 +167,8 @@ fn transfer_through_end_router(hook: IngressHook) {
         dp.add_local_address(addr(CLIENT)).unwrap();
         dp.set_path(addr(SERVER), PORT, Proto::Tcp, &[addr(SID)])
             .unwrap();
+        // The server and the SID are both behind the router: no redirect.
+        assert_eq!(dp.paths().unwrap()[0].handoff, Handoff::Stack);
         dp.attach("c0", hook).unwrap();
         let mut conn = TcpStream::connect(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(30)))
@@ -431,6 +434,8 @@ fn the_first_sid_is_reached_through_its_own_neighbour_when_the_server_is_on_link
         dp.add_local_address(addr(ON_LINK_CLIENT)).unwrap();
         dp.set_path(addr(ON_LINK_SERVER), PORT, Proto::Tcp, &[addr(SID)])
             .unwrap();
+        // On-link server, SID behind the router: another neighbour.
+        assert_eq!(dp.paths().unwrap()[0].handoff, Handoff::Neighbour);
         dp.attach("c0", IngressHook::Tc).unwrap();
         let to = SocketAddrV6::new(addr(ON_LINK_SERVER), PORT, 0, 0);
         let mut conn = TcpStream::connect_timeout(&to.into(), Duration::from_secs(5))
