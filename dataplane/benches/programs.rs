@@ -57,7 +57,7 @@ fn main() {
     }
     let mut server = ServerDataplane::load(ServerOptions {
         max_flows: 1 << 20,
-        trust: Trust::Any,
+        ..ServerOptions::new(Trust::Any)
     })
     .unwrap();
     server.add_local_address(server_addr).unwrap();

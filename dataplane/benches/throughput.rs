@@ -16,9 +16,18 @@
 //!
 //! Modes: plain IPv6; the kernel's `seg6` inline route encapsulation of the
 //! same SID; the no-op TC program (plain forwarding plus the cost of running
-//! a program); ours with TC insert + TC strip; ours with TC insert + generic
-//! XDP strip. Prints every round, then medians and the ratios of medians.
-//! Needs root and iperf3 (`make deps`). `cargo bench -p dataplane --bench throughput`.
+//! a program); ours with TC insert + TC strip (`Handoff::Auto`: in this lab
+//! the server and the SID are both behind the router, so packets keep the
+//! stack's neighbour); the same with every encapsulated packet redirected to
+//! the first SID's neighbour (`Handoff::Neighbour`, what every packet did
+//! before the handoff was chosen per path: a redirected packet runs the
+//! egress program twice, so its per-run cost is the mean of both passes);
+//! ours with TC insert + generic XDP strip. Prints what it runs, every
+//! round, then medians and the ratios of medians.
+//!
+//! THROUGHPUT_ROUNDS (default 3) and THROUGHPUT_MODES (indices into `MODES`,
+//! comma-separated; default all) narrow a run. Needs root and iperf3 (`make
+//! deps`). `cargo bench -p dataplane --bench throughput`.
 #![allow(clippy::unwrap_used)]
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -33,9 +42,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use aya::sys::{enable_stats, Stats};
-use common::netns::{enter, ip, sysctl, three_node_lab, Lab, CLIENT, SERVER, SID};
+use common::netns::{ip, sysctl, three_node_lab, Lab, CLIENT, SERVER, SID};
 use dataplane::{
-    ClientDataplane, IngressHook, NoopPrograms, ProgramStats, Proto, ServerDataplane,
+    ClientDataplane, Handoff, IngressHook, NoopPrograms, ProgramStats, Proto, ServerDataplane,
     ServerOptions, TcAttachType, Trust,
 };
 
@@ -45,7 +54,6 @@ const TCP_SECONDS: u64 = 4;
 const UDP_SECONDS: f64 = 2.0;
 /// The warm-up before a UDP measurement window opens.
 const UDP_WARMUP: Duration = Duration::from_millis(300);
-const ROUNDS: usize = 3;
 /// 64-byte IPv6 packets: 40 (IPv6) + 8 (UDP) + 16 (payload).
 const UDP_PAYLOAD: usize = 16;
 /// Datagrams per sendmmsg/recvmmsg call.
@@ -61,19 +69,57 @@ enum Mode {
     Plain,
     KernelSeg6,
     NoopTc,
-    Ours(IngressHook),
+    Ours { hook: IngressHook, handoff: Handoff },
 }
 
-const MODES: [(&str, Mode); 5] = [
+const fn ours(hook: IngressHook, handoff: Handoff) -> Mode {
+    Mode::Ours { hook, handoff }
+}
+
+const MODES: [(&str, Mode); 6] = [
     ("plain IPv6", Mode::Plain),
     ("kernel seg6 inline encap", Mode::KernelSeg6),
     ("no-op TC programs (baseline)", Mode::NoopTc),
-    ("ours: TC insert + TC strip", Mode::Ours(IngressHook::Tc)),
+    (
+        "ours: TC insert + TC strip",
+        ours(IngressHook::Tc, Handoff::Auto),
+    ),
+    (
+        "ours: TC + TC, every packet redirected",
+        ours(IngressHook::Tc, Handoff::Neighbour),
+    ),
     (
         "ours: TC insert + generic XDP strip",
-        Mode::Ours(IngressHook::XdpGeneric),
+        ours(IngressHook::XdpGeneric, Handoff::Auto),
     ),
 ];
+
+/// Rounds: THROUGHPUT_ROUNDS, else 3.
+fn rounds() -> usize {
+    std::env::var("THROUGHPUT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3)
+}
+
+/// The modes to run: THROUGHPUT_MODES (indices into MODES, comma-separated), else all.
+fn selected_modes() -> Vec<(&'static str, Mode)> {
+    match std::env::var("THROUGHPUT_MODES") {
+        Ok(list) => list
+            .split(',')
+            .map(|i| {
+                let index = i.trim().parse::<usize>().ok().filter(|&n| n < MODES.len());
+                MODES[index.unwrap_or_else(|| {
+                    panic!(
+                        "THROUGHPUT_MODES: {i:?} is not a mode index (0..{})",
+                        MODES.len()
+                    )
+                })]
+            })
+            .collect(),
+        Err(_) => MODES.to_vec(),
+    }
+}
 
 fn addr(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -87,7 +133,7 @@ enum Request {
 
 /// Programs attached by threads inside the namespaces; detached when dropped.
 struct Attached {
-    owners: Vec<(mpsc::Sender<Request>, thread::JoinHandle<()>)>,
+    owners: Vec<(mpsc::Sender<Request>, labns::NsThread<()>)>,
 }
 
 impl Attached {
@@ -122,31 +168,36 @@ fn own_in_namespace<T: 'static>(
     ns: String,
     setup: impl FnOnce() -> T + Send + 'static,
     stats: impl Fn(&T) -> Vec<ProgramStats> + Send + 'static,
-) -> (mpsc::Sender<Request>, thread::JoinHandle<()>) {
+) -> (mpsc::Sender<Request>, labns::NsThread<()>) {
     let (tx, rx) = mpsc::channel();
     let (ready_tx, ready_rx) = mpsc::channel();
-    let owner = thread::spawn(move || {
-        enter(&ns);
+    let owner = labns::spawn_in(&ns, move || {
         let programs = setup();
         ready_tx.send(()).unwrap();
         while let Ok(Request::Stats(reply)) = rx.recv() {
             let _ = reply.send(stats(&programs));
         }
-    });
+    })
+    .unwrap();
     ready_rx.recv().unwrap();
     (tx, owner)
 }
 
-fn attach_ours(lab: &Lab, hook: IngressHook) -> Attached {
+fn attach_ours(lab: &Lab, hook: IngressHook, handoff: Handoff) -> Attached {
     let client = own_in_namespace(
         lab.client.clone(),
         move || {
             let mut dp = ClientDataplane::load().unwrap();
             dp.add_local_address(addr(CLIENT)).unwrap();
             for (port, proto) in [(IPERF_PORT, Proto::Tcp), (UDP_PORT, Proto::Udp)] {
-                dp.set_path(addr(SERVER), port, proto, &[addr(SID)])
+                dp.set_path_with(addr(SERVER), port, proto, &[addr(SID)], handoff)
                     .unwrap();
             }
+            let paths = dp.paths().unwrap();
+            assert!(
+                paths.iter().all(|p| p.handoff != Handoff::Auto),
+                "{paths:?}"
+            );
             dp.attach("c0", hook).unwrap();
             dp
         },
@@ -155,7 +206,11 @@ fn attach_ours(lab: &Lab, hook: IngressHook) -> Attached {
     let server = own_in_namespace(
         lab.server.clone(),
         move || {
-            let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
+            let mut dp = ServerDataplane::load(ServerOptions {
+                handoff,
+                ..ServerOptions::new(Trust::Any)
+            })
+            .unwrap();
             dp.add_local_address(addr(SERVER)).unwrap();
             dp.attach("s0", hook).unwrap();
             dp
@@ -247,9 +302,8 @@ fn pin_to(cpu: usize) {
 }
 
 /// Send 64-byte packets to the server as fast as `sendmmsg` goes until `stop`.
-fn udp_sender(ns: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
-    thread::spawn(move || {
-        enter(&ns);
+fn udp_sender(ns: String, stop: Arc<AtomicBool>) -> labns::NsThread<()> {
+    labns::spawn_in(&ns, move || {
         pin_to(UDP_CPU);
         let socket = UdpSocket::bind(SocketAddrV6::new(addr(CLIENT), 0, 0, 0)).unwrap();
         socket
@@ -271,6 +325,7 @@ fn udp_sender(ns: String, stop: Arc<AtomicBool>) -> thread::JoinHandle<()> {
             unsafe { libc::sendmmsg(socket.as_raw_fd(), msgs.as_mut_ptr(), BATCH as u32, 0) };
         }
     })
+    .unwrap()
 }
 
 /// Count datagrams arriving at the server's UDP port until `stop`.
@@ -278,10 +333,9 @@ fn udp_receiver(
     ns: String,
     received: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
-) -> thread::JoinHandle<()> {
+) -> labns::NsThread<()> {
     let (ready_tx, ready_rx) = mpsc::channel();
-    let receiver = thread::spawn(move || {
-        enter(&ns);
+    let receiver = labns::spawn_in(&ns, move || {
         pin_to(UDP_CPU);
         let socket = UdpSocket::bind(SocketAddrV6::new(addr(SERVER), UDP_PORT, 0, 0)).unwrap();
         socket
@@ -328,7 +382,8 @@ fn udp_receiver(
                 received.fetch_add(n as u64, Ordering::Relaxed);
             }
         }
-    });
+    })
+    .unwrap();
     ready_rx.recv().unwrap();
     receiver
 }
@@ -376,7 +431,7 @@ fn per_run_ns(
 fn measure(mode: Mode) -> Measurement {
     let lab = three_node_lab();
     let attached = match mode {
-        Mode::Ours(hook) => Some(attach_ours(&lab, hook)),
+        Mode::Ours { hook, handoff } => Some(attach_ours(&lab, hook, handoff)),
         Mode::NoopTc => Some(attach_noop(&lab)),
         Mode::KernelSeg6 => {
             ip(&lab.client, &format!("-6 route add {SERVER}/128 encap seg6 mode inline segs {SID} via fc00:a::2 dev c0"));
@@ -411,8 +466,10 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn print_round(round: usize, results: &[(&str, Measurement)]) {
-    println!("\nround {}/{ROUNDS}", round + 1);
+type Round = Vec<(&'static str, Measurement)>;
+
+fn print_round(round: usize, total: usize, results: &Round) {
+    println!("\nround {}/{total}", round + 1);
     for (name, m) in results {
         println!(
             "  {name:<38} TCP {:>6.2} Gbit/s   UDP-64 {:>5.3} Mpps (one core)",
@@ -426,37 +483,47 @@ fn print_round(round: usize, results: &[(&str, Measurement)]) {
     }
 }
 
-fn print_medians(rounds: &[Vec<(&str, Measurement)>]) {
+/// `value / base` to two places, or "-" without a base.
+fn ratio(value: Option<f64>, base: Option<f64>) -> String {
+    match (value, base) {
+        (Some(v), Some(b)) => format!("{:.2}", v / b),
+        _ => "-".into(),
+    }
+}
+
+fn print_medians(modes: &[(&str, Mode)], rounds: &[Round]) {
     let med = |i: usize, f: &dyn Fn(&Measurement) -> f64| {
         median(rounds.iter().map(|r| f(&r[i].1)).collect())
     };
     let tcp = |i| med(i, &|m| m.tcp_bps);
     let udp = |i| med(i, &|m| m.udp_pps);
-    let (plain, seg6) = (0, 1);
+    let position = |mode: Mode| modes.iter().position(|(_, m)| *m == mode);
+    let (plain, seg6) = (position(Mode::Plain), position(Mode::KernelSeg6));
     println!(
-        "\nMedians of {ROUNDS} interleaved rounds, ratios of medians; client - End router - server, veth, MTU 1500, offloads on"
+        "\nMedians of {} interleaved rounds, ratios of medians; client - End router - server, veth, MTU 1500, offloads on",
+        rounds.len()
     );
     println!(
         "{:<38} {:>8} {:>8} {:>8} {:>15} {:>8} {:>8}",
         "mode", "TCP Gb/s", "x plain", "x seg6", "UDP-64 Mpps/core", "x plain", "x seg6"
     );
-    for (i, (name, _)) in MODES.iter().enumerate() {
+    for (i, (name, _)) in modes.iter().enumerate() {
         println!(
-            "{name:<38} {:>8.2} {:>8.2} {:>8.2} {:>15.3} {:>8.2} {:>8.2}",
+            "{name:<38} {:>8.2} {:>8} {:>8} {:>15.3} {:>8} {:>8}",
             tcp(i) / 1e9,
-            tcp(i) / tcp(plain),
-            tcp(i) / tcp(seg6),
+            ratio(Some(tcp(i)), plain.map(tcp)),
+            ratio(Some(tcp(i)), seg6.map(tcp)),
             udp(i) / 1e6,
-            udp(i) / udp(plain),
-            udp(i) / udp(seg6),
+            ratio(Some(udp(i)), plain.map(udp)),
+            ratio(Some(udp(i)), seg6.map(udp)),
         );
     }
-    print_program_medians(rounds);
+    print_program_medians(modes, rounds);
 }
 
 /// Per-run cost of every program, median over rounds, next to the no-op TC program.
-fn print_program_medians(rounds: &[Vec<(&str, Measurement)>]) {
-    let noop = MODES.iter().position(|(_, m)| *m == Mode::NoopTc).unwrap();
+fn print_program_medians(modes: &[(&str, Mode)], rounds: &[Round]) {
+    let noop = modes.iter().position(|(_, m)| *m == Mode::NoopTc);
     let program_median = |i: usize, program: &str, udp: bool| {
         let values: Vec<f64> = rounds
             .iter()
@@ -469,23 +536,22 @@ fn print_program_medians(rounds: &[Vec<(&str, Measurement)>]) {
             .collect();
         (!values.is_empty()).then(|| median(values))
     };
-    let base = |side: &str, udp| program_median(noop, &format!("{side}/noop_tc"), udp);
-    println!("\nPer-run cost on that traffic (bpf_stats run_time_ns / run_cnt), median of {ROUNDS} rounds");
+    let base = |side: &str, udp| program_median(noop?, &format!("{side}/noop_tc"), udp);
+    println!(
+        "\nPer-run cost on that traffic (bpf_stats run_time_ns / run_cnt), median of {} rounds",
+        rounds.len()
+    );
     println!(
         "{:<38} {:<26} {:>9} {:>8} {:>9} {:>8}",
         "mode", "program", "TCP ns", "x no-op", "UDP ns", "x no-op"
     );
-    for (i, (name, _)) in MODES.iter().enumerate() {
+    for (i, (name, _)) in modes.iter().enumerate() {
         for program in rounds[0][i].1.tcp_ns.keys() {
             let side = program.split('/').next().unwrap_or_default();
             let (t, u) = (
                 program_median(i, program, false),
                 program_median(i, program, true),
             );
-            let ratio = |v: Option<f64>, b: Option<f64>| match (v, b) {
-                (Some(v), Some(b)) => format!("{:.2}", v / b),
-                _ => "-".into(),
-            };
             let show = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
             println!(
                 "{name:<38} {program:<26} {:>9} {:>8} {:>9} {:>8}",
@@ -501,19 +567,23 @@ fn print_program_medians(rounds: &[Vec<(&str, Measurement)>]) {
 fn main() {
     // `cargo bench` passes --bench; nothing to parse.
     let _stats = enable_stats(Stats::RunTime).expect("BPF_ENABLE_STATS (root, kernel >= 5.8)");
+    let (modes, total) = (selected_modes(), rounds());
     println!(
-        "Throughput: TCP {TCP_SECONDS} s (iperf3) and 64-byte UDP {UDP_SECONDS} s per measurement, {} modes x {ROUNDS} rounds, interleaved",
-        MODES.len()
+        "Throughput: TCP {TCP_SECONDS} s (iperf3) and 64-byte UDP {UDP_SECONDS} s per measurement, {} modes x {total} rounds, interleaved",
+        modes.len()
     );
-    let rounds: Vec<Vec<(&str, Measurement)>> = (0..ROUNDS)
+    for (name, _) in &modes {
+        println!("  {name}");
+    }
+    let rounds: Vec<Round> = (0..total)
         .map(|round| {
-            let results: Vec<(&str, Measurement)> = MODES
+            let results: Round = modes
                 .iter()
                 .map(|(name, mode)| (*name, measure(*mode)))
                 .collect();
-            print_round(round, &results);
+            print_round(round, total, &results);
             results
         })
         .collect();
-    print_medians(&rounds);
+    print_medians(&modes, &rounds);
 }

@@ -112,15 +112,28 @@ static __always_inline struct dns_entry *dns_learned(const struct in6_addr *addr
 }
 
 /* Copy a path out under its lock: user space replaces it in place with
- * BPF_F_LOCK, so the copy is one whole version. NULL without scratch. */
+ * BPF_F_LOCK, so the copy is one whole version. Only the words in use are
+ * copied (the header and srh_len bytes of SRH, a quarter of the blob for a
+ * few SIDs): the lock is held as briefly as it can be, and nothing reads the
+ * scratch copy past srh_len. NULL without scratch. */
+#define BLOB_WORDS (sizeof(struct srh_blob) / 8)
 static __always_inline struct srh_blob *copy_path(struct path_value *v)
 {
 	struct scratch *s = get_scratch();
+	__u64 *dst, *src;
+	__u32 words;
 
 	if (!v || !s)
 		return NULL;
+	dst = (__u64 *)&s->path;
+	src = (__u64 *)&v->blob;
 	bpf_spin_lock(&v->lock);
-	__builtin_memcpy(&s->path, &v->blob, sizeof(s->path));
+	words = (offsetof(struct srh_blob, srh) + v->blob.srh_len + 7) / 8;
+	for (__u32 i = 0; i < BLOB_WORDS; i++) {
+		if (i >= words)
+			break;
+		dst[i] = src[i];
+	}
 	bpf_spin_unlock(&v->lock);
 	return &s->path;
 }

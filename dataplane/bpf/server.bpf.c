@@ -34,16 +34,52 @@ struct {
 	__type(value, struct server_config);
 } server_config SEC(".maps");
 
-static __always_inline bool trusted(const struct in6_addr *src)
+static __always_inline struct server_config *config(void)
 {
 	__u32 zero = 0;
-	struct server_config *cfg = bpf_map_lookup_elem(&server_config, &zero);
+
+	return bpf_map_lookup_elem(&server_config, &zero);
+}
+
+static __always_inline bool trusted(const struct in6_addr *src)
+{
+	struct server_config *cfg = config();
 	struct lpm_v6_key k = {.prefixlen = 128};
 
 	if (cfg && cfg->trust_any)
 		return true;
 	__builtin_memcpy(k.addr, src, sizeof(k.addr));
 	return bpf_map_lookup_elem(&trusted_prefixes, &k) != NULL;
+}
+
+/*
+ * How replies of a flow learned from `h` reach their first SID (enum
+ * handoff). By default (LEARNED_HANDOFF_AUTO) they keep the stack's
+ * neighbour when it is the one this request arrived from: a router on the
+ * path, which reaches the last SID the request passed; a reply to an
+ * on-link client, or through another router, is handed to the first SID's
+ * neighbour. The server has no routes to compare (bpf_fib_lookup refuses on
+ * a host that does not forward), but it has the request's source MAC.
+ */
+static __always_inline void set_handoff(struct srh_blob *b, const struct l3_hdrs *h)
+{
+	struct server_config *cfg = config();
+	__u32 mode = cfg ? cfg->handoff : LEARNED_HANDOFF_AUTO;
+
+	if (b->n_segments <= 1) {
+		b->handoff = HANDOFF_STACK; /* no SID: replies go straight to the client */
+		return;
+	}
+	if (mode == LEARNED_HANDOFF_STACK) {
+		b->handoff = HANDOFF_STACK;
+		return;
+	}
+	if (mode == LEARNED_HANDOFF_NEIGHBOUR) {
+		b->handoff = HANDOFF_NEIGHBOUR;
+		return;
+	}
+	b->handoff = HANDOFF_UNLESS_VIA;
+	__builtin_memcpy(b->via_mac, h->eth.h_source, sizeof(b->via_mac));
 }
 
 static __always_inline bool same_blob(const struct srh_blob *a, const struct srh_blob *b)
@@ -127,6 +163,7 @@ static __always_inline int build_reverse(void *ctx, bool xdp, const struct l3_hd
 		b->first_hop = s->segs[1];
 	else
 		b->first_hop = h->ip6.saddr;
+	set_handoff(b, h);
 	return 0;
 }
 

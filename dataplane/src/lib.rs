@@ -10,7 +10,8 @@
 //! - [`address`]: which addresses a path may name (the C programs apply the
 //!   same rule to learned return paths).
 //! - [`paths`]: writing client paths ([`PathWriter`], usable from any thread).
-//! - [`netdev`]: a device's link type, MTU and GSO/GRO limits (rtnetlink).
+//! - [`netdev`]: a device's link type, MTU and GSO/GRO limits, and the route
+//!   an address takes (rtnetlink).
 //! - [`loader`]: load, attach (TC/TCX egress; TC or XDP ingress), map access,
 //!   counters, and `BPF_PROG_TEST_RUN` for tests and benchmarks.
 pub mod address;
@@ -30,4 +31,4 @@ pub use loader::{
     LearnedFlow, NoopPrograms, PathEntry, PathWriter, ProgramStats, RunOutput, ServerDataplane,
     ServerOptions, ServerProgram, Trust,
 };
-pub use maps::{Counter, Counters, Proto};
+pub use maps::{Counter, Counters, Handoff, Proto};

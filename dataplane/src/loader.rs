@@ -19,8 +19,8 @@ use ipnet::Ipv6Net;
 use tracing::{debug, warn};
 
 use crate::maps::{
-    map_name, ClientConfig, Counter, Counters, DnsEntry, DnsName, DnsNameError, FlowKey, FlowValue,
-    Proto, ServerConfig, ServiceValue,
+    map_name, wire_handoff, ClientConfig, Counter, Counters, DnsEntry, DnsName, DnsNameError,
+    FlowKey, FlowValue, Handoff, Proto, ServerConfig, ServiceValue,
 };
 pub use crate::paths::{PathEntry, PathWriter};
 use crate::programs;
@@ -116,6 +116,8 @@ pub enum DataplaneError {
         gso_max_size: u32,
         gro_max_size: u32,
     },
+    #[error("opening a netlink socket for route lookups: {source}")]
+    Routes { source: crate::netdev::NetdevError },
     #[error("not attached to an interface")]
     NotAttached,
     #[error("{program} is already attached to {interface}")]
@@ -439,6 +441,16 @@ impl Loaded {
             .map_err(map_err(map_name::LOCAL_ADDRS))?;
         out.sort();
         Ok(out)
+    }
+
+    /// Entry 0 of a one-entry configuration array.
+    fn config<V: aya::Pod>(&self, name: &'static str) -> Result<V> {
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(DataplaneError::Missing { what: "map", name })?;
+        let array: Array<&MapData, V> = Array::try_from(map).map_err(map_err(name))?;
+        array.get(&0, 0).map_err(map_err(name))
     }
 
     /// Write entry 0 of a one-entry configuration array.
@@ -833,6 +845,25 @@ impl Dataplane<Client> {
         self.path_writer()?.set_path(destination, port, proto, sids)
     }
 
+    /// [`PathWriter::set_path_with`]: with the handoff given.
+    pub fn set_path_with(
+        &mut self,
+        destination: Ipv6Addr,
+        port: u16,
+        proto: Proto,
+        sids: &[Ipv6Addr],
+        handoff: Handoff,
+    ) -> Result<()> {
+        self.path_writer()?
+            .set_path_with(destination, port, proto, sids, handoff)
+    }
+
+    /// Choose the handoff of every [`Handoff::Auto`] path again from the
+    /// routes as they are now. See [`PathWriter::refresh_routes`].
+    pub fn refresh_routes(&mut self) -> Result<usize> {
+        self.path_writer()?.refresh_routes()
+    }
+
     /// Stop steering (destination, port, proto). False if there was no path.
     pub fn remove_path(&mut self, destination: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
         self.path_writer()?.remove_path(destination, port, proto)
@@ -961,14 +992,19 @@ pub struct ServerOptions {
     pub max_flows: u32,
     /// Whose return paths are learned.
     pub trust: Trust,
+    /// How replies reach their first SID. `Auto` (the default): keep the
+    /// stack's neighbour when the flow's request arrived from it, else
+    /// hand the reply to the first SID's neighbour.
+    pub handoff: Handoff,
 }
 
 impl ServerOptions {
-    /// The default capacity (65,536 flows) with `trust`.
+    /// The default capacity (65,536 flows) with `trust`, handoff `Auto`.
     pub fn new(trust: Trust) -> Self {
         ServerOptions {
             max_flows: 65536,
             trust,
+            handoff: Handoff::Auto,
         }
     }
 }
@@ -978,6 +1014,7 @@ impl Dataplane<Server> {
     /// attached yet.
     pub fn load(options: ServerOptions) -> Result<Self> {
         let mut server = Self::load_role(&[(map_name::SERVER_FLOWS, options.max_flows)])?;
+        server.set_handoff(options.handoff)?;
         server.set_trust(&options.trust)?;
         Ok(server)
     }
@@ -1009,11 +1046,26 @@ impl Dataplane<Server> {
                 trie.insert(&key, 1, 0).map_err(map_err(name))?;
             }
         }
-        let config = ServerConfig {
-            trust_any: u32::from(*trust == Trust::Any),
-            pad: 0,
-        };
-        self.loaded.set_config(map_name::SERVER_CONFIG, config)
+        self.update_config(|config| config.trust_any = u32::from(*trust == Trust::Any))
+    }
+
+    /// How replies of flows learned from now on reach their first SID
+    /// (see [`ServerOptions::handoff`]).
+    pub fn set_handoff(&mut self, handoff: Handoff) -> Result<()> {
+        self.update_config(|config| {
+            config.handoff = match handoff {
+                Handoff::Auto => wire_handoff::LEARNED_AUTO,
+                Handoff::Neighbour => wire_handoff::LEARNED_NEIGHBOUR,
+                Handoff::Stack => wire_handoff::LEARNED_STACK,
+            }
+        })
+    }
+
+    fn update_config(&mut self, change: impl FnOnce(&mut ServerConfig)) -> Result<()> {
+        let name = map_name::SERVER_CONFIG;
+        let mut config: ServerConfig = self.loaded.config(name)?;
+        change(&mut config);
+        self.loaded.set_config(name, config)
     }
 
     /// Every learned flow with a path, sorted (withdrawn ones are left out).

@@ -147,9 +147,48 @@ impl ServiceKey {
 pub struct SrhBlob {
     pub srh_len: u16,
     pub n_segments: u8,
+    /// `enum handoff` ([`wire_handoff`]).
+    pub handoff: u8,
+    /// `HANDOFF_UNLESS_VIA`: the neighbour a learned flow's request came from.
+    pub via_mac: [u8; 6],
+    /// User space only: 1 when the path writer chose the handoff from the
+    /// routes ([`Handoff::Auto`]), so that it re-chooses it when they change.
+    pub routed: u8,
     pub pad: [u8; 5],
     pub first_hop: [u8; 16],
     pub srh: [u8; MAX_SRH_LEN],
+}
+
+/// How a packet leaves once its SRH is in: the stack chose the route and
+/// neighbour for the final destination, and the packet now goes to the
+/// first SID (see `enum handoff` in the C header and docs/dataplane.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Handoff {
+    /// Decide when the path is written. Client paths: compare the routes
+    /// the first SID and the final destination take (device and gateway,
+    /// `ip route get`); the same gateway on the same device means the
+    /// stack's neighbour leads to the SID ([`Handoff::Stack`]), anything
+    /// else ([`Handoff::Neighbour`]). Learned flows: the stack's neighbour
+    /// is kept when the request arrived from it.
+    #[default]
+    Auto,
+    /// Hand every packet to the first SID's neighbour (`bpf_redirect_neigh`:
+    /// a route lookup and a second pass through the egress path per packet).
+    /// Right whatever the routes do later.
+    Neighbour,
+    /// Keep the stack's route and neighbour: only where they reach the first SID.
+    Stack,
+}
+
+/// Values of `enum handoff` (and of `server_config.handoff`, `enum
+/// learned_handoff`), mirrored from the C header (a test checks them).
+pub mod wire_handoff {
+    pub const STACK: u8 = 0;
+    pub const NEIGHBOUR: u8 = 1;
+    pub const UNLESS_VIA: u8 = 2;
+    pub const LEARNED_AUTO: u32 = 0;
+    pub const LEARNED_NEIGHBOUR: u32 = 1;
+    pub const LEARNED_STACK: u32 = 2;
 }
 
 impl fmt::Debug for SrhBlob {
@@ -185,6 +224,9 @@ impl SrhBlob {
         let mut blob = SrhBlob {
             srh_len: 0,
             n_segments: 0,
+            handoff: wire_handoff::NEIGHBOUR,
+            via_mac: [0; 6],
+            routed: 0,
             pad: [0; 5],
             first_hop: first_hop.octets(),
             srh: [0; MAX_SRH_LEN],
@@ -194,6 +236,26 @@ impl SrhBlob {
         blob.srh_len = len as u16;
         blob.n_segments = plain.segments.len() as u8;
         Ok(blob)
+    }
+
+    /// The blob with the handoff of a client path: `decided` (`Auto`
+    /// counts as `Neighbour`), chosen from the routes or not (`routed`).
+    pub fn with_handoff(mut self, decided: Handoff, routed: bool) -> Self {
+        self.handoff = match decided {
+            Handoff::Stack => wire_handoff::STACK,
+            Handoff::Neighbour | Handoff::Auto => wire_handoff::NEIGHBOUR,
+        };
+        self.routed = u8::from(routed);
+        self
+    }
+
+    /// The handoff stored in the blob (a learned flow's `UNLESS_VIA` is `Auto`).
+    pub fn handoff(&self) -> Handoff {
+        match self.handoff {
+            wire_handoff::STACK => Handoff::Stack,
+            wire_handoff::NEIGHBOUR => Handoff::Neighbour,
+            _ => Handoff::Auto,
+        }
     }
 
     pub fn to_srh(&self) -> Result<Srh, SrhError> {
@@ -346,7 +408,8 @@ pub struct ServerConfig {
     /// 1: learn from any source; 0 (a fresh map): only from trusted prefixes.
     /// u32, not bool, to match the C layout exactly.
     pub trust_any: u32,
-    pub pad: u32,
+    /// `enum learned_handoff` ([`wire_handoff`]`::LEARNED_*`).
+    pub handoff: u32,
 }
 
 // SAFETY: all of these are `#[repr(C)]`, made only of integers and byte
@@ -479,14 +542,17 @@ mod tests {
     fn layouts_match_the_c_header() {
         assert_eq!(std::mem::size_of::<FlowKey>(), 20);
         assert_eq!(std::mem::size_of::<ServiceKey>(), 8);
-        assert_eq!(std::mem::size_of::<SrhBlob>(), 2 + 1 + 5 + 16 + 280);
+        assert_eq!(
+            std::mem::size_of::<SrhBlob>(),
+            2 + 1 + 1 + 6 + 1 + 5 + 16 + 280
+        );
         assert_eq!(std::mem::size_of::<DnsName>(), 256);
         assert_eq!(std::mem::size_of::<ServiceValue>(), 8);
         assert_eq!(std::mem::size_of::<ServerConfig>(), 8);
         assert_eq!(std::mem::size_of::<ClientConfig>(), 8);
         assert_eq!(std::mem::size_of::<DnsEntry>(), 16);
-        assert_eq!(std::mem::size_of::<PathValue>(), 8 + 304);
-        assert_eq!(std::mem::size_of::<FlowValue>(), 8 + 2 * 304);
+        assert_eq!(std::mem::size_of::<PathValue>(), 8 + 312);
+        assert_eq!(std::mem::size_of::<FlowValue>(), 8 + 2 * 312);
     }
 
     #[test]
@@ -503,6 +569,22 @@ mod tests {
             .filter(|l| l.trim_start().starts_with("CNT_"))
             .count();
         assert_eq!(c_count, Counter::ALL.len());
+    }
+
+    #[test]
+    fn handoff_values_match_the_c_header() {
+        let header = include_str!("../bpf/include/srv6.h");
+        for (name, value) in [
+            ("HANDOFF_STACK", u32::from(wire_handoff::STACK)),
+            ("HANDOFF_NEIGHBOUR", u32::from(wire_handoff::NEIGHBOUR)),
+            ("HANDOFF_UNLESS_VIA", u32::from(wire_handoff::UNLESS_VIA)),
+            ("LEARNED_HANDOFF_AUTO", wire_handoff::LEARNED_AUTO),
+            ("LEARNED_HANDOFF_NEIGHBOUR", wire_handoff::LEARNED_NEIGHBOUR),
+            ("LEARNED_HANDOFF_STACK", wire_handoff::LEARNED_STACK),
+        ] {
+            let needle = format!("{name} = {value},");
+            assert!(header.contains(&needle), "srv6.h lacks `{needle}`");
+        }
     }
 
     #[test]

@@ -3,12 +3,16 @@
 
 use std::net::Ipv6Addr;
 use std::os::fd::AsFd;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use aya::maps::{HashMap, IterableMap, Map, MapData, MapError};
 use aya::Ebpf;
 
+use tracing::debug;
+
 use crate::loader::{map_err, remove_if_present, DataplaneError, Result};
-use crate::maps::{map_name, FlowKey, PathValue, Proto, ServiceKey, SrhBlob};
+use crate::maps::{map_name, FlowKey, Handoff, PathValue, Proto, ServiceKey, SrhBlob};
+use crate::netdev::RouteSocket;
 use srh;
 
 /// `BPF_F_LOCK`: replace an existing value in place, under its spin lock.
@@ -39,6 +43,9 @@ pub struct PathEntry {
     pub proto: Proto,
     /// Travel order.
     pub sids: Vec<Ipv6Addr>,
+    /// How its packets reach the first SID: `Stack` or `Neighbour`, as
+    /// chosen when the path was written (or last refreshed).
+    pub handoff: Handoff,
 }
 
 /// Writes the client's paths. Its own handles on the client's maps: it can
@@ -48,11 +55,17 @@ pub struct PathEntry {
 /// A path is replaced in place under its lock (`BPF_F_LOCK`), and a removal
 /// waits for an RCU grace period before returning, so a packet leaving
 /// meanwhile carries one whole version of the path, never a mix.
+///
+/// Routes are read (for [`Handoff::Auto`]) in the namespace of the thread
+/// that made the writer (through a netlink socket opened there), whichever
+/// thread writes.
 #[derive(Debug)]
 pub struct PathWriter {
     paths: HashMap<MapData, FlowKey, PathValue>,
     services: HashMap<MapData, ServiceKey, PathValue>,
     local: HashMap<MapData, [u8; 16], u32>,
+    /// Shared by clones: one request at a time, each answer to its asker.
+    routes: Arc<Mutex<RouteSocket>>,
 }
 
 /// A typed handle of our own on a hash map whose other handle is `map`.
@@ -84,20 +97,72 @@ fn handle_of<K: aya::Pod, V: aya::Pod>(
 
 impl PathWriter {
     pub(crate) fn from_ebpf(ebpf: &Ebpf) -> Result<Self> {
+        let routes = RouteSocket::open().map_err(|source| DataplaneError::Routes { source })?;
         Ok(PathWriter {
             paths: handle_of(ebpf, map_name::CLIENT_PATHS)?,
             services: handle_of(ebpf, map_name::CLIENT_SERVICE_PATHS)?,
             local: handle_of(ebpf, map_name::LOCAL_ADDRS)?,
+            routes: Arc::new(Mutex::new(routes)),
         })
     }
 
-    /// Another writer on the same maps.
+    /// Another writer on the same maps (and the same namespace's routes).
     pub fn try_clone(&self) -> Result<Self> {
         Ok(PathWriter {
             paths: own_handle(self.paths.map(), map_name::CLIENT_PATHS)?,
             services: own_handle(self.services.map(), map_name::CLIENT_SERVICE_PATHS)?,
             local: own_handle(self.local.map(), map_name::LOCAL_ADDRS)?,
+            routes: Arc::clone(&self.routes),
         })
+    }
+
+    /// The handoff a path to `destination` whose first SID is `first_sid`
+    /// needs, and whether it was chosen from the routes. `Auto` compares
+    /// the two routes now: the same gateway on the same device is the same
+    /// neighbour (`Stack`); an on-link destination, another gateway or
+    /// device, a route that cannot be read, or no destination to compare
+    /// (a service path) hands packets to the SID's neighbour.
+    fn decide(
+        &self,
+        destination: Option<Ipv6Addr>,
+        first_sid: Option<Ipv6Addr>,
+        requested: Handoff,
+    ) -> (Handoff, bool) {
+        if requested != Handoff::Auto {
+            return (requested, false);
+        }
+        let (Some(destination), Some(first_sid)) = (destination, first_sid) else {
+            return (Handoff::Neighbour, true);
+        };
+        let routes = self.routes.lock().unwrap_or_else(PoisonError::into_inner);
+        let hops = (routes.route_to(destination), routes.route_to(first_sid));
+        let decided = match hops {
+            (Ok(to_destination), Ok(to_sid))
+                if to_sid.gateway.is_some() && to_sid == to_destination =>
+            {
+                Handoff::Stack
+            }
+            (Err(err), _) | (_, Err(err)) => {
+                debug!(%destination, %first_sid, error = %err, "route not read: packets go to the SID's neighbour");
+                Handoff::Neighbour
+            }
+            _ => Handoff::Neighbour,
+        };
+        (decided, true)
+    }
+
+    /// A path's value: its SRH and the handoff its packets need.
+    fn path_value(
+        &self,
+        destination: Option<Ipv6Addr>,
+        proto: Proto,
+        sids: &[Ipv6Addr],
+        handoff: Handoff,
+    ) -> Result<PathValue> {
+        check_path(destination, sids, &self.local_addresses()?)?;
+        let (decided, routed) = self.decide(destination, sids.first().copied(), handoff);
+        let blob = SrhBlob::for_path(proto.number(), sids)?.with_handoff(decided, routed);
+        Ok(PathValue::new(blob))
     }
 
     fn local_addresses(&self) -> Result<Vec<Ipv6Addr>> {
@@ -110,7 +175,8 @@ impl PathWriter {
     }
 
     /// Steer (destination, port, proto) along `sids` (travel order),
-    /// replacing any previous path. Refuses more than `srh::MAX_SIDS` SIDs
+    /// replacing any previous path, with the handoff chosen from the
+    /// routes ([`Handoff::Auto`]). Refuses more than `srh::MAX_SIDS` SIDs
     /// and any address [`crate::address::unusable`] or local.
     pub fn set_path(
         &mut self,
@@ -119,16 +185,55 @@ impl PathWriter {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_path(Some(destination), sids, &self.local_addresses()?)?;
-        let blob = SrhBlob::for_path(proto.number(), sids)?;
+        self.set_path_with(destination, port, proto, sids, Handoff::Auto)
+    }
+
+    /// [`PathWriter::set_path`] with the handoff given.
+    pub fn set_path_with(
+        &mut self,
+        destination: Ipv6Addr,
+        port: u16,
+        proto: Proto,
+        sids: &[Ipv6Addr],
+        handoff: Handoff,
+    ) -> Result<()> {
+        let value = self.path_value(Some(destination), proto, sids, handoff)?;
         let name = map_name::CLIENT_PATHS;
         self.paths
-            .insert(
-                FlowKey::new(destination, port, proto),
-                PathValue::new(blob),
-                BPF_F_LOCK,
-            )
+            .insert(FlowKey::new(destination, port, proto), value, BPF_F_LOCK)
             .map_err(map_err(name))
+    }
+
+    /// Choose again, from the routes as they are now, the handoff of every
+    /// path written with [`Handoff::Auto`]; returns how many changed. Call
+    /// it when routes change (the agent does on route events): a path keeps
+    /// the choice made when it was written. Paths are rewritten whole, so a
+    /// `set_path` of the same path on another thread at the same moment may
+    /// be undone: write paths and refresh them from one thread.
+    pub fn refresh_routes(&mut self) -> Result<usize> {
+        let name = map_name::CLIENT_PATHS;
+        let stored: Vec<(FlowKey, PathValue)> = self
+            .paths
+            .iter()
+            .collect::<std::result::Result<_, _>>()
+            .map_err(map_err(name))?;
+        let mut changed = 0;
+        for (key, mut value) in stored {
+            if value.blob.routed == 0 {
+                continue;
+            }
+            let first_sid = Some(Ipv6Addr::from(value.blob.first_hop));
+            let (decided, _) = self.decide(Some(key.address()), first_sid, Handoff::Auto);
+            if decided == value.blob.handoff() {
+                continue;
+            }
+            value.blob = value.blob.with_handoff(decided, true);
+            self.paths
+                .insert(key, value, BPF_F_LOCK)
+                .map_err(map_err(name))?;
+            changed += 1;
+        }
+        Ok(changed)
     }
 
     /// Stop steering (destination, port, proto). False if there was no path.
@@ -153,13 +258,17 @@ impl PathWriter {
                 port: key.port,
                 proto,
                 sids: value.blob.to_srh()?.travel_order(),
+                handoff: value.blob.handoff(),
             });
         }
         out.sort_by_key(|p| (p.destination, p.port, p.proto));
         Ok(out)
     }
 
-    /// Standalone mode: the path for every address DNS snooping learns for `service_id`.
+    /// Standalone mode: the path for every address DNS snooping learns for
+    /// `service_id`. Its destinations are not known when it is written, so
+    /// [`Handoff::Auto`] hands every packet to the first SID's neighbour;
+    /// see [`PathWriter::set_service_path_with`].
     pub fn set_service_path(
         &mut self,
         service_id: u32,
@@ -167,15 +276,24 @@ impl PathWriter {
         proto: Proto,
         sids: &[Ipv6Addr],
     ) -> Result<()> {
-        check_path(None, sids, &self.local_addresses()?)?;
-        let blob = SrhBlob::for_path(proto.number(), sids)?;
+        self.set_service_path_with(service_id, port, proto, sids, Handoff::Auto)
+    }
+
+    /// [`PathWriter::set_service_path`] with the handoff given (`Stack`
+    /// where every address of the service is reached through the first
+    /// SID's gateway).
+    pub fn set_service_path_with(
+        &mut self,
+        service_id: u32,
+        port: u16,
+        proto: Proto,
+        sids: &[Ipv6Addr],
+        handoff: Handoff,
+    ) -> Result<()> {
+        let value = self.path_value(None, proto, sids, handoff)?;
         let name = map_name::CLIENT_SERVICE_PATHS;
         self.services
-            .insert(
-                ServiceKey::new(service_id, port, proto),
-                PathValue::new(blob),
-                BPF_F_LOCK,
-            )
+            .insert(ServiceKey::new(service_id, port, proto), value, BPF_F_LOCK)
             .map_err(map_err(name))
     }
 

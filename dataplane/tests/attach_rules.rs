@@ -5,24 +5,16 @@
 #![allow(clippy::unwrap_used)]
 mod common;
 
-use std::thread;
-
-use common::netns::{enter, ip, unique_prefix, Namespaces};
+use common::netns::{ip, Namespaces};
 use dataplane::{
     ClientDataplane, DataplaneError, IngressHook, ServerDataplane, ServerOptions, Trust,
 };
 
 /// Run `f` on a thread inside a fresh namespace (removed afterwards).
 fn in_namespace(f: impl FnOnce(&str) + Send + 'static) {
-    let name = unique_prefix("dpa");
-    let _ns = Namespaces::create(std::slice::from_ref(&name));
-    let ns = name.clone();
-    thread::spawn(move || {
-        enter(&ns);
-        f(&ns);
-    })
-    .join()
-    .unwrap();
+    let (_ns, name) = Namespaces::one("dpa");
+    let inside = name.clone();
+    labns::run_in(&name, move || f(&inside)).unwrap();
 }
 
 #[test]

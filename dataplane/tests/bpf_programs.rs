@@ -11,14 +11,22 @@ use dataplane::loader::{TC_ACT_OK, TC_ACT_REDIRECT, XDP_PASS};
 use dataplane::maps::{IPPROTO_TCP, IPPROTO_UDP};
 use dataplane::srh::{self, Srh};
 use dataplane::{
-    ClientDataplane, ClientOptions, ClientProgram, Counter, Proto, ServerDataplane, ServerOptions,
-    ServerProgram, Trust,
+    ClientDataplane, ClientOptions, ClientProgram, Counter, Handoff, Proto, ServerDataplane,
+    ServerOptions, ServerProgram, Trust,
 };
 
+/// The reference path, its packets handed to the first SID's neighbour
+/// (`Auto` would depend on this host's routes; tests/handoff.rs tests it).
 fn client_with_reference_path() -> ClientDataplane {
     let mut client = ClientDataplane::load().unwrap();
     client
-        .set_path(addr(SERVER), 80, Proto::Tcp, &reference_sids())
+        .set_path_with(
+            addr(SERVER),
+            80,
+            Proto::Tcp,
+            &reference_sids(),
+            Handoff::Neighbour,
+        )
         .unwrap();
     client.add_local_address(addr(CLIENT)).unwrap();
     client
@@ -214,10 +222,66 @@ fn server_learns_and_strips(program: ServerProgram, pass: u32) {
         b"HTTP/1.1 200 OK\r\n",
     );
     let out = server.test_run(ServerProgram::Egress, &reply).unwrap();
+    // The reply is framed for another neighbour (02:..:02) than the one the
+    // request came from (02:..:01): handed to the first SID's neighbour.
     assert_eq!(out.action, TC_ACT_REDIRECT);
     let reversed = reference_srh(IPPROTO_TCP).reversed(addr(CLIENT));
     assert_eq!(out.frame, srh::insert(&reply, &reversed).unwrap());
     assert_eq!(&out.frame[38..54], &addr("fcbb:bb00:6::2").octets());
+}
+
+/// The handoff decides only the verdict: the packet is the same. Client:
+/// `Stack` leaves it on the stack's neighbour (TC_ACT_OK), `Neighbour`
+/// redirects it. Server (`Auto`): a reply framed for the neighbour the
+/// request came from stays on it, any other is redirected; the server's
+/// `Neighbour` and `Stack` override that.
+#[test]
+fn the_handoff_decides_whether_an_encapsulated_packet_is_redirected() {
+    let syn = tcp_syn(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, 1440);
+    let expected = srh::insert(&syn, &reference_srh(IPPROTO_TCP)).unwrap();
+    for (handoff, action) in [
+        (Handoff::Stack, TC_ACT_OK),
+        (Handoff::Neighbour, TC_ACT_REDIRECT),
+    ] {
+        let mut client = ClientDataplane::load().unwrap();
+        client.add_local_address(addr(CLIENT)).unwrap();
+        client
+            .set_path_with(addr(SERVER), 80, Proto::Tcp, &reference_sids(), handoff)
+            .unwrap();
+        assert_eq!(client.paths().unwrap()[0].handoff, handoff);
+        let out = client.test_run(ClientProgram::Egress, &syn).unwrap();
+        assert_eq!((out.action, &out.frame), (action, &expected), "{handoff:?}");
+    }
+
+    let request = arrived_at_server(
+        &tcp(addr(CLIENT), addr(SERVER), CLIENT_PORT, 80, b"x"),
+        &reference_srh(IPPROTO_TCP),
+    );
+    let reply = tcp(addr(SERVER), addr(CLIENT), 80, CLIENT_PORT, b"y");
+    let mut reply_to_sender = reply.clone();
+    reply_to_sender[..6].copy_from_slice(&request[6..12]);
+    for (handoff, to_sender, to_other) in [
+        (Handoff::Auto, TC_ACT_OK, TC_ACT_REDIRECT),
+        (Handoff::Neighbour, TC_ACT_REDIRECT, TC_ACT_REDIRECT),
+        (Handoff::Stack, TC_ACT_OK, TC_ACT_OK),
+    ] {
+        let mut server = ServerDataplane::load(ServerOptions {
+            handoff,
+            ..ServerOptions::new(Trust::Any)
+        })
+        .unwrap();
+        server.add_local_address(addr(SERVER)).unwrap();
+        server.test_run(ServerProgram::IngressTc, &request).unwrap();
+        for (frame, action) in [(&reply_to_sender, to_sender), (&reply, to_other)] {
+            let out = server.test_run(ServerProgram::Egress, frame).unwrap();
+            let reversed = reference_srh(IPPROTO_TCP).reversed(addr(CLIENT));
+            assert_eq!(
+                (out.action, out.frame),
+                (action, srh::insert(frame, &reversed).unwrap()),
+                "{handoff:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -528,6 +592,9 @@ fn dns_snooping_learns_aaaa_answers_of_configured_names() {
     )
     .unwrap();
     assert_eq!(out.frame, expected);
+    // A service path has no destination whose route `Auto` could compare
+    // with the SID's: its packets go to the first SID's neighbour.
+    assert_eq!(out.action, TC_ACT_REDIRECT);
     // With no name left to snoop, DNS-learned addresses are no longer steered.
     assert!(client.remove_dns_name("wb.hawk.net").unwrap());
     assert_eq!(

@@ -14,10 +14,11 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use common::netns::{enter, ip, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
+use common::netns::{ip, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
 use dataplane::srh;
 use dataplane::{
-    ClientDataplane, Counter, Counters, IngressHook, Proto, ServerDataplane, ServerOptions, Trust,
+    ClientDataplane, Counter, Counters, Handoff, IngressHook, Proto, ServerDataplane,
+    ServerOptions, Trust,
 };
 use rand::{RngCore, SeedableRng};
 
@@ -45,9 +46,8 @@ fn capture(
     ifname: &'static str,
     stop: Arc<AtomicBool>,
     ready: mpsc::Sender<()>,
-) -> thread::JoinHandle<LinkReport> {
-    thread::spawn(move || {
-        enter(&ns);
+) -> labns::NsThread<LinkReport> {
+    labns::spawn_in(&ns, move || {
         let mut cap = Capture::open(ifname);
         ready.send(()).unwrap();
         let mut report = LinkReport::default();
@@ -95,6 +95,7 @@ fn capture(
         }
         report
     })
+    .unwrap()
 }
 
 fn data(seed: u64) -> Vec<u8> {
@@ -132,8 +133,7 @@ fn transfer_through_end_router(hook: IngressHook) {
     let (server_ready, server_up) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let server_ns = lab.server.clone();
-    let server = thread::spawn(move || {
-        enter(&server_ns);
+    let server = labns::spawn_in(&server_ns, move || {
         let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
         dp.add_local_address(addr(SERVER)).unwrap();
         dp.attach("s0", hook).unwrap();
@@ -151,7 +151,8 @@ fn transfer_through_end_router(hook: IngressHook) {
         // Keep the programs attached until the client has read everything.
         done_rx.recv_timeout(Duration::from_secs(60)).unwrap();
         (upload, peer, flows, counters)
-    });
+    })
+    .unwrap();
     server_up.recv_timeout(Duration::from_secs(30)).unwrap();
 
     let (cap_ready, caps_up) = mpsc::channel();
@@ -161,12 +162,13 @@ fn transfer_through_end_router(hook: IngressHook) {
     caps_up.recv().unwrap();
 
     let client_ns = lab.client.clone();
-    let client = thread::spawn(move || -> (Vec<u8>, Counters, Counters) {
-        enter(&client_ns);
+    let client = labns::spawn_in(&client_ns, move || -> (Vec<u8>, Counters, Counters) {
         let mut dp = ClientDataplane::load().unwrap();
         dp.add_local_address(addr(CLIENT)).unwrap();
         dp.set_path(addr(SERVER), PORT, Proto::Tcp, &[addr(SID)])
             .unwrap();
+        // The server and the SID are both behind the router: no redirect.
+        assert_eq!(dp.paths().unwrap()[0].handoff, Handoff::Stack);
         dp.attach("c0", hook).unwrap();
         let mut conn = TcpStream::connect(SocketAddrV6::new(addr(SERVER), PORT, 0, 0)).unwrap();
         conn.set_read_timeout(Some(Duration::from_secs(30)))
@@ -183,7 +185,8 @@ fn transfer_through_end_router(hook: IngressHook) {
         conn.read_to_end(&mut download).unwrap();
         writer.join().unwrap();
         (download, before, dp.counters().unwrap())
-    });
+    })
+    .unwrap();
     let (download, _, client_counters) = client.join().unwrap();
     done_tx.send(()).unwrap();
     let (upload, peer, flows, server_counters) = server.join().unwrap();
@@ -330,8 +333,7 @@ fn udp_gso_datagrams_are_steered_stripped_and_arrive_whole() {
     let (server_ready, server_up) = mpsc::channel();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let server_ns = lab.server.clone();
-    let server = thread::spawn(move || {
-        enter(&server_ns);
+    let server = labns::spawn_in(&server_ns, move || {
         let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
         dp.add_local_address(addr(SERVER)).unwrap();
         dp.attach("s0", IngressHook::Tc).unwrap();
@@ -352,11 +354,11 @@ fn udp_gso_datagrams_are_steered_stripped_and_arrive_whole() {
         let counters = dp.counters().unwrap();
         done_rx.recv_timeout(Duration::from_secs(30)).unwrap();
         (received, counters)
-    });
+    })
+    .unwrap();
     server_up.recv_timeout(Duration::from_secs(30)).unwrap();
     let client_ns = lab.client.clone();
-    let client = thread::spawn(move || {
-        enter(&client_ns);
+    let client = labns::spawn_in(&client_ns, move || {
         let mut dp = ClientDataplane::load().unwrap();
         dp.add_local_address(addr(CLIENT)).unwrap();
         dp.set_path(addr(SERVER), PORT, Proto::Udp, &[addr(SID)])
@@ -373,7 +375,8 @@ fn udp_gso_datagrams_are_steered_stripped_and_arrive_whole() {
             thread::sleep(Duration::from_millis(2));
         }
         dp.counters().unwrap()
-    });
+    })
+    .unwrap();
     let client_counters = client.join().unwrap();
     done_tx.send(()).unwrap();
     let (received, server_counters) = server.join().unwrap();
@@ -401,10 +404,10 @@ const ON_LINK_BYTES: usize = 1 << 20;
 /// the SID and drops them, and the connection never opens.
 #[test]
 fn the_first_sid_is_reached_through_its_own_neighbour_when_the_server_is_on_link() {
-    use common::netns::{bridge_lab, spawn_in, ON_LINK_CLIENT, ON_LINK_SERVER};
+    use common::netns::{bridge_lab, ON_LINK_CLIENT, ON_LINK_SERVER};
     let lab = bridge_lab();
     let (ready_tx, ready_rx) = mpsc::channel();
-    let server = spawn_in(&lab.server, move || {
+    let server = labns::spawn_in(&lab.server, move || {
         let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
         dp.add_local_address(addr(ON_LINK_SERVER)).unwrap();
         dp.attach("s0", IngressHook::Tc).unwrap();
@@ -423,13 +426,16 @@ fn the_first_sid_is_reached_through_its_own_neighbour_when_the_server_is_on_link
         let mut end = [0u8; 1];
         let _ = conn.read(&mut end);
         (upload, flows)
-    });
+    })
+    .unwrap();
     ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    let client = spawn_in(&lab.client, move || {
+    let client = labns::spawn_in(&lab.client, move || {
         let mut dp = ClientDataplane::load().unwrap();
         dp.add_local_address(addr(ON_LINK_CLIENT)).unwrap();
         dp.set_path(addr(ON_LINK_SERVER), PORT, Proto::Tcp, &[addr(SID)])
             .unwrap();
+        // On-link server, SID behind the router: another neighbour.
+        assert_eq!(dp.paths().unwrap()[0].handoff, Handoff::Neighbour);
         dp.attach("c0", IngressHook::Tc).unwrap();
         let to = SocketAddrV6::new(addr(ON_LINK_SERVER), PORT, 0, 0);
         let mut conn = TcpStream::connect_timeout(&to.into(), Duration::from_secs(5))
@@ -443,7 +449,8 @@ fn the_first_sid_is_reached_through_its_own_neighbour_when_the_server_is_on_link
         conn.read_exact(&mut echo).unwrap();
         conn.shutdown(std::net::Shutdown::Both).unwrap();
         echo
-    });
+    })
+    .unwrap();
     let echo = client.join().unwrap();
     let (upload, flows) = server.join().unwrap();
     assert!(upload == data(3)[..ON_LINK_BYTES], "upload corrupted");
@@ -499,7 +506,6 @@ fn route_to_server(ns: &str, mtu: Option<u32>) {
 /// it shrinks. Every byte arrives and the connection survives.
 #[test]
 fn a_live_tcp_connection_survives_a_path_added_lengthened_shortened_and_removed() {
-    use common::netns::spawn_in;
     let lab = three_node_lab();
     for sid in [SID2, SID3] {
         ip(
@@ -511,7 +517,7 @@ fn a_live_tcp_connection_survives_a_path_added_lengthened_shortened_and_removed(
     let (up, down) = (Arc::new(paced_data(1)), Arc::new(paced_data(2)));
     let (ready_tx, ready_rx) = mpsc::channel();
     let server_down = down.clone();
-    let server = spawn_in(&lab.server, move || {
+    let server = labns::spawn_in(&lab.server, move || {
         let mut dp = ServerDataplane::load(ServerOptions::new(Trust::Any)).unwrap();
         dp.add_local_address(addr(SERVER)).unwrap();
         dp.attach("s0", IngressHook::Tc).unwrap();
@@ -525,11 +531,12 @@ fn a_live_tcp_connection_survives_a_path_added_lengthened_shortened_and_removed(
         (&conn).read_to_end(&mut upload).unwrap();
         writer.join().unwrap();
         (upload, dp.counters().unwrap(), dp.flows().unwrap())
-    });
+    })
+    .unwrap();
     ready_rx.recv_timeout(Duration::from_secs(30)).unwrap();
     let client_ns = lab.client.clone();
     let client_up = up.clone();
-    let client = spawn_in(&lab.client, move || {
+    let client = labns::spawn_in(&lab.client, move || {
         let mut dp = ClientDataplane::load().unwrap();
         dp.add_local_address(addr(CLIENT)).unwrap();
         dp.attach("c0", IngressHook::Tc).unwrap();
@@ -562,7 +569,8 @@ fn a_live_tcp_connection_survives_a_path_added_lengthened_shortened_and_removed(
         writer.join().unwrap();
         let download = reader.join().unwrap();
         (download, dp.counters().unwrap())
-    });
+    })
+    .unwrap();
     let (download, client_counters) = client.join().unwrap();
     let (upload, server_counters, flows) = server.join().unwrap();
     let download = download.unwrap_or_else(|e| {

@@ -24,7 +24,7 @@ fn a_learned_path_replaced_while_replies_leave_is_read_whole() {
     // A small table: a replaced element is reused at once, not after 64k others.
     let mut server = ServerDataplane::load(ServerOptions {
         max_flows: 2,
-        trust: Trust::Any,
+        ..ServerOptions::new(Trust::Any)
     })
     .unwrap();
     server.add_local_address(addr(SERVER)).unwrap();

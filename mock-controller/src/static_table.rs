@@ -17,7 +17,8 @@
 use std::net::Ipv6Addr;
 use std::path::Path;
 
-use intent_proto::api::{self, IntentType, ValueType};
+use intent_proto::api;
+use intent_proto::config::{self, IntentConfig};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
@@ -54,23 +55,8 @@ struct RawEntry {
     destination: String,
     #[serde(default)]
     source: Option<String>,
-    intents: Vec<RawIntent>,
+    intents: Spanned<Vec<IntentConfig>>,
     sids: Vec<String>,
-}
-
-/// An intent in the agent config's syntax.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawIntent {
-    intent: String,
-    #[serde(default)]
-    min_value: Option<i32>,
-    #[serde(default)]
-    max_value: Option<i32>,
-    #[serde(default)]
-    flex_algo_number: Option<i32>,
-    #[serde(default)]
-    functions: Vec<String>,
 }
 
 /// The canonical form a request is matched by.
@@ -106,50 +92,6 @@ struct Entry {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct StaticTable {
     entries: Vec<Entry>,
-}
-
-const INTENT_NAMES: [(&str, IntentType); 8] = [
-    ("high-bandwidth", IntentType::HighBandwidth),
-    ("low-bandwidth", IntentType::LowBandwidth),
-    ("low-latency", IntentType::LowLatency),
-    ("low-packet-loss", IntentType::LowPacketLoss),
-    ("low-jitter", IntentType::LowJitter),
-    ("low-utilization", IntentType::LowUtilization),
-    ("flex-algo", IntentType::FlexAlgo),
-    ("sfc", IntentType::Sfc),
-];
-
-fn to_proto(i: usize, raw: &RawIntent) -> Result<api::Intent, Invalid> {
-    let kind = INTENT_NAMES
-        .iter()
-        .find(|(n, _)| *n == raw.intent)
-        .map(|(_, t)| *t)
-        .ok_or_else(|| Invalid {
-            field: format!("intents[{i}].intent"),
-            message: format!(
-                "unknown intent {} (one of: {})",
-                intents::quote(&raw.intent),
-                INTENT_NAMES.map(|(n, _)| n).join(", ")
-            ),
-        })?;
-    let num = |t: ValueType, n: i32| api::Value {
-        r#type: t as i32,
-        number_value: Some(n),
-        string_value: None,
-    };
-    let mut values = Vec::new();
-    values.extend(raw.min_value.map(|n| num(ValueType::MinValue, n)));
-    values.extend(raw.max_value.map(|n| num(ValueType::MaxValue, n)));
-    values.extend(raw.flex_algo_number.map(|n| num(ValueType::FlexAlgoNr, n)));
-    values.extend(raw.functions.iter().map(|f| api::Value {
-        r#type: ValueType::Sfc as i32,
-        number_value: None,
-        string_value: Some(f.clone()),
-    }));
-    Ok(api::Intent {
-        r#type: kind as i32,
-        values,
-    })
 }
 
 fn entry(
@@ -217,13 +159,14 @@ impl StaticTable {
                 field: format!("paths[{n}].{}", inv.field),
                 message: inv.message,
             };
-            let intents = e
-                .intents
-                .iter()
-                .enumerate()
-                .map(|(i, r)| to_proto(i, r))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(wrap)?;
+            let intents = config::to_wire(&e.intents.value, e.intents.referenced).map_err(|c| {
+                TableError::Invalid {
+                    file: file.to_owned(),
+                    line: c.location.line(),
+                    field: format!("paths[{n}].{}", c.field),
+                    message: c.message,
+                }
+            })?;
             entries
                 .push(entry(&e.destination, e.source.as_deref(), intents, &e.sids).map_err(wrap)?);
         }
@@ -302,29 +245,18 @@ paths:
     fn answers_exactly_and_in_any_intent_order() {
         let t = StaticTable::parse(TABLE, "t.yaml").unwrap();
         assert_eq!(t.len(), 2);
-        let flex = to_proto(
-            0,
-            &RawIntent {
-                intent: "flex-algo".into(),
-                min_value: None,
-                max_value: None,
-                flex_algo_number: Some(128),
-                functions: vec![],
-            },
-        )
-        .unwrap();
-        let lat = |max| {
-            to_proto(
-                0,
-                &RawIntent {
-                    intent: "low-latency".into(),
-                    min_value: None,
-                    max_value: Some(max),
-                    flex_algo_number: None,
-                    functions: vec![],
-                },
-            )
-            .unwrap()
+        let value = |t: api::ValueType, n| api::Value {
+            r#type: t as i32,
+            number_value: Some(n),
+            string_value: None,
+        };
+        let flex = api::Intent {
+            r#type: api::IntentType::FlexAlgo as i32,
+            values: vec![value(api::ValueType::FlexAlgoNr, 128)],
+        };
+        let lat = |max| api::Intent {
+            r#type: api::IntentType::LowLatency as i32,
+            values: vec![value(api::ValueType::MaxValue, max)],
         };
         let v = request(vec![flex.clone(), lat(5000)]);
         assert_eq!(t.lookup(&v), Some(vec!["fcbb:bb00:3::2".parse().unwrap()]));
@@ -338,12 +270,12 @@ paths:
         let e = StaticTable::parse(&bad, "t.yaml").unwrap_err().to_string();
         assert_eq!(
             e,
-            "t.yaml:6: paths[1].intents[1].values[0].number_value: flex-algo number 12 outside 128..255"
+            "t.yaml:11: paths[1].intents[1].flex_algo_number: flex-algo number 12 outside 128..255"
         );
         let bad = TABLE.replace("intent: high-bandwidth", "intent: fast");
         let e = StaticTable::parse(&bad, "t.yaml").unwrap_err().to_string();
         assert!(
-            e.starts_with("t.yaml:2: paths[0].intents[0].intent: unknown intent \"fast\""),
+            e.starts_with("t.yaml:4: paths[0].intents[0].intent: unknown intent \"fast\""),
             "{e}"
         );
         let bad = TABLE.replace("fcbb:bb00:3::2]", "nope]");

@@ -2,6 +2,9 @@
 //! `proto/intent.proto` (the original hawkv6 contract plus one optional
 //! `PathResult.error` field) and `proto/admin.proto` (the controller's admin
 //! API). One copy, used by the agent, the controller and labctl.
+//! [`validate`] is the intent rule both sides check by; [`config`] is how
+//! configuration files (the agent's, the controller's static table) write
+//! intents.
 //!
 //! ```
 //! use intent_proto::api::{Intent, IntentType, PathRequest};
@@ -20,6 +23,7 @@ pub mod api {
     tonic::include_proto!("api");
 }
 
+pub mod config;
 pub mod validate;
 
 #[cfg(test)]

@@ -44,10 +44,12 @@ impl LoadError {
 }
 
 /// Display: one `file:line:column: field: message` line per problem
-/// (the format compilers use, so editors can jump to it).
-struct Problems<'a> {
-    file: &'a str,
-    problems: &'a [Problem],
+/// (the format compilers use, so editors can jump to it). Public so every
+/// YAML file of the workspace reports problems the same way.
+#[derive(Debug)]
+pub struct Problems<'a> {
+    pub file: &'a str,
+    pub problems: &'a [Problem],
 }
 
 impl fmt::Display for Problems<'_> {

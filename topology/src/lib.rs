@@ -20,7 +20,10 @@
 //! - [`vpp::generate`]: VPP startup.conf + CLI exec file of a router.
 //! - [`schema::json_schema`]: the JSON Schema of the file format.
 //! - [`parse_document`] / [`syntax_problem`]: any YAML file of ours (the scenario
-//!   files too) as one [`Problem`] naming its field.
+//!   files and the agent's configuration too) as one [`Problem`] naming its
+//!   field; [`Problems`] prints problems as `file:line:column: field: message`.
+//! - [`unicast_address`]: the address rule for SIDs, interface and service
+//!   addresses (the lab's and the agent's).
 //! - [`names`]: the lab/node name rule and the DNS name rule every crate
 //!   shares (`labctl up --name`, the file, the agent, the dataplane).
 //! - [`generate::chain_yaml`]: a generated chain lab for tests and benchmarks.
@@ -54,12 +57,12 @@ pub mod schema;
 pub mod units;
 pub mod vpp;
 
-pub use error::{LoadError, Problem};
+pub use error::{LoadError, Problem, Problems};
 pub use input::{read_input_file, FileKind, ReadFileError, MAX_INPUT_FILE_BYTES};
 pub use model::*;
 pub use resolve::{
-    derived_ifname, parse_document, syntax_problem, DEFAULT_IGP_METRIC, DEFAULT_LINK_MTU,
-    DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,
+    derived_ifname, parse_document, syntax_problem, unicast_address, DEFAULT_IGP_METRIC,
+    DEFAULT_LINK_MTU, DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,
 };
 
 /// Read, parse, resolve and validate a topology file. Only a regular file

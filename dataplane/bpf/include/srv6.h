@@ -49,9 +49,34 @@ struct service_key {
 struct srh_blob {
 	__u16 srh_len;       /* bytes used in srh[]: 8 + 16 * n_segments */
 	__u8 n_segments;     /* 1..MAX_SEGMENTS */
+	__u8 handoff;        /* enum handoff: how an encapsulated packet reaches first_hop */
+	__u8 via_mac[6];     /* HANDOFF_UNLESS_VIA: the neighbour the request came from */
+	__u8 routed;         /* user space only: 1 when the path writer chose the handoff
+			      * from the routes (and re-chooses it when they change) */
 	__u8 pad[5];
 	struct in6_addr first_hop; /* IPv6 destination after insert: segments[n-1] */
 	__u8 srh[MAX_SRH_LEN];
+};
+
+/*
+ * How a packet leaves once its SRH is in. The stack chose the route and
+ * neighbour for the final destination before the egress hook; the packet
+ * now goes to the first SID. Where both take the same neighbour nothing
+ * needs to change; where they differ (an on-link destination, a SID routed
+ * elsewhere on a multi-homed host), the packet must be handed to the first
+ * SID's neighbour (bpf_redirect_neigh), which costs a route lookup and a
+ * second pass through the egress path. Mirrored by `dataplane::maps::Handoff`.
+ */
+enum handoff {
+	/* The stack's neighbour also leads to the first SID (the path writer
+	 * compared both routes): TC_ACT_OK. */
+	HANDOFF_STACK = 0,
+	/* Hand every packet to the first SID's neighbour. */
+	HANDOFF_NEIGHBOUR = 1,
+	/* Learned flows: keep the stack's neighbour when it is the one the
+	 * request arrived from (a router on the path that reaches the last
+	 * SID), else hand the packet to the first SID's neighbour. */
+	HANDOFF_UNLESS_VIA = 2,
 };
 
 /*
@@ -116,12 +141,19 @@ struct client_config {
 	__u32 pad;
 };
 
+/* server_config.handoff: how replies of learned flows reach their first SID. */
+enum learned_handoff {
+	LEARNED_HANDOFF_AUTO = 0,      /* HANDOFF_UNLESS_VIA (a fresh map) */
+	LEARNED_HANDOFF_NEIGHBOUR = 1, /* HANDOFF_NEIGHBOUR: every reply redirected */
+	LEARNED_HANDOFF_STACK = 2,     /* HANDOFF_STACK: never */
+};
+
 struct server_config {
 	/* 1: learn from any source (an explicit opt-in); 0, the state of a
 	 * fresh map: only from sources in trusted_prefixes. u32, not bool: no
 	 * padding surprises across the boundary. */
 	__u32 trust_any;
-	__u32 pad;
+	__u32 handoff; /* enum learned_handoff */
 };
 
 /*

@@ -503,6 +503,37 @@ static __always_inline int packet_too_big(struct __sk_buff *skb, const struct l3
 	return REDIRECTED(CNT_TOO_BIG);
 }
 
+/* Whether the stack's neighbour (the frame's destination MAC) is `mac`. */
+static __always_inline bool same_mac(const struct l3_hdrs *h, const __u8 *mac)
+{
+	__u32 a, b;
+	__u16 c, d;
+
+	__builtin_memcpy(&a, h->eth.h_dest, sizeof(a));
+	__builtin_memcpy(&b, mac, sizeof(b));
+	__builtin_memcpy(&c, h->eth.h_dest + sizeof(a), sizeof(c));
+	__builtin_memcpy(&d, mac + sizeof(b), sizeof(d));
+	return a == b && c == d;
+}
+
+/*
+ * The verdict of an encapsulated packet, by the path's handoff (enum
+ * handoff): on the stack's route and neighbour, or handed to the first
+ * SID's (the kernel routes the new destination on this device and resolves
+ * its neighbour: an on-link server must not receive packets for the SID).
+ * A redirected packet crosses this egress hook once more, SRH in: passed.
+ */
+static __always_inline int hand_off(struct __sk_buff *skb, const struct l3_hdrs *h,
+				    const struct srh_blob *blob)
+{
+	if (blob->handoff == HANDOFF_STACK ||
+	    (blob->handoff == HANDOFF_UNLESS_VIA && same_mac(h, blob->via_mac)))
+		return CNT_ENCAPSULATED;
+	if (bpf_redirect_neigh(skb->ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
+		return DROP(CNT_ERROR);
+	return REDIRECTED(CNT_ENCAPSULATED);
+}
+
 /*
  * Insert the SRH of `blob` after the IPv6 header (TC only). Segment 0 becomes
  * the packet's destination, the destination becomes the first hop. Returns
@@ -542,14 +573,7 @@ static __always_inline int insert_srh(struct __sk_buff *skb, struct l3_hdrs *h,
 		return DROP(CNT_ERROR);
 	if (bpf_skb_store_bytes(skb, OFF_IP6_NEXTHDR, &nexthdr, sizeof(nexthdr), 0))
 		return DROP(CNT_ERROR);
-	/* The stack chose the route and neighbour for the final destination;
-	 * the packet now goes to the first SID. Let the kernel route it anew
-	 * and hand it to that route's neighbour on this device (resolving it if
-	 * need be): an on-link server must not receive packets for the SID.
-	 * The packet crosses this egress hook once more, SRH in: passed. */
-	if (bpf_redirect_neigh(skb->ifindex, NULL, 0, 0) != TC_ACT_REDIRECT)
-		return DROP(CNT_ERROR);
-	return REDIRECTED(CNT_ENCAPSULATED);
+	return hand_off(skb, h, blob);
 }
 
 /*

@@ -1,28 +1,19 @@
-//! Network namespaces for the end-to-end tests: created with iproute2,
-//! removed by an RAII guard even when the test panics, named uniquely so
-//! tests (and other suites) can run in parallel.
+//! Network namespaces for the end-to-end tests and benchmarks, on the one
+//! namespace layer of the workspace (`labns`): each namespace is a
+//! `labns::netns::Scoped`, removed on drop even when the test panics, named
+//! by `labns::netns::unique_name` so tests (and other suites) run in
+//! parallel; code runs inside one through `labns::spawn_in` / `run_in` (a
+//! thread of its own). Links, addresses and routes are set with `ip -n`.
 #![allow(dead_code, clippy::unwrap_used)]
-use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use labns::netns::{self, Scoped};
 
 /// Addresses of [`three_node_lab`].
 pub const CLIENT: &str = "fc00:a::1";
 pub const SERVER: &str = "fc00:b::1";
 pub const SID: &str = "fcbb:bb00:1::2";
 pub const PORT: u16 = 5001;
-
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A unique short prefix (interface and namespace names stay short).
-pub fn unique_prefix(tag: &str) -> String {
-    format!(
-        "{tag}{}x{}",
-        std::process::id() % 100_000,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
 
 /// Run a command; panic with its output if it fails.
 pub fn run(args: &[&str]) {
@@ -44,25 +35,34 @@ pub fn ip(ns: &str, args: &str) {
     run(&full);
 }
 
+/// Set sysctls (`net.ipv6.conf.all.forwarding=1`) inside namespace `ns`.
 pub fn sysctl(ns: &str, settings: &[&str]) {
-    let mut full = vec!["ip", "netns", "exec", ns, "sysctl", "-q", "-w"];
-    full.extend_from_slice(settings);
-    run(&full);
+    let settings: Vec<(String, String)> = settings
+        .iter()
+        .map(|s| {
+            let (key, value) = s.split_once('=').unwrap();
+            (key.replace('.', "/"), value.to_string())
+        })
+        .collect();
+    labns::run_in(ns, move || {
+        for (key, value) in &settings {
+            netns::sysctl(key, value).unwrap_or_else(|e| panic!("sysctl {key}={value}: {e}"));
+        }
+    })
+    .unwrap();
 }
 
-/// Namespaces deleted on drop.
+/// Namespaces removed on drop; created with DAD off and loopback up.
 #[derive(Debug)]
 pub struct Namespaces {
-    pub names: Vec<String>,
+    scoped: Vec<Scoped>,
 }
 
 impl Namespaces {
     pub fn create(names: &[String]) -> Namespaces {
-        let guard = Namespaces { names: Vec::new() };
-        let mut guard = guard;
+        let mut guard = Namespaces { scoped: Vec::new() };
         for name in names {
-            run(&["ip", "netns", "add", name]);
-            guard.names.push(name.clone());
+            guard.scoped.push(Scoped::create(name).unwrap());
             // Before any link comes up: no DAD, or the first packets are lost
             // while addresses are tentative (DESIGN §10).
             sysctl(
@@ -76,22 +76,12 @@ impl Namespaces {
         }
         guard
     }
-}
 
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for name in &self.names {
-            let _ = Command::new("ip").args(["netns", "del", name]).status();
-        }
+    /// One fresh, uniquely named namespace.
+    pub fn one(tag: &str) -> (Namespaces, String) {
+        let name = netns::unique_name(tag);
+        (Namespaces::create(std::slice::from_ref(&name)), name)
     }
-}
-
-/// Move the calling thread into namespace `name` (only ever on a dedicated thread).
-pub fn enter(name: &str) {
-    let file = File::open(format!("/run/netns/{name}")).unwrap();
-    // SAFETY: setns on a valid namespace fd only changes this thread's namespace.
-    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-    assert_eq!(rc, 0, "setns {name}: {}", std::io::Error::last_os_error());
 }
 
 pub struct Lab {
@@ -104,7 +94,7 @@ pub struct Lab {
 /// client (c0) — router (r0, r1; `seg6local End` for SID) — server (s0),
 /// 1500-byte veth links with their default offloads.
 pub fn three_node_lab() -> Lab {
-    let p = unique_prefix("dp");
+    let p = netns::unique_name("dp");
     let (client, router, server) = (format!("{p}-c"), format!("{p}-r"), format!("{p}-s"));
     let namespaces = Namespaces::create(&[client.clone(), router.clone(), server.clone()]);
     run(&[
@@ -151,7 +141,7 @@ pub const ON_LINK_SERVER: &str = "fc00:1::3";
 /// bridge (in a namespace of its own): the server is on-link for the
 /// client, the SID is reached through the router.
 pub fn bridge_lab() -> Lab {
-    let p = unique_prefix("db");
+    let p = netns::unique_name("db");
     let (client, router, server, bridge) = (
         format!("{p}-c"),
         format!("{p}-r"),
@@ -200,18 +190,6 @@ pub fn bridge_lab() -> Lab {
         server,
         _namespaces: namespaces,
     }
-}
-
-/// Run `f` on a new thread inside namespace `ns` (the thread ends with it).
-pub fn spawn_in<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> std::thread::JoinHandle<T> {
-    let ns = ns.to_string();
-    std::thread::spawn(move || {
-        enter(&ns);
-        f()
-    })
 }
 
 /// `struct tpacket2_hdr` (linux/if_packet.h).

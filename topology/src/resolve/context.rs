@@ -42,39 +42,10 @@ impl Cx {
 
     /// Parse an address that must be usable as a unicast SID or interface address.
     pub(super) fn addr(&mut self, s: &Spanned<String>, field: &str) -> Option<Ipv6Addr> {
-        let text = s.value.trim();
-        match Ipv6Addr::from_str(text) {
-            Ok(a) if a.is_unspecified() || a.is_loopback() || a.is_multicast() => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text} is not a unicast address (unspecified, loopback and multicast are not allowed)"),
-                );
-                None
-            }
-            Ok(a) if a.is_unicast_link_local() => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text} is link-local; use a global or unique-local address"),
-                );
-                None
-            }
+        match unicast_address(&s.value) {
             Ok(a) => Some(a),
-            Err(_) if text.contains('/') => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text:?} is a prefix; an address (no /length) is expected here"),
-                );
-                None
-            }
-            Err(_) => {
-                self.err(
-                    &s.referenced,
-                    field,
-                    format!("{text:?} is not an IPv6 address"),
-                );
+            Err(message) => {
+                self.err(&s.referenced, field, message);
                 None
             }
         }
@@ -187,5 +158,25 @@ impl Cx {
         if let Err(e) = names::check_name(kind, &s.value) {
             self.err(&s.referenced, field, e.to_string());
         }
+    }
+}
+
+/// The address rule for SIDs, interface and service addresses (the lab's
+/// and the agent's): an IPv6 unicast address that is neither unspecified,
+/// loopback, multicast nor link-local. The error says which and why.
+pub fn unicast_address(text: &str) -> Result<Ipv6Addr, String> {
+    let text = text.trim();
+    match Ipv6Addr::from_str(text) {
+        Ok(a) if a.is_unspecified() || a.is_loopback() || a.is_multicast() => Err(format!(
+            "{text} is not a unicast address (unspecified, loopback and multicast are not allowed)"
+        )),
+        Ok(a) if a.is_unicast_link_local() => Err(format!(
+            "{text} is link-local; use a global or unique-local address"
+        )),
+        Ok(a) => Ok(a),
+        Err(_) if text.contains('/') => Err(format!(
+            "{text:?} is a prefix; an address (no /length) is expected here"
+        )),
+        Err(_) => Err(format!("{text:?} is not an IPv6 address")),
     }
 }

@@ -39,6 +39,7 @@ mod structure;
 mod suggest;
 mod syntax;
 
+pub use context::unicast_address;
 use context::Cx;
 pub use ifname::{derived_ifname, MAX_IFNAME_LEN};
 pub use syntax::{parse_document, syntax_problem};

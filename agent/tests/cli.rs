@@ -1,0 +1,94 @@
+//! The `srv6-agent` binary's commands that need no root: `check-config`
+//! and `--help`.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_srv6-agent");
+
+fn example(name: &str) -> String {
+    format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn check_config_accepts_the_examples() {
+    for (file, mode) in [
+        (
+            "controller.yaml",
+            "controller mode (http://[fcbb:cc00:5::f]:5001), 1 services, 1 applications",
+        ),
+        (
+            "standalone.yaml",
+            "standalone mode, 2 services, 3 applications",
+        ),
+    ] {
+        let out = Command::new(BIN)
+            .args(["check-config", &example(file)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{file}: {out:?}");
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(stdout, format!("{}: ok: {mode}\n", example(file)));
+    }
+}
+
+#[test]
+fn check_config_prints_every_problem_and_fails() {
+    let file = format!(
+        "{}/tests/fixtures/invalid/bad-ports.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", &file])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!(
+            "{file}:5:15: services.web.applications[0].port: 0 is not a port"
+        )),
+        "{stderr}"
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "/nonexistent.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("/nonexistent.yaml: cannot read"));
+}
+
+/// Learning return paths from anyone is an explicit choice (issue 13
+/// item 1): a server agent told neither whom to trust nor `--trust-any`
+/// refuses to start, before it touches anything; the two do not combine.
+#[test]
+fn a_server_agent_must_be_told_whose_return_paths_to_learn() {
+    let out = Command::new(BIN)
+        .args(["server", "--interface", "eth0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "srv6-agent: say whose packets may set return paths: \
+         --trusted-prefix PREFIX (repeatable) or --trust-any\n"
+    );
+    let out = Command::new(BIN)
+        .args([
+            "server",
+            "--interface",
+            "eth0",
+            "--trust-any",
+            "--trusted-prefix",
+            "fc00::/16",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("cannot be used with"));
+}
