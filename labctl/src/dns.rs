@@ -121,17 +121,25 @@ pub async fn replace_records(served: &Zones, records: &BTreeMap<String, Ipv6Addr
 }
 
 /// Serve `records` on an already bound UDP socket and TCP listener until
-/// the task is dropped; on SIGHUP, serve what `reload` returns instead.
+/// the task is dropped.
 pub async fn serve(
+    records: &BTreeMap<String, Ipv6Addr>,
+    udp: UdpSocket,
+    tcp: TcpListener,
+) -> Result<()> {
+    let (server, _) = server(records, udp, tcp)?;
+    run_server(server).await
+}
+
+/// [`serve`], and on SIGHUP serve what `reload` returns instead (a
+/// scenario's `dns` step changes the lab's records this way).
+pub async fn serve_reloading(
     records: &BTreeMap<String, Ipv6Addr>,
     udp: UdpSocket,
     tcp: TcpListener,
     reload: impl Fn() -> Result<BTreeMap<String, Ipv6Addr>> + Send + 'static,
 ) -> Result<()> {
-    let (catalog, handlers) = catalog(records)?;
-    let mut server = Server::new(catalog);
-    server.register_socket(udp);
-    server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
+    let (server, handlers) = server(records, udp, tcp)?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(|e| Error::Dns(format!("SIGHUP handler: {e}")))?;
     tokio::spawn(async move {
@@ -145,6 +153,23 @@ pub async fn serve(
             }
         }
     });
+    run_server(server).await
+}
+
+/// A server of `records` on the sockets, and its zones' handlers.
+fn server(
+    records: &BTreeMap<String, Ipv6Addr>,
+    udp: UdpSocket,
+    tcp: TcpListener,
+) -> Result<(Server<Catalog>, Zones)> {
+    let (catalog, handlers) = catalog(records)?;
+    let mut server = Server::new(catalog);
+    server.register_socket(udp);
+    server.register_listener(tcp, Duration::from_secs(5), 64 * 1024);
+    Ok((server, handlers))
+}
+
+async fn run_server(mut server: Server<Catalog>) -> Result<()> {
     server
         .block_until_done()
         .await
@@ -177,7 +202,7 @@ pub fn run_child(state_dir: &Path) -> Result<()> {
         let mut out = std::io::stdout();
         let _ = writeln!(out, "ready");
         let _ = out.flush();
-        serve(&records, udp, tcp, move || effective_records(&dir)).await
+        serve_reloading(&records, udp, tcp, move || effective_records(&dir)).await
     })
 }
 
@@ -373,8 +398,7 @@ mod tests {
         let tcp = TcpListener::bind("[::1]:0").await.unwrap();
         let tcp_addr = tcp.local_addr().unwrap();
         let recs = records();
-        let server =
-            tokio::spawn(async move { serve(&recs, udp, tcp, || Ok(BTreeMap::new())).await });
+        let server = tokio::spawn(async move { serve(&recs, udp, tcp).await });
 
         let r = ask(addr, "wb.hawk.net.", RecordType::AAAA).await;
         assert_eq!(r.metadata.id, 4242);
