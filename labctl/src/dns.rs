@@ -129,19 +129,26 @@ pub fn run_child(state_dir: &Path) -> Result<()> {
 /// Blocking; run it where `server` is reachable (`status` runs it in the
 /// dns node's namespace). A stopped or hung server does not answer.
 pub fn answers(server: SocketAddr, name: &str, limit: Duration) -> bool {
+    lookup_aaaa(server, name, limit).is_some()
+}
+
+/// The AAAA addresses the DNS server at `server` answers for `name` within
+/// `limit` (empty: it answered without one, e.g. NXDOMAIN); `None` when it
+/// did not answer. Blocking, like [`answers`].
+pub fn lookup_aaaa(server: SocketAddr, name: &str, limit: Duration) -> Option<Vec<Ipv6Addr>> {
     // Any id works; a varying one keeps a late answer to an earlier probe from counting.
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     let id = (std::process::id() as u16) ^ (nanos as u16);
     let Ok(qname) = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))) else {
-        return false;
+        return None;
     };
     let mut m = Message::query();
     m.metadata.id = id;
     m.add_query(Query::query(qname, RecordType::AAAA));
     let Ok(query) = m.to_vec() else {
-        return false;
+        return None;
     };
     let local = if server.is_ipv6() {
         "[::]:0"
@@ -149,30 +156,46 @@ pub fn answers(server: SocketAddr, name: &str, limit: Duration) -> bool {
         "0.0.0.0:0"
     };
     let Ok(sock) = std::net::UdpSocket::bind(local) else {
-        return false;
+        return None;
     };
     if sock
         .connect(server)
         .and_then(|()| sock.send(&query))
         .is_err()
     {
-        return false;
+        return None;
     }
     let deadline = Instant::now() + limit;
     let mut buf = [0u8; 4096];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() || sock.set_read_timeout(Some(left)).is_err() {
-            return false;
+            return None;
         }
         match sock.recv(&mut buf) {
-            Ok(n) if Message::from_vec(&buf[..n]).is_ok_and(|r| r.metadata.id == id) => {
-                return true
+            Ok(n) => {
+                let ours = Message::from_vec(&buf[..n])
+                    .ok()
+                    .filter(|r| r.metadata.id == id);
+                if let Some(r) = ours {
+                    return Some(aaaa_of(&r));
+                }
             }
-            Ok(_) => {}
-            Err(_) => return false,
+            Err(_) => return None,
         }
     }
+}
+
+/// The AAAA addresses among a response's answers.
+fn aaaa_of(response: &Message) -> Vec<Ipv6Addr> {
+    response
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -159,7 +159,9 @@ fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
     out
 }
 
-fn load(lab: &str) -> Result<(state::LabMeta, Topology, Vec<Entry>)> {
+/// A running lab's metadata, the topology `up` built it from (its copy in
+/// the state directory) and its journal entries.
+pub fn load(lab: &str) -> Result<(state::LabMeta, Topology, Vec<Entry>)> {
     let dir = state::lab_dir(lab);
     if !dir.is_dir() {
         return Err(Error::NoSuchLab(lab.to_string()));
