@@ -25,7 +25,7 @@ enum OutputArg {
     Json,
 }
 
-/// The one `--output` flag of every verb that reports (status, check, doctor).
+/// The one `--output` flag of every verb that reports (status, check, doctor, validate).
 #[derive(Debug, Clone, Copy, clap::Args)]
 struct OutputOpt {
     /// Output format.
@@ -138,7 +138,13 @@ enum Cmd {
         output: OutputOpt,
     },
     /// Check a topology or scenario file (or a scenario directory) and report every problem.
-    Validate { file: PathBuf },
+    ///
+    /// Exit status: 0 valid; 1 not (every problem, file:line:column: field: message).
+    Validate {
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputOpt,
+    },
     /// (internal) The lab DNS server, started by `up` inside the dns namespace.
     #[command(name = "__dns", hide = true)]
     Dns {
@@ -277,14 +283,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(labctl::doctor::EXIT_MISSING));
             }
         }
-        Cmd::Validate { file } => match labctl::scenario::validate_file(&file) {
-            Ok(summary) => println!("{summary}"),
-            Err(e) => {
+        Cmd::Validate { file, output } => {
+            let outcome = labctl::scenario::validate_file(&file);
+            match (output.output, &outcome) {
+                (OutputArg::Json, _) => {
+                    let report = labctl::validate::Report::of(&file, &outcome);
+                    let text = serde_json::to_string_pretty(&report).context("labctl validate")?;
+                    println!("{text}");
+                }
+                (OutputArg::Table, Ok(summary)) => println!("{summary}"),
                 // Every problem, one per line, each naming file:line:column and field.
-                eprintln!("{e}");
+                (OutputArg::Table, Err(e)) => eprintln!("{e}"),
+            }
+            if outcome.is_err() {
                 return Ok(ExitCode::FAILURE);
             }
-        },
+        }
         Cmd::Dns { lab, state } => {
             labctl::dns::run_child(&state).with_context(|| format!("dns server of lab {lab}"))?;
         }

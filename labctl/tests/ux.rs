@@ -8,6 +8,7 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::*;
@@ -376,7 +377,7 @@ fn privileged_verbs_refuse_without_privileges_and_name_the_fix() {
 
 #[test]
 fn every_reporting_verb_has_the_same_output_flag() {
-    for verb in ["status", "check", "doctor"] {
+    for verb in ["status", "check", "doctor", "validate"] {
         let help = stdout(&labctl(&[verb, "-h"]));
         assert!(
             help.contains("-o, --output <OUTPUT>")
@@ -384,4 +385,49 @@ fn every_reporting_verb_has_the_same_output_flag() {
             "{verb}: {help}"
         );
     }
+}
+
+#[test]
+fn validate_output_json_has_the_summary_or_every_located_problem() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../topology/tests/fixtures/invalid/unknown-field.yaml");
+    let out = labctl(&["validate", fixture.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["summary"], serde_json::Value::Null);
+    let p = &v["problems"][0];
+    assert_eq!(
+        (p["line"].clone(), p["column"].clone()),
+        (5.into(), 22.into()),
+        "{v:#}"
+    );
+    assert_eq!(p["field"], "nodes.r2.sidd");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains("(did you mean `sid`?)"),
+        "{p}"
+    );
+    assert!(p["file"].as_str().unwrap().ends_with("unknown-field.yaml"));
+
+    let hawk = topo("hawk.yaml");
+    let out = labctl(&["validate", hawk.to_str().unwrap(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert!(
+        v["summary"]
+            .as_str()
+            .unwrap()
+            .contains("lab hawk, 14 nodes"),
+        "{v}"
+    );
+    assert_eq!(v["problems"], serde_json::json!([]));
+
+    let out = labctl(&["validate", "/no/such/file.yaml", "-o", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["problems"][0]["line"], 0);
 }
