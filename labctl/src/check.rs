@@ -8,8 +8,9 @@
 //!   topology's address, asked from the first node that uses it (a host or
 //!   the controller; the dns node itself when none does).
 //! - `sid NODE SID`: an echo through the SID (SRH `[source, SID]`) comes
-//!   back to its source; the detail names the first end system, or else
-//!   router, it came back to.
+//!   back to its source; sent from every end system and every kernel
+//!   router, the detail names the first end system, or else router, it
+//!   came back to.
 //!
 //! Every echo runs at once, one thread and one raw socket per source
 //! namespace ([`crate::echo`]); the DNS questions run beside them. A check
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use comfy_table::{presets, Table};
 use serde::Serialize;
-use topology::{NodeKind, Topology};
+use topology::{NodeKind, RouterBackend, Topology};
 
 use crate::echo::{self, Probe};
 use crate::error::{Error, Result};
@@ -122,7 +123,9 @@ fn echo_checks(topo: &Topology, lab: &str, wait: Duration) -> Result<Vec<Check>>
     for end_system in [true, false] {
         sources.extend(topo.nodes.values().filter_map(|n| {
             let is_end = n.kind.is_end_system();
-            let sends = is_end || n.kind == NodeKind::Router;
+            // VPP routers' interfaces belong to VPP, not to their namespace's kernel.
+            let kernel_router = n.kind == NodeKind::Router && n.backend != RouterBackend::Vpp;
+            let sends = is_end || kernel_router;
             Some(Source {
                 node: &n.name,
                 address: n.address.filter(|_| sends && is_end == end_system)?,

@@ -8,7 +8,7 @@
 //!
 //! # Public API
 //! - `pub use topology::graph::render`: `render(&Topology, topology::graph::GraphFormat) -> String`
-//! - [`Format`], [`Target`] (`Target::of(arg)`: a file if one exists, else a lab)
+//! - [`Format`], [`Target`] (`Target::of(arg)`: a file if one exists or it looks like a path, else a lab)
 //! - [`draw`]`(&Target, Format, overlay: Option<&Path>) -> Result<Vec<u8>, GraphError>`
 //! - [`live_topology`]`(lab)`: the lab's topology with the kernel's link states
 //!
@@ -45,9 +45,12 @@ pub enum Target {
 }
 
 impl Target {
-    /// `arg` is a file when one exists at that path, else a lab name.
+    /// `arg` is a file when one exists at that path or it looks like a
+    /// path (a `/`, a `.yaml` or `.yml` ending), else a lab name.
     pub fn of(arg: &str) -> Target {
-        if Path::new(arg).exists() {
+        let looks_like_a_path =
+            arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml");
+        if looks_like_a_path || Path::new(arg).is_file() {
             Target::File(PathBuf::from(arg))
         } else {
             Target::Lab(arg.to_string())
@@ -194,5 +197,7 @@ mod tests {
             Target::of("no-such-file-x"),
             Target::Lab("no-such-file-x".into())
         );
+        assert_eq!(Target::of("nope.yaml"), Target::File("nope.yaml".into()));
+        assert_eq!(Target::of("a/b"), Target::File("a/b".into()));
     }
 }

@@ -112,7 +112,7 @@ enum Cmd {
     /// With --overlay: the paths a scenario run observed. svg and png are
     /// rendered by Graphviz's `dot`, which must be installed.
     Graph {
-        /// A topology file, or the name of a running lab (a file of that name wins).
+        /// A topology file (an existing file, or a path with `/` or a .yaml ending), or a running lab's name.
         #[arg(value_name = "FILE|LAB")]
         target: String,
         #[arg(long, value_enum, default_value = "mermaid")]
