@@ -115,6 +115,7 @@ enum Cmd {
         /// A topology file (an existing file, or a path with `/` or a .yaml ending), or a running lab's name.
         #[arg(value_name = "FILE|LAB")]
         target: String,
+        /// Drawing format (svg and png are rendered by Graphviz's `dot`).
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormat,
         /// Write to this file instead of standard output.
