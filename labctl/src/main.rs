@@ -1,9 +1,8 @@
 //! `labctl`: thin command-line layer over the labctl library.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-use std::io::Write;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
