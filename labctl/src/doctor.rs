@@ -397,6 +397,37 @@ pub fn require(needs: &Needs) -> Result<Report, Unsupported> {
     check(needs).into_result()
 }
 
+/// Refuse, with what failed and the fix, when this process lacks the
+/// privileges `labctl COMMAND` needs (namespaces, netlink, signals). The
+/// effective capabilities are read first: with CAP_SYS_ADMIN and
+/// CAP_NET_ADMIN nothing more is done (the command's own errors tell the
+/// rest); without them the [`Feature::Privileges`] probe is tried, so the
+/// message is the one `up` and `doctor` give.
+pub fn require_privileges(command: &str) -> Result<(), Unsupported> {
+    if has_admin_capabilities() {
+        return Ok(());
+    }
+    let mut needs = Needs::new();
+    needs.need(
+        Feature::Privileges,
+        format!("labctl {command} (namespaces, netlink)"),
+    );
+    require(&needs).map(drop)
+}
+
+/// `CAP_NET_ADMIN` (12) and `CAP_SYS_ADMIN` (21) are in this process's
+/// effective set (`CapEff` of /proc/self/status).
+fn has_admin_capabilities() -> bool {
+    const NEEDED: u64 = (1 << 12) | (1 << 21);
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let hex = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(hex.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & NEEDED == NEEDED)
+}
+
 /// What `labctl doctor` judges against: labctl itself (privileges), the
 /// workspace build, and `up` plus the agents of every topology file given.
 pub fn needs_of_files(files: &[std::path::PathBuf]) -> Result<Needs, topology::LoadError> {

@@ -40,8 +40,8 @@ pub enum Error {
         "lab {name} is already up (state in {state}); run `labctl down {name}` or pass --replace"
     )]
     AlreadyUp { name: String, state: PathBuf },
-    /// The lab is not running.
-    #[error("no lab named {0} is running (no state in /run/labctl/{0})")]
+    /// The lab is not running (the message lists the labs that are).
+    #[error("no lab named {name} is running (no state in /run/labctl/{name}); {running}", name = .0, running = crate::state::running_labs_phrase())]
     NoSuchLab(String),
     /// No lab name was given and no lab runs.
     #[error("no lab is running")]
@@ -59,12 +59,21 @@ pub enum Error {
     #[error(transparent)]
     BadName(#[from] topology::names::NameError),
     /// A node named on the command line is not in the lab.
-    #[error("lab {lab} has no node {node} (nodes: {known})")]
+    #[error("lab {lab} has no node {node}{hint} (nodes: {known})")]
     NoSuchNode {
         lab: String,
         node: String,
+        /// `; did you mean "x"?` or empty.
+        hint: String,
         known: String,
     },
+    /// `labctl exec`: the command does not exist in the namespace's view
+    /// (exit status 127, as a shell).
+    #[error("{program}: command not found (in node {node})")]
+    CommandNotFound { program: String, node: String },
+    /// `labctl exec`: the command exists but may not be executed (exit status 126).
+    #[error("{program}: permission denied (in node {node})")]
+    CommandNotExecutable { program: String, node: String },
     /// A `backend: vpp` router on a machine without the `vpp` binary.
     /// (Not a `#[source]`: the message already holds it, and `{:#}` would repeat it.)
     #[error("{0}. Nothing was created.")]

@@ -14,7 +14,8 @@
 //! - [`dns`]: the lab DNS server (hickory-server) run as `labctl __dns`.
 //! - [`doctor`]: what this machine can run, found by trying; the probes
 //!   `up` (and `run`) call to refuse early.
-//! - one module per verb: [`up`], [`down`], [`status`], [`exec`], [`graph`], [`validate`], [`doctor`];
+//! - one module per verb: [`up`], [`down`], [`status`], [`exec`], [`graph`], [`validate`], [`doctor`],
+//!   [`check`] (with [`echo`]: ICMPv6 echoes, plain or through a SID, from inside a namespace);
 //!   [`vpp`]: configuration of `backend: vpp` routers.
 //!
 //! Namespaces, processes, deadline waits and signals come from the
@@ -31,10 +32,12 @@ pub mod apply;
 pub mod asserter;
 pub mod bpf;
 pub mod capture;
+pub mod check;
 pub mod deploy;
 pub mod dns;
 pub mod doctor;
 pub mod down;
+pub mod echo;
 pub mod error;
 pub mod exec;
 pub mod graph;

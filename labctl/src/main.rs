@@ -1,5 +1,6 @@
 //! `labctl`: thin command-line layer over the labctl library.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -23,10 +24,22 @@ enum OutputArg {
     Json,
 }
 
+/// The one `--output` flag of every verb that reports (status, check, doctor, validate).
+#[derive(Debug, Clone, Copy, clap::Args)]
+struct OutputOpt {
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: OutputArg,
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum GraphFormat {
     Mermaid,
     Dot,
+    /// Rendered by Graphviz's `dot` (must be installed).
+    Svg,
+    /// Rendered by Graphviz's `dot` (must be installed).
+    Png,
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +56,8 @@ enum Cmd {
         replace: bool,
     },
     /// Remove a lab: processes, namespaces, links, files, state directory.
+    ///
+    /// A NAME that is not running is an error that lists the running labs.
     Down {
         /// Lab name (default: the only running lab).
         name: Option<String>,
@@ -58,10 +73,28 @@ enum Cmd {
     Status {
         /// Lab name (default: every running lab).
         name: Option<String>,
-        #[arg(long, short, value_enum, default_value = "table")]
-        output: OutputArg,
+        #[command(flatten)]
+        output: OutputOpt,
+    },
+    /// Smoke-test a running lab: every end system reaches every other, the
+    /// lab DNS answers every name, every SID is reachable.
+    ///
+    /// One named result per check (`reach A -> B`, `dns NAME`, `sid NODE
+    /// SID`). Exit status: 0 every check passed; 3 one failed; 1 the checks
+    /// could not be run.
+    Check {
+        /// Lab name (default: the only running lab).
+        name: Option<String>,
+        #[command(flatten)]
+        output: OutputOpt,
+        /// Seconds each check waits for its answer.
+        #[arg(long, default_value_t = labctl::check::DEFAULT_WAIT.as_secs_f64())]
+        wait: f64,
     },
     /// Run a command inside a node's namespace (with the lab's resolv.conf).
+    ///
+    /// Exit status: the command's (128 + signal when killed); 127 when the
+    /// command does not exist and 126 when it may not be executed, as a shell.
     Exec {
         /// Node name.
         node: String,
@@ -72,11 +105,21 @@ enum Cmd {
         #[arg(last = true, required = true)]
         cmd: Vec<String>,
     },
-    /// Draw a topology file (with --overlay: the paths a scenario run observed).
+    /// Draw a topology file as declared, or a running lab as the kernel has
+    /// it (links down drawn dashed and marked down).
+    ///
+    /// With --overlay: the paths a scenario run observed. svg and png are
+    /// rendered by Graphviz's `dot`, which must be installed.
     Graph {
-        file: PathBuf,
+        /// A topology file (an existing file, or a path with `/` or a .yaml ending), or a running lab's name.
+        #[arg(value_name = "FILE|LAB")]
+        target: String,
+        /// Drawing format (svg and png are rendered by Graphviz's `dot`).
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
         /// A results directory of `labctl run` (results/<scenario>/<run>/):
         /// draw each flow's observed path over the topology, hop by hop.
         #[arg(long, value_name = "RESULTS")]
@@ -91,11 +134,17 @@ enum Cmd {
     Doctor {
         /// Topology files whose needs count (default: topologies/*.yaml under the current directory).
         topologies: Vec<PathBuf>,
-        #[arg(long, short, value_enum, default_value = "table")]
-        output: OutputArg,
+        #[command(flatten)]
+        output: OutputOpt,
     },
     /// Check a topology or scenario file (or a scenario directory) and report every problem.
-    Validate { file: PathBuf },
+    ///
+    /// Exit status: 0 valid; 1 not (every problem, file:line:column: field: message).
+    Validate {
+        file: PathBuf,
+        #[command(flatten)]
+        output: OutputOpt,
+    },
     /// Run a scenario: its lab (reused when one of its topology runs, else
     /// brought up and down), agents and controller as it says, its steps
     /// with a capture on every link, then every expectation judged on the
@@ -117,8 +166,8 @@ enum Cmd {
         /// Leave a lab this run brought up running.
         #[arg(long)]
         keep: bool,
-        #[arg(long, short, value_enum, default_value = "table")]
-        output: OutputArg,
+        #[command(flatten)]
+        output: OutputOpt,
         /// Also write the report as JUnit XML here.
         #[arg(long, value_name = "PATH")]
         junit: Option<PathBuf>,
@@ -218,7 +267,33 @@ fn main() -> ExitCode {
     }
 }
 
+/// The verbs that enter namespaces or signal lab processes, for the
+/// privilege check before them.
+fn privileged_verb(cmd: &Cmd) -> Option<&'static str> {
+    match cmd {
+        Cmd::Down { .. } => Some("down"),
+        Cmd::Status { .. } => Some("status"),
+        Cmd::Check { .. } => Some("check"),
+        Cmd::Exec { .. } => Some("exec"),
+        Cmd::Link { .. } => Some("link set"),
+        Cmd::Graph { target, .. } => matches!(
+            labctl::graph::Target::of(target),
+            labctl::graph::Target::Lab(_)
+        )
+        .then_some("graph"),
+        // `up` and `run` check their own needs (privileges among them).
+        Cmd::Up { .. }
+        | Cmd::Run { .. }
+        | Cmd::Doctor { .. }
+        | Cmd::Validate { .. }
+        | Cmd::Dns { .. } => None,
+    }
+}
+
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(verb) = privileged_verb(&cli.cmd) {
+        labctl::doctor::require_privileges(verb).with_context(|| format!("labctl {verb}"))?;
+    }
     match cli.cmd {
         Cmd::Up {
             file,
@@ -253,7 +328,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Cmd::Status { name, output } => {
-            let output = match output {
+            let output = match output.output {
                 OutputArg::Table => labctl::status::Output::Table,
                 OutputArg::Json => labctl::status::Output::Json,
             };
@@ -263,34 +338,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(labctl::status::EXIT_UNHEALTHY));
             }
         }
-        Cmd::Exec { node, lab, cmd } => {
-            let code = labctl::exec::run(&node, lab.as_deref(), &cmd)
-                .with_context(|| format!("labctl exec {node}"))?;
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)));
-        }
-        Cmd::Graph {
-            file,
-            format,
-            overlay,
-        } => {
-            let format = match format {
-                GraphFormat::Mermaid => labctl::graph::GraphFormat::Mermaid,
-                GraphFormat::Dot => labctl::graph::GraphFormat::Dot,
-            };
-            let drawn = match overlay {
-                Some(dir) => {
-                    labctl::overlay::graph_overlay(&file, &dir, format).map_err(|e| e.to_string())
-                }
-                None => labctl::graph::graph(&file, format).map_err(|e| e.to_string()),
-            };
-            match drawn {
-                Ok(text) => println!("{}", text.trim_end()),
-                Err(e) => {
-                    eprintln!("{e}");
-                    return Ok(ExitCode::FAILURE);
-                }
+        Cmd::Check { name, output, wait } => {
+            let wait = std::time::Duration::try_from_secs_f64(wait)
+                .context("labctl check: --wait must be a number of seconds")?;
+            let report = labctl::check::run(name.as_deref(), wait).context("labctl check")?;
+            match output.output {
+                OutputArg::Table => print!("{}", report.to_table()),
+                OutputArg::Json => println!("{}", report.to_json().context("labctl check")?),
+            }
+            if !report.passed {
+                return Ok(ExitCode::from(labctl::check::EXIT_FAILED));
             }
         }
+        Cmd::Exec { node, lab, cmd } => {
+            return match labctl::exec::run(&node, lab.as_deref(), &cmd) {
+                Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+                Err(e) => match labctl::exec::shell_exit_code(&e) {
+                    Some(code) => {
+                        eprintln!("labctl: exec: {e}");
+                        Ok(ExitCode::from(code))
+                    }
+                    None => Err(e).with_context(|| format!("labctl exec {node}")),
+                },
+            };
+        }
+        Cmd::Graph {
+            target,
+            format,
+            out,
+            overlay,
+        } => return graph(&target, format, out.as_deref(), overlay.as_deref()),
         Cmd::Doctor { topologies, output } => {
             let files = if topologies.is_empty() {
                 labctl::doctor::default_topologies()
@@ -299,7 +376,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let needs = labctl::doctor::needs_of_files(&files).context("labctl doctor")?;
             let report = labctl::doctor::doctor(&needs);
-            match output {
+            match output.output {
                 OutputArg::Table => print!("{}", report.to_table()),
                 OutputArg::Json => println!("{}", report.to_json().context("labctl doctor")?),
             }
@@ -307,14 +384,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(labctl::doctor::EXIT_MISSING));
             }
         }
-        Cmd::Validate { file } => match labctl::scenario::validate_file(&file) {
-            Ok(summary) => println!("{summary}"),
-            Err(e) => {
+        Cmd::Validate { file, output } => {
+            let outcome = labctl::scenario::validate_file(&file);
+            match (output.output, &outcome) {
+                (OutputArg::Json, _) => {
+                    let report = labctl::validate::Report::of(&file, &outcome);
+                    let text = serde_json::to_string_pretty(&report).context("labctl validate")?;
+                    println!("{text}");
+                }
+                (OutputArg::Table, Ok(summary)) => println!("{summary}"),
                 // Every problem, one per line, each naming file:line:column and field.
-                eprintln!("{e}");
+                (OutputArg::Table, Err(e)) => eprintln!("{e}"),
+            }
+            if outcome.is_err() {
                 return Ok(ExitCode::FAILURE);
             }
-        },
+        }
         Cmd::Link { cmd } => link_set(cmd, cli.quiet)?,
         Cmd::Run {
             scenario,
@@ -337,7 +422,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     }),
                 },
                 keep,
-                json: matches!(output, OutputArg::Json),
+                json: matches!(output.output, OutputArg::Json),
                 junit,
                 results,
                 width: table_width(),
@@ -418,4 +503,40 @@ fn table_width() -> u16 {
         .ok()
         .and_then(|c| c.parse().ok())
         .unwrap_or(140)
+}
+
+/// `labctl graph`: the drawing to standard output or `--out`.
+fn graph(
+    target: &str,
+    format: GraphFormat,
+    out: Option<&std::path::Path>,
+    overlay: Option<&std::path::Path>,
+) -> Result<ExitCode> {
+    use labctl::graph::Format;
+    let format = match format {
+        GraphFormat::Mermaid => Format::Mermaid,
+        GraphFormat::Dot => Format::Dot,
+        GraphFormat::Svg => Format::Svg,
+        GraphFormat::Png => Format::Png,
+    };
+    let drawn = match labctl::graph::draw(&labctl::graph::Target::of(target), format, overlay) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            // Topology problems are one per line, file:line:column first.
+            eprintln!("{e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    match out {
+        Some(path) => std::fs::write(path, &drawn)
+            .with_context(|| format!("labctl graph: write {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&drawn)
+                .and_then(|()| stdout.flush())
+                .context("labctl graph: write standard output")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

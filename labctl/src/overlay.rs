@@ -5,15 +5,13 @@
 //!
 //! # Public API
 //! - [`render`]`(&Topology, &[ObservedPath], GraphFormat) -> String`
-//! - [`graph_overlay`]`(topology file, results dir, GraphFormat)`
-
-use std::path::Path;
+//!   ([`crate::graph::draw`] reads the results directory and calls it)
 
 use topology::graph::{render_with_overlays, GraphFormat, Overlay};
 use topology::Topology;
 
 use crate::asserter::ObservedPath;
-use crate::report::{read_report, ResultsError};
+use crate::report::ResultsError;
 
 /// Why `labctl graph --overlay` could not draw.
 #[derive(Debug, thiserror::Error)]
@@ -36,12 +34,4 @@ pub fn render(topo: &Topology, paths: &[ObservedPath], format: GraphFormat) -> S
         })
         .collect();
     render_with_overlays(topo, format, &overlays)
-}
-
-/// Load the topology at `file`, read the paths of the results in `dir`
-/// (`report.json`) and draw them.
-pub fn graph_overlay(file: &Path, dir: &Path, format: GraphFormat) -> Result<String, OverlayError> {
-    let topo = topology::load(file)?;
-    let report = read_report(dir)?;
-    Ok(render(&topo, &report.paths, format))
 }

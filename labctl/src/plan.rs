@@ -268,12 +268,13 @@ fn ifaces(topo: &Topology, node: &topology::Node) -> Vec<IfacePlan> {
 }
 
 /// The node's SID as a `seg6local End` route on its first interface that
-/// is up (a route on a device that is down is gone).
+/// is up: the kernel refuses a route on a down device ("Network is down")
+/// and deletes it when its device goes down. A node whose every link is
+/// declared down is unreachable and gets no SID route.
 fn sid(node: &topology::Node, ifaces: &[IfacePlan]) -> Option<SidPlan> {
     let sid = node.sid.filter(|_| node.kind.has_sid())?;
-    let dev = ifaces.iter().find(|i| i.up).or(ifaces.first())?;
     Some(SidPlan {
-        dev: dev.name.clone(),
+        dev: ifaces.iter().find(|i| i.up)?.name.clone(),
         sid,
         flavor_ops: node
             .sid_behavior
@@ -383,6 +384,40 @@ mod tests {
         assert_eq!(first(&t), t.links[0].b.ifname);
         t.links[0].up = false;
         assert_eq!(first(&t), t.links[1].a.ifname);
+    }
+
+    #[test]
+    fn the_sid_route_uses_an_interface_that_is_up() {
+        let t = topology::parse_str(
+            "name: t\nnodes:\n  r1: {kind: router, sid: \"fcbb:bb00:1::2\"}\n  \
+             r2: {kind: router, sid: \"fcbb:bb00:2::2\"}\n  \
+             r3: {kind: router, sid: \"fcbb:bb00:3::2\"}\n  \
+             h1: {kind: host, address: \"fcbb:cc00:1::a\"}\n\
+             links:\n  - {endpoints: [r1, h1], up: false}\n  - {endpoints: [r2, r3], up: false}\n  \
+             - {endpoints: [r1, r2]}\n  - {endpoints: [r1, r3]}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let p = from_topology(&t, "x");
+        for (node, up_link) in [("r1", 2), ("r2", 2), ("r3", 3)] {
+            let ns = p.namespaces.iter().find(|n| n.node == node).unwrap();
+            assert!(!ns.ifaces[0].up, "{node}: the first link is declared down");
+            let want = &t.links[up_link].endpoint(node).unwrap().ifname;
+            assert_eq!(&ns.sids[0].dev, want, "{node}");
+        }
+    }
+
+    #[test]
+    fn a_node_with_every_link_down_gets_no_sid_route() {
+        let t = topology::parse_str(
+            "name: t\nnodes:\n  r1: {kind: router, sid: \"fcbb:bb00:1::2\"}\n  \
+             r2: {kind: router, sid: \"fcbb:bb00:2::2\"}\n\
+             links:\n  - {endpoints: [r1, r2], up: false}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let p = from_topology(&t, "x");
+        assert!(p.namespaces.iter().all(|n| n.sids.is_empty()));
     }
 
     #[test]

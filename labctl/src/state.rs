@@ -347,6 +347,15 @@ pub fn list_labs() -> Vec<String> {
     out
 }
 
+/// `running labs: a, b` or `no lab is running`, for messages about a lab
+/// that is not running.
+pub fn running_labs_phrase() -> String {
+    match list_labs() {
+        labs if labs.is_empty() => "no lab is running".to_string(),
+        labs => format!("running labs: {}", labs.join(", ")),
+    }
+}
+
 /// The lab a command acts on: `name` if given (it must run), else the only
 /// running lab. `how_to_choose` ends the error when several run.
 pub fn select_lab(name: Option<&str>, how_to_choose: &'static str) -> Result<String> {

@@ -164,7 +164,7 @@ fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
 
 /// A running lab's metadata, its topology with the link changes made since
 /// `up` (`labctl link set`), and its journal.
-fn load(lab: &str) -> Result<(state::LabMeta, Topology, Vec<Entry>)> {
+pub fn load(lab: &str) -> Result<(state::LabMeta, Topology, Vec<Entry>)> {
     let dir = state::lab_dir(lab);
     if !dir.is_dir() {
         return Err(Error::NoSuchLab(lab.to_string()));

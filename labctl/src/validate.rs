@@ -6,12 +6,15 @@
 //!   problem as `file:line:column: field: message`, one per line (print it
 //!   and exit non-zero).
 //! - `pub fn summary(path: &Path, topo: &Topology) -> String`
+//! - [`Report`]`::of(path, &outcome)`: the outcome as one JSON document
+//!   (`labctl validate --output json`)
 //!
 //! All checks live in the `topology` crate (docs/topology.md, "Validation").
 
 use std::path::Path;
 
-use topology::{NodeKind, Topology};
+use serde::Serialize;
+use topology::{LoadError, NodeKind, Problem, Topology};
 
 /// Validate the topology file at `path`.
 pub fn validate(path: &Path) -> Result<String, topology::LoadError> {
@@ -50,6 +53,59 @@ pub fn summary(path: &Path, topo: &Topology) -> String {
         topo.links.len(),
         topo.dns_records.len(),
     )
+}
+
+/// `labctl validate --output json`: the summary, or every problem.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The file as given.
+    pub file: String,
+    pub valid: bool,
+    /// The one-line summary of a valid file.
+    pub summary: Option<String>,
+    /// Every problem of an invalid file (a file that cannot be read is one
+    /// problem at line 0).
+    pub problems: Vec<FileProblem>,
+}
+
+/// One problem and the file it is in.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileProblem {
+    pub file: String,
+    #[serde(flatten)]
+    pub problem: Problem,
+}
+
+impl Report {
+    /// The report of validating `path` with `outcome`.
+    pub fn of(path: &Path, outcome: &Result<String, LoadError>) -> Report {
+        let file = path.display().to_string();
+        let problems = match outcome {
+            Ok(_) => Vec::new(),
+            Err(LoadError::Invalid { file, problems }) => problems
+                .iter()
+                .map(|p| FileProblem {
+                    file: file.clone(),
+                    problem: p.clone(),
+                })
+                .collect(),
+            Err(e @ LoadError::Read(_)) => vec![FileProblem {
+                file: file.clone(),
+                problem: Problem {
+                    line: 0,
+                    column: 0,
+                    field: String::new(),
+                    message: e.to_string(),
+                },
+            }],
+        };
+        Report {
+            file,
+            valid: outcome.is_ok(),
+            summary: outcome.as_ref().ok().cloned(),
+            problems,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -673,7 +673,9 @@ fn down_as_a_non_root_user_fails_at_once_with_the_permission_error() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("permission denied"), "{err}");
+    // Refused by the privilege check, with the fix, before anything is touched.
+    assert!(err.contains("Permission denied"), "{err}");
+    assert!(err.contains("fix: run as root"), "{err}");
     assert!(!err.contains("did not exit"), "blamed SIGKILL: {err}");
     // Nothing was removed: the lab still works.
     assert_eq!(namespaces_of(&lab.name).len(), 3);

@@ -8,7 +8,10 @@
 //!
 //! Nodes show name, kind and SID or address; shapes tell kinds apart. Links
 //! show their declared properties (one label when both directions agree,
-//! `a→b` / `b→a` parts otherwise); links declared down are dashed.
+//! `a→b` / `b→a` parts otherwise); links that are down (declared down, or
+//! down in the kernel when labctl draws a running lab) are dashed and
+//! labelled `(down)`, red in dot. The dot text lays out with plain `dot`,
+//! left to right, each interface name at its own end of the link.
 
 use std::fmt::Write;
 use std::str::FromStr;
@@ -168,12 +171,19 @@ fn dot_escape(s: &str) -> String {
 fn dot(topo: &Topology) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "graph \"{}\" {{", dot_escape(&topo.name));
-    let _ = writeln!(out, "  layout=neato; overlap=false; splines=true;");
+    // Plain `dot` (no engine override): ranks left to right in link
+    // order, edge labels placed without overlaps.
+    let _ = writeln!(out, "  rankdir=LR; nodesep=0.35; ranksep=0.8;");
     let _ = writeln!(
         out,
         "  node [fontname=\"Helvetica\", fontsize=10, style=filled];"
     );
-    let _ = writeln!(out, "  edge [fontname=\"Helvetica\", fontsize=8];");
+    // Interface names sit at their own end of each edge (tail = link end
+    // a, head = end b), pulled off the line so they do not cross it.
+    let _ = writeln!(
+        out,
+        "  edge [fontname=\"Helvetica\", fontsize=8, labelfontsize=7, labelfontcolor=\"#475569\", labeldistance=1.6, labelangle=25];"
+    );
     for n in topo.nodes.values() {
         let (shape, color) = match n.kind {
             NodeKind::Router => ("box", "#dbeafe"),
@@ -191,7 +201,11 @@ fn dot(topo: &Topology) -> String {
         );
     }
     for l in &topo.links {
-        let style = if l.up { "" } else { ", style=dashed" };
+        let style = if l.up {
+            ""
+        } else {
+            ", style=dashed, color=\"#dc2626\", fontcolor=\"#dc2626\""
+        };
         let _ = writeln!(
             out,
             "  \"{}\" -- \"{}\" [label=\"{}\", taillabel=\"{}\", headlabel=\"{}\"{style}];",

@@ -60,6 +60,7 @@ pub mod vpp;
 pub use error::{LoadError, Problem, Problems};
 pub use input::{read_input_file, FileKind, ReadFileError, MAX_INPUT_FILE_BYTES};
 pub use model::*;
+pub use resolve::suggest::suggest;
 pub use resolve::{
     derived_ifname, parse_document, syntax_problem, unicast_address, DEFAULT_IGP_METRIC,
     DEFAULT_LINK_MTU, DEFAULT_LINK_POOL, DEFAULT_ROUTE_MTU, MAX_IFNAME_LEN,

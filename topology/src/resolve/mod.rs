@@ -36,7 +36,7 @@ mod ifname;
 mod links;
 mod nodes;
 mod structure;
-mod suggest;
+pub(crate) mod suggest;
 mod syntax;
 
 pub use context::unicast_address;

@@ -1,9 +1,14 @@
 //! "Did you mean ...?": the nearest known name to a misspelt one.
 
-/// The one name within edit distance 2 of `word` that is closer than all others.
-pub(super) fn suggest<'a>(word: &str, names: impl Iterator<Item = &'a String>) -> Option<&'a str> {
+/// The one name within edit distance 2 of `word` (Levenshtein, `strsim`)
+/// that is closer than all others.
+pub fn suggest<'a, S>(word: &str, names: impl IntoIterator<Item = &'a S>) -> Option<&'a str>
+where
+    S: AsRef<str> + ?Sized + 'a,
+{
     let mut scored: Vec<(usize, &str)> = names
-        .map(|n| (edit_distance(word, n), n.as_str()))
+        .into_iter()
+        .map(|n| (strsim::levenshtein(word, n.as_ref()), n.as_ref()))
         .filter(|&(d, _)| d <= 2)
         .collect();
     scored.sort();
@@ -11,22 +16,6 @@ pub(super) fn suggest<'a>(word: &str, names: impl Iterator<Item = &'a String>) -
         [(d, n), rest @ ..] if rest.first().is_none_or(|(d2, _)| d2 > d) => Some(n),
         _ => None,
     }
-}
-
-/// Levenshtein distance (names are short).
-pub(super) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-            prev = cur;
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -43,6 +32,6 @@ mod tests {
         assert_eq!(suggest("dsn", names.iter()), Some("dns"));
         assert_eq!(suggest("vpp9", names.iter()), None);
         assert_eq!(suggest("completely-else", names.iter()), None);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(suggest("sidd", ["kind", "sid", "sid_flavors"]), Some("sid"));
     }
 }

@@ -54,6 +54,7 @@ pub fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
     if let Some(i) = message.find(", set DuplicateKeyPolicy") {
         message.truncate(i);
     }
+    let message = with_suggestion(message);
     let (line, column) = loc.map_or((0, 0), |l| (l.line() as u32, l.column() as u32));
     // YAML syntax errors have no field; a missing field is named inside its
     // mapping; type errors name the value serde stopped at.
@@ -80,5 +81,52 @@ pub fn syntax_problem(err: &serde_saphyr::Error, text: &str) -> Problem {
         column,
         field,
         message,
+    }
+}
+
+/// serde's "unknown field `sidd`, expected one of kind, sid, ..." (and
+/// "unknown variant" for kinds and other enums) with the nearest expected
+/// name: "unknown field `sidd` (did you mean `sid`?), expected one of ...".
+fn with_suggestion(message: String) -> String {
+    let Some((head, expected)) = message.split_once(", expected ") else {
+        return message;
+    };
+    let Some(word) = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|p| head.strip_prefix(p))
+        .and_then(|rest| rest.strip_suffix('`'))
+    else {
+        return message;
+    };
+    let names: Vec<&str> = expected
+        .trim_start_matches("one of ")
+        .split(", ")
+        .flat_map(|n| n.split(" or "))
+        .map(|n| n.trim().trim_matches('`'))
+        .collect();
+    match super::suggest::suggest(word, names.iter().copied()) {
+        Some(near) => format!("{head} (did you mean `{near}`?), expected {expected}"),
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_suggestion;
+
+    #[test]
+    fn unknown_fields_and_variants_get_the_nearest_expected_name() {
+        assert_eq!(
+            with_suggestion("unknown field `sidd`, expected one of kind, sid, locator".into()),
+            "unknown field `sidd` (did you mean `sid`?), expected one of kind, sid, locator"
+        );
+        assert_eq!(
+            with_suggestion("unknown variant `rooter`, expected `router` or `host`".into()),
+            "unknown variant `rooter` (did you mean `router`?), expected `router` or `host`"
+        );
+        let far = "unknown variant `switch`, expected one of router, host".to_string();
+        assert_eq!(with_suggestion(far.clone()), far);
+        let other = "invalid type: string, expected a number".to_string();
+        assert_eq!(with_suggestion(other.clone()), other);
     }
 }
