@@ -120,6 +120,12 @@ impl ClientPort for TimingPort {
     fn set_local_addresses(&mut self, addresses: &[Ipv6Addr]) -> Result<(), PortError> {
         self.inner.set_local_addresses(addresses)
     }
+    fn wait_for_removals(&mut self) {
+        self.inner.wait_for_removals()
+    }
+    fn refresh_routes(&mut self) -> Result<usize, PortError> {
+        self.inner.refresh_routes()
+    }
     fn read(&self) -> Result<PortState, PortError> {
         self.inner.read()
     }
