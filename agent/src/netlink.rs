@@ -1,6 +1,7 @@
 //! What the agent reads and writes through rtnetlink, in the calling
-//! process's namespace: the interface (index, MTU, addresses) and the
-//! per-destination route MTU (the MTU duty of whoever writes paths).
+//! process's namespace: the interface (index, MTU, addresses), the
+//! per-destination route MTU (the MTU duty of whoever writes paths), and
+//! route notifications ([`watch_routes`]: paths' handoffs follow routes).
 //!
 //! Route MTU: for a destination steered over n SIDs the agent installs a
 //! host route `DST/128` with the same next hop as the route the kernel
