@@ -10,13 +10,17 @@
 //! - `dns_to_map`: a changed DNS answer until the map holds the path for the
 //!   new address (plan, diff, write; the old address is removed after).
 //!
+//! - `remove_batch` (summary only): a DNS answer that drops 15 of a name's
+//!   16 addresses until the owner has applied it (15 paths removed, one
+//!   grace period), 100 times.
+//!
 //! Each is timed against a baseline in the same run, interleaved sample by
 //! sample: the bare map write(s) the change needs (`set_path`, and for DNS
-//! `set_path` + `remove_path`) on another loaded copy of the maps. The
-//! summary prints p50 and p99 over 1000 changes and the ratio of medians.
+//! `set_path` + `remove_path`; 16 × `remove_path` for the batch) on another
+//! loaded copy of the maps. The summary prints p50 and p99 over 1000
+//! changes (100 batches) and the ratio of medians.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeSet;
 use std::net::Ipv6Addr;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
@@ -119,6 +123,12 @@ impl ClientPort for TimingPort {
     }
     fn set_local_addresses(&mut self, addresses: &[Ipv6Addr]) -> Result<(), PortError> {
         self.inner.set_local_addresses(addresses)
+    }
+    fn wait_for_removals(&mut self) {
+        self.inner.wait_for_removals()
+    }
+    fn refresh_routes(&mut self) -> Result<usize, PortError> {
+        self.inner.refresh_routes()
     }
     fn read(&self) -> Result<PortState, PortError> {
         self.inner.read()
@@ -290,19 +300,65 @@ fn result_sample(rig: &Rig) -> Duration {
 fn dns_sample(rig: &Rig, i: usize) -> Duration {
     rig.drain();
     let new = if i.is_multiple_of(2) { OTHER } else { SERVER };
+    let answer = dns_update(&[a(new)]);
+    let start = Instant::now();
+    rig.send(answer);
+    rig.written(key(new)) - start
+}
+
+/// Addresses of the batch: fcbb:cc00:3::1 .. ::16.
+fn batch_addresses() -> Vec<Ipv6Addr> {
+    (1..=16u16)
+        .map(|i| Ipv6Addr::new(0xfcbb, 0xcc00, 3, 0, 0, 0, 0, i))
+        .collect()
+}
+
+fn dns_update(addresses: &[Ipv6Addr]) -> Update {
     let now = SystemTime::now();
-    let answer = Update::Dns(DnsAnswer {
+    Update::Dns(DnsAnswer {
         name: "wb.hawk.net".into(),
         outcome: LookupOutcome::Found {
-            addresses: BTreeSet::from([a(new)]),
+            addresses: addresses.iter().copied().collect(),
             ttl: Duration::from_secs(60),
         },
         at: now,
         next: now + Duration::from_secs(60),
-    });
+    })
+}
+
+/// The name's 16 addresses written, then an answer with only the first:
+/// the time until the owner has removed the other 15 (its next report
+/// waits for that).
+fn batch_sample(rig: &Rig) -> Duration {
+    let all = batch_addresses();
+    rig.drain();
+    rig.send(dns_update(&all));
+    // (The first address's path stays from the last sample after the first.)
+    for address in &all[1..] {
+        rig.written(PathKey {
+            destination: *address,
+            port: PORT,
+            proto: Proto::Tcp,
+        });
+    }
     let start = Instant::now();
-    rig.send(answer);
-    rig.written(key(new)) - start
+    rig.send(dns_update(&[all[0]]));
+    let agent = rig.agent.as_ref().unwrap();
+    rig.runtime.block_on(agent.report()).unwrap();
+    start.elapsed()
+}
+
+fn baseline_batch(dp: &mut ClientDataplane) -> Duration {
+    let all = batch_addresses();
+    for address in &all {
+        dp.set_path(*address, PORT, Proto::Tcp, &lists()[0])
+            .unwrap();
+    }
+    let start = Instant::now();
+    for address in &all[1..] {
+        dp.remove_path(*address, PORT, Proto::Tcp).unwrap();
+    }
+    start.elapsed()
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -433,6 +489,12 @@ fn summary() {
         base.push(baseline_dns(&mut dp, i));
     }
     print_line("dns_to_map", changes, base, "set_path + remove_path");
+    let (mut batches, mut base) = (Vec::new(), Vec::new());
+    for _ in 0..SAMPLES / 10 {
+        batches.push(batch_sample(&dns));
+        base.push(baseline_batch(&mut dp));
+    }
+    print_line("remove_batch", batches, base, "15 x remove_path");
 }
 
 criterion_group!(benches, bench);

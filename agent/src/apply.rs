@@ -6,6 +6,8 @@
 //! after a shorter one is; names after their service paths, removed before
 //! them), and when one fails every operation already done is undone in
 //! reverse, so the maps hold the old state whole, never half of a result.
+//! Removals wait for packets still reading them once per apply, after the
+//! last operation (the port waits before a write that could reuse them).
 
 use std::collections::BTreeMap;
 use std::net::Ipv6Addr;
@@ -115,6 +117,7 @@ impl<P: ClientPort> Applier<P> {
         for op in &ops {
             if let Err(source) = op.run(&mut self.port) {
                 self.undo(&done);
+                self.port.wait_for_removals();
                 return Err(ApplyError {
                     changes: ops.len(),
                     source,
@@ -123,6 +126,8 @@ impl<P: ClientPort> Applier<P> {
             debug!(?op, "applied");
             done.push(op.clone());
         }
+        // One grace period for all the removals of this apply.
+        self.port.wait_for_removals();
         let removed = ops.iter().filter(|op| op.removes()).count();
         self.written = target;
         Ok(Applied {

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use dataplane::IngressHook;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::config::{Config, Target};
 use crate::controller::{self, Backoff, ControllerOptions};
@@ -56,8 +56,8 @@ pub struct ClientAgent {
 
 impl ClientAgent {
     /// Build the port on the owner thread (`make_port`), apply what the
-    /// configuration already says, start resolving names and (controller
-    /// mode) the controller stream.
+    /// configuration already says, then (once that is in the maps) start
+    /// resolving names and (controller mode) the controller stream.
     pub async fn start<P, F, L>(spec: ClientSpec<L>, make_port: F) -> Result<ClientAgent, PortError>
     where
         P: ClientPort + 'static,
@@ -91,18 +91,24 @@ impl ClientAgent {
         let (stop, stop_rx) = watch::channel(false);
         let (config, source) = (spec.config, spec.source);
         let resolvers = spec.resolvers;
-        // The resolvers are the dataplane's before the first query leaves
-        // (a reply to a query sent earlier would count as unsolicited).
-        let make_port = move || {
+        // The resolvers, the names to snoop and the configuration's paths
+        // are in the maps before the agent's first query leaves: the
+        // dataplane notes a query only while it snoops a name, so a query
+        // sent earlier would have its reply counted unsolicited.
+        let make_owner = move || {
             let mut port = make_port()?;
             port.set_resolvers(&resolvers)?;
             info!(?resolvers, "DNS replies believed from these resolvers");
-            Ok(port)
+            Ok(ClientOwner::new(
+                config,
+                mode,
+                source,
+                identity,
+                port,
+                requests_tx,
+            ))
         };
-        let owner = OwnerHandle::spawn(make_port, move |port, updates| {
-            ClientOwner::new(config, mode, source, identity, port, requests_tx).run(updates)
-        })
-        .await?;
+        let owner = OwnerHandle::spawn(make_owner, |owner, updates| owner.run(updates)).await?;
         let mut tasks = Vec::new();
         for name in names {
             tasks.push(tokio::spawn(resolve::resolve_forever(
@@ -164,6 +170,17 @@ impl ClientAgent {
             self.owner.sender(),
             self.stop.subscribe(),
         )));
+    }
+
+    /// Follow the namespace's IPv6 routes: on a change the paths' handoffs
+    /// are chosen again (docs/dataplane.md, "Handoff").
+    pub fn follow_routes(&mut self) {
+        let (owner, stop) = (self.owner.sender(), self.stop.subscribe());
+        self.tasks.push(tokio::spawn(async move {
+            if let Err(err) = netlink::watch_routes(owner, stop).await {
+                error!(error = %err, "route changes not followed: handoffs stay as written");
+            }
+        }));
     }
 
     pub fn owner(&self) -> &OwnerHandle {
@@ -261,6 +278,7 @@ pub async fn run_client(
         lookup,
     );
     agent.follow_addresses(handle, &interface, FOLLOW_EVERY);
+    agent.follow_routes();
     let operations = serve_operations(&runfiles, args.metrics, agent.owner().sender()).await;
     let operations = match operations {
         Ok(ops) => ops,

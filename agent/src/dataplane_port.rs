@@ -18,7 +18,10 @@ use std::net::Ipv6Addr;
 use dataplane::loader::{Dataplane, Role};
 /// Whose packets may set a return path (the server's trust; no default).
 pub use dataplane::Trust;
-use dataplane::{ClientDataplane, Counter, Counters, IngressHook, ServerDataplane, ServerOptions};
+use dataplane::{
+    ClientDataplane, Counter, Counters, Handoff, IngressHook, PathWriter, ServerDataplane,
+    ServerOptions,
+};
 use tracing::{info, warn};
 
 use crate::netlink::{self, Interface, NextHop};
@@ -46,6 +49,16 @@ fn sync_local_addresses<R: Role>(
             .map_err(op_err(format!("remove local address {addr}")))?;
     }
     Ok(())
+}
+
+/// How a stored path's packets reach the first SID, for reports.
+fn handoff_name(handoff: Handoff) -> &'static str {
+    match handoff {
+        Handoff::Stack => "stack",
+        Handoff::Neighbour => "neighbour",
+        // Stored paths hold a decision; Auto only in a request.
+        Handoff::Auto => "auto",
+    }
 }
 
 /// Counters as (name, value), every counter.
@@ -139,6 +152,9 @@ impl Routes {
 #[derive(Debug)]
 pub struct ClientDataplanePort {
     dp: ClientDataplane,
+    /// Writes and removes the paths: one writer, so removals are waited
+    /// for once per batch and the handoffs are refreshed on this thread.
+    writer: PathWriter,
     /// None when not attached (tests, benchmarks): no route is touched.
     routes: Option<Routes>,
     route_mtus: BTreeMap<Ipv6Addr, u32>,
@@ -148,8 +164,10 @@ impl ClientDataplanePort {
     /// Load (verify) the client programs without attaching them: the maps
     /// work, nothing steers traffic and no route is changed.
     pub fn load() -> Result<ClientDataplanePort, PortError> {
+        let dp = ClientDataplane::load().map_err(op_err("load the client programs"))?;
         Ok(ClientDataplanePort {
-            dp: ClientDataplane::load().map_err(op_err("load the client programs"))?,
+            writer: dp.path_writer().map_err(op_err("open the path writer"))?,
+            dp,
             routes: None,
             route_mtus: BTreeMap::new(),
         })
@@ -183,14 +201,14 @@ impl ClientDataplanePort {
 
 impl ClientPort for ClientDataplanePort {
     fn set_path(&mut self, key: PathKey, sids: &[Ipv6Addr]) -> Result<(), PortError> {
-        self.dp
+        self.writer
             .set_path(key.destination, key.port, key.proto, sids)
             .map_err(op_err(format!("set path {key}")))
     }
 
     fn remove_path(&mut self, key: PathKey) -> Result<(), PortError> {
-        self.dp
-            .remove_path(key.destination, key.port, key.proto)
+        self.writer
+            .remove_path_deferred(key.destination, key.port, key.proto)
             .map(|_| ())
             .map_err(op_err(format!("remove path {key}")))
     }
@@ -200,7 +218,7 @@ impl ClientPort for ClientDataplanePort {
         key: ServicePathKey,
         sids: &[Ipv6Addr],
     ) -> Result<(), PortError> {
-        self.dp
+        self.writer
             .set_service_path(key.service, key.port, key.proto, sids)
             .map_err(op_err(format!(
                 "set service path {}:{}",
@@ -209,13 +227,23 @@ impl ClientPort for ClientDataplanePort {
     }
 
     fn remove_service_path(&mut self, key: ServicePathKey) -> Result<(), PortError> {
-        self.dp
-            .remove_service_path(key.service, key.port, key.proto)
+        self.writer
+            .remove_service_path_deferred(key.service, key.port, key.proto)
             .map(|_| ())
             .map_err(op_err(format!(
                 "remove service path {}:{}",
                 key.service, key.port
             )))
+    }
+
+    fn wait_for_removals(&mut self) {
+        self.writer.wait_for_removals();
+    }
+
+    fn refresh_routes(&mut self) -> Result<usize, PortError> {
+        self.writer
+            .refresh_routes()
+            .map_err(op_err("refresh the paths' handoffs"))
     }
 
     fn add_dns_name(&mut self, name: &str, service: u32) -> Result<(), PortError> {
@@ -263,23 +291,22 @@ impl ClientPort for ClientDataplanePort {
     }
 
     fn read(&self) -> Result<PortState, PortError> {
-        let paths = self
-            .dp
-            .paths()
-            .map_err(op_err("read client_paths"))?
-            .into_iter()
-            .map(|p| {
-                let key = PathKey {
-                    destination: p.destination,
-                    port: p.port,
-                    proto: p.proto,
-                };
-                (key, p.sids)
-            })
-            .collect();
+        let entries = self.writer.paths().map_err(op_err("read client_paths"))?;
+        let mut paths = BTreeMap::new();
+        let mut handoffs = BTreeMap::new();
+        for p in entries {
+            let key = PathKey {
+                destination: p.destination,
+                port: p.port,
+                proto: p.proto,
+            };
+            handoffs.insert(key, handoff_name(p.handoff).to_owned());
+            paths.insert(key, p.sids);
+        }
         let counters = self.dp.counters().map_err(op_err("read counters"))?;
         Ok(PortState {
             paths,
+            handoffs,
             dns_learned: self.dp.dns_addresses().map_err(op_err("read client_dns"))?,
             route_mtus: self.route_mtus.clone(),
             resolvers: self

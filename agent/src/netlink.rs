@@ -1,6 +1,7 @@
 //! What the agent reads and writes through rtnetlink, in the calling
-//! process's namespace: the interface (index, MTU, addresses) and the
-//! per-destination route MTU (the MTU duty of whoever writes paths).
+//! process's namespace: the interface (index, MTU, addresses), the
+//! per-destination route MTU (the MTU duty of whoever writes paths), and
+//! route notifications ([`watch_routes`]: paths' handoffs follow routes).
 //!
 //! Route MTU: for a destination steered over n SIDs the agent installs a
 //! host route `DST/128` with the same next hop as the route the kernel
@@ -166,6 +167,63 @@ pub async fn watch_addresses(
         {
             return;
         }
+    }
+}
+
+/// Tell the owner ([`crate::owner::Update::RoutesChanged`]) whenever an
+/// IPv6 route of this namespace is added or removed (rtnetlink's route
+/// notifications), except the agent's own route MTUs (protocol
+/// [`RTPROT_SRV6_AGENT`]: same next hop, so no path's handoff depends on
+/// them). A burst of notifications is one update. Ends on `stop` or when
+/// the owner is gone.
+pub async fn watch_routes(
+    owner: tokio::sync::mpsc::Sender<crate::owner::Update>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<(), NetlinkError> {
+    use futures::{FutureExt, StreamExt};
+    let (connection, _handle, mut messages) =
+        rtnetlink::new_multicast_connection(&[rtnetlink::MulticastGroup::Ipv6Route]).map_err(
+            |e| NetlinkError {
+                what: "subscribe to route notifications".into(),
+                message: e.to_string(),
+            },
+        )?;
+    let connection = tokio::spawn(connection);
+    loop {
+        let message = tokio::select! {
+            m = messages.next() => m,
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        let Some((message, _)) = message else { break };
+        let mut changed = route_changed(&message);
+        // What is already queued belongs to the same change.
+        while let Some(Some((message, _))) = messages.next().now_or_never() {
+            changed |= route_changed(&message);
+        }
+        if changed
+            && owner
+                .send(crate::owner::Update::RoutesChanged)
+                .await
+                .is_err()
+        {
+            break;
+        }
+    }
+    connection.abort();
+    Ok(())
+}
+
+/// A route added or removed that is not one of the agent's route MTUs.
+fn route_changed(
+    message: &rtnetlink::packet_core::NetlinkMessage<netlink_packet_route::RouteNetlinkMessage>,
+) -> bool {
+    use netlink_packet_route::RouteNetlinkMessage as M;
+    use rtnetlink::packet_core::NetlinkPayload;
+    match &message.payload {
+        NetlinkPayload::InnerMessage(M::NewRoute(route) | M::DelRoute(route)) => {
+            route.header.protocol != RouteProtocol::Other(RTPROT_SRV6_AGENT)
+        }
+        _ => false,
     }
 }
 

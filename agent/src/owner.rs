@@ -46,6 +46,8 @@ pub enum Update {
     Resolvers(Vec<Ipv6Addr>),
     /// The interface's addresses (whenever they change).
     LocalAddresses(Vec<Ipv6Addr>),
+    /// The namespace's IPv6 routes changed: paths' handoffs are chosen again.
+    RoutesChanged,
     /// Answer with the current report.
     Report(ReportRequest),
     /// Remove everything written, release the dataplane, end.
@@ -119,6 +121,11 @@ impl<P: ClientPort> ClientOwner<P> {
                     Err(err) => error!(error = %err, "local addresses not updated"),
                 }
             }
+            Update::RoutesChanged => match self.applier.port_mut().refresh_routes() {
+                Ok(0) => debug!("routes changed; every path keeps its handoff"),
+                Ok(changed) => info!(changed, "routes changed; paths' handoffs chosen again"),
+                Err(err) => error!(error = %err, "handoffs not refreshed after a route change"),
+            },
             Update::Report(reply) => {
                 let _ = reply.send(self.report());
             }
@@ -333,6 +340,7 @@ fn path_reports(wanted: &Wanted, state: &PortState) -> Vec<PathReport> {
                 origin: e.origin,
                 intents: e.request.as_ref().map(|r| r.intents.to_string()),
                 note: e.note.clone(),
+                handoff: state.handoffs.get(&e.key).cloned(),
             }
         })
         .collect()

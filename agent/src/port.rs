@@ -55,6 +55,8 @@ impl PortError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PortState {
     pub paths: BTreeMap<PathKey, Vec<Ipv6Addr>>,
+    /// How each path's packets reach its first SID (`stack`, `neighbour`).
+    pub handoffs: BTreeMap<PathKey, String>,
     pub service_paths: BTreeMap<ServicePathKey, Vec<Ipv6Addr>>,
     pub dns_names: BTreeMap<String, u32>,
     /// Addresses learned by DNS snooping, with their service id.
@@ -74,10 +76,20 @@ pub struct PortState {
 pub trait ClientPort {
     /// Steer `key` along `sids` (travel order, 1..=16), replacing any path.
     fn set_path(&mut self, key: PathKey, sids: &[Ipv6Addr]) -> Result<(), PortError>;
+    /// Stop steering `key`. Packets already reading the path may still be
+    /// until [`ClientPort::wait_for_removals`] (the port's next write waits
+    /// for them first), so a batch of removals costs one wait.
     fn remove_path(&mut self, key: PathKey) -> Result<(), PortError>;
     fn set_service_path(&mut self, key: ServicePathKey, sids: &[Ipv6Addr])
         -> Result<(), PortError>;
+    /// As [`ClientPort::remove_path`].
     fn remove_service_path(&mut self, key: ServicePathKey) -> Result<(), PortError>;
+    /// Return when no packet reads a path removed before (one RCU grace
+    /// period if anything was removed since the last wait).
+    fn wait_for_removals(&mut self);
+    /// Routes changed: choose again how each path's packets reach its first
+    /// SID (docs/dataplane.md, "Handoff"); returns how many paths changed.
+    fn refresh_routes(&mut self) -> Result<usize, PortError>;
     /// Snoop DNS replies for `name` (lower case, no trailing dot).
     fn add_dns_name(&mut self, name: &str, service: u32) -> Result<(), PortError>;
     fn remove_dns_name(&mut self, name: &str) -> Result<(), PortError>;
@@ -110,6 +122,9 @@ pub struct MemoryPort {
     pub fail_on: Option<String>,
     /// The device MTU route MTUs are computed from.
     pub device_mtu: u32,
+    /// Grace periods waited (a wait with removals before it).
+    pub grace_periods: usize,
+    removed_unwaited: bool,
 }
 
 impl MemoryPort {
@@ -144,6 +159,7 @@ impl ClientPort for MemoryPort {
 
     fn remove_path(&mut self, key: PathKey) -> Result<(), PortError> {
         self.record(format!("remove_path {key}"))?;
+        self.removed_unwaited = true;
         self.state.paths.remove(&key);
         Ok(())
     }
@@ -169,8 +185,20 @@ impl ClientPort for MemoryPort {
             "remove_service_path {}:{}/{}",
             key.service, key.port, key.proto
         ))?;
+        self.removed_unwaited = true;
         self.state.service_paths.remove(&key);
         Ok(())
+    }
+
+    fn wait_for_removals(&mut self) {
+        if std::mem::take(&mut self.removed_unwaited) {
+            self.grace_periods += 1;
+        }
+    }
+
+    fn refresh_routes(&mut self) -> Result<usize, PortError> {
+        self.record("refresh_routes".into())?;
+        Ok(0)
     }
 
     fn add_dns_name(&mut self, name: &str, service: u32) -> Result<(), PortError> {

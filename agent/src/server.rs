@@ -59,7 +59,8 @@ fn serve_reports(
             Update::Result { .. }
             | Update::Dns(_)
             | Update::Controller(_)
-            | Update::Resolvers(_) => {}
+            | Update::Resolvers(_)
+            | Update::RoutesChanged => {}
         }
     }
 }

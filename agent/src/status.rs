@@ -97,6 +97,9 @@ pub struct PathReport {
     pub intents: Option<String>,
     /// Why the controller's path is not used.
     pub note: Option<String>,
+    /// How its packets reach the first SID (`stack`: the stack's neighbour,
+    /// `neighbour`: handed to the SID's), as the map holds it.
+    pub handoff: Option<String>,
 }
 
 /// A name the agent resolves.

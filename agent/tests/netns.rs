@@ -144,8 +144,15 @@ fn capture(
         let mut cap = Capture::open(ifname);
         ready.send(()).unwrap();
         let mut report = LinkReport::default();
-        while !stop.load(Ordering::Relaxed) {
-            let Some(frame) = cap.next() else { continue };
+        // Until stopped and the ring is drained: a busy machine's capture
+        // lags behind the traffic, and the UDP datagrams come last.
+        loop {
+            let Some(frame) = cap.next() else {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                continue;
+            };
             if frame.len() < 62 || frame[12..14] != [0x86, 0xdd] {
                 continue;
             }
@@ -612,4 +619,57 @@ fn controller_mode_binary_gets_its_path_from_the_controller() {
         let exit = agent.terminate();
         assert!(exit.success(), "{exit}\n{}", agent.logs());
     }
+}
+
+/// The handoff of a path follows the routes: written while the SID and the
+/// destination share the default gateway (`stack`), the path's packets are
+/// handed to the SID's neighbour once the SID is routed through another
+/// gateway, and keep the stack's again when that route goes; the agent's
+/// own route MTUs (protocol 246) change nothing.
+#[test]
+fn a_paths_handoff_follows_route_changes() {
+    let lab = agent_lab();
+    let config_file = write_config(&format!(
+        "services:\n  web:\n    ipv6_addresses: [{SERVER}]\n    applications:\n      - port: {PORT}\n        sid: [{SID}]\n"
+    ));
+    let config = path_of(&config_file);
+    let mut client = AgentProcess::spawn(
+        &lab.client,
+        &["client", "--interface", "c0", "--config", &config],
+    );
+    client.wait_ready();
+    let handoff = |want: &'static str| {
+        move |r: &Value| {
+            applied(r, SERVER, PORT, 1, "config")
+                && path_entry(r, SERVER, PORT).is_some_and(|p| p["handoff"] == want)
+        }
+    };
+    wait_status(&lab.client, "c0", "the stack's neighbour", handoff("stack"));
+    ip(
+        &lab.client,
+        &format!("-6 route add {SID}/128 via fc00:a::3 dev c0"),
+    );
+    wait_status(
+        &lab.client,
+        "c0",
+        "the SID's neighbour after its route changed",
+        handoff("neighbour"),
+    );
+    ip(
+        &lab.client,
+        &format!("-6 route del {SID}/128 via fc00:a::3 dev c0"),
+    );
+    wait_status(
+        &lab.client,
+        "c0",
+        "the stack's neighbour after the route went",
+        handoff("stack"),
+    );
+    assert!(
+        client.logs().contains("paths' handoffs chosen again"),
+        "{}",
+        client.logs()
+    );
+    let exit = client.terminate();
+    assert!(exit.success(), "{exit}\n{}", client.logs());
 }

@@ -2,7 +2,9 @@
 //! controller answers + DNS answers -> wanted map state -> the writes the
 //! applier makes to an in-memory port (add, change, remove, fallback, stale
 //! address, controller error, all-or-nothing, MTU order); and the owner
-//! handing resolvers and local addresses to the port.
+//! handing resolvers, local addresses and route changes to the port; the
+//! first lookup after the names are in the maps; one wait per apply for
+//! removals.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -380,8 +382,8 @@ fn intents_keys_distinguish_values() {
 }
 
 /// The owner hands resolv.conf's resolvers and the interface's addresses
-/// to the port as they change, and reports what the port holds; the paths
-/// are not touched.
+/// to the port as they change, has the handoffs chosen again when routes
+/// change, and reports what the port holds; the paths are not touched.
 #[test]
 fn the_owner_passes_resolvers_and_local_addresses_to_the_dataplane() {
     use agent::owner::{ClientOwner, Identity, Update};
@@ -407,11 +409,206 @@ fn the_owner_passes_resolvers_and_local_addresses_to_the_dataplane() {
     assert!(owner.handle(Update::Resolvers(resolvers.clone())));
     let local = vec![a("fcbb:cc00:1::a"), a("fe80::1")];
     assert!(owner.handle(Update::LocalAddresses(local.clone())));
+    assert!(owner.handle(Update::RoutesChanged));
     assert_eq!(
         owner.port().log[writes..],
-        ["set_resolvers 2", "set_local_addresses 2"]
+        ["set_resolvers 2", "set_local_addresses 2", "refresh_routes"]
     );
     let report = owner.report();
     assert_eq!(report.resolvers, resolvers);
     assert_eq!(report.local_addresses, local);
+}
+
+/// A [`MemoryPort`] whose state the test can read from another thread, with
+/// slow name writes (as a busy machine's are): the agent's first lookup must
+/// still find the names and resolvers in the maps.
+struct SharedPort {
+    inner: MemoryPort,
+    held: std::sync::Arc<std::sync::Mutex<agent::port::PortState>>,
+}
+
+impl SharedPort {
+    fn sync(
+        &mut self,
+        done: Result<(), agent::port::PortError>,
+    ) -> Result<(), agent::port::PortError> {
+        *self.held.lock().unwrap() = self.inner.state.clone();
+        done
+    }
+}
+
+impl agent::port::ClientPort for SharedPort {
+    fn set_path(&mut self, key: PathKey, sids: &[Ipv6Addr]) -> Result<(), agent::port::PortError> {
+        let done = self.inner.set_path(key, sids);
+        self.sync(done)
+    }
+    fn remove_path(&mut self, key: PathKey) -> Result<(), agent::port::PortError> {
+        let done = self.inner.remove_path(key);
+        self.sync(done)
+    }
+    fn set_service_path(
+        &mut self,
+        key: ServicePathKey,
+        sids: &[Ipv6Addr],
+    ) -> Result<(), agent::port::PortError> {
+        let done = self.inner.set_service_path(key, sids);
+        self.sync(done)
+    }
+    fn remove_service_path(&mut self, key: ServicePathKey) -> Result<(), agent::port::PortError> {
+        let done = self.inner.remove_service_path(key);
+        self.sync(done)
+    }
+    fn add_dns_name(&mut self, name: &str, service: u32) -> Result<(), agent::port::PortError> {
+        // Widens the window a lookup started too early would fall into.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let done = self.inner.add_dns_name(name, service);
+        self.sync(done)
+    }
+    fn remove_dns_name(&mut self, name: &str) -> Result<(), agent::port::PortError> {
+        let done = self.inner.remove_dns_name(name);
+        self.sync(done)
+    }
+    fn set_route_mtu(
+        &mut self,
+        destination: Ipv6Addr,
+        sids: Option<usize>,
+    ) -> Result<(), agent::port::PortError> {
+        let done = self.inner.set_route_mtu(destination, sids);
+        self.sync(done)
+    }
+    fn set_resolvers(&mut self, resolvers: &[Ipv6Addr]) -> Result<(), agent::port::PortError> {
+        let done = self.inner.set_resolvers(resolvers);
+        self.sync(done)
+    }
+    fn set_local_addresses(
+        &mut self,
+        addresses: &[Ipv6Addr],
+    ) -> Result<(), agent::port::PortError> {
+        let done = self.inner.set_local_addresses(addresses);
+        self.sync(done)
+    }
+    fn wait_for_removals(&mut self) {
+        self.inner.wait_for_removals();
+    }
+    fn refresh_routes(&mut self) -> Result<usize, agent::port::PortError> {
+        self.inner.refresh_routes()
+    }
+    fn read(&self) -> Result<agent::port::PortState, agent::port::PortError> {
+        self.inner.read()
+    }
+}
+
+/// A lookup that records what the port held when each query was asked.
+struct RecordingLookup {
+    held: std::sync::Arc<std::sync::Mutex<agent::port::PortState>>,
+    seen: std::sync::Mutex<Vec<agent::port::PortState>>,
+}
+
+impl agent::resolve::Lookup for RecordingLookup {
+    async fn aaaa(&self, _name: &str) -> agent::resolve::LookupOutcome {
+        let now = self.held.lock().unwrap().clone();
+        self.seen.lock().unwrap().push(now);
+        agent::resolve::LookupOutcome::Found {
+            addresses: [a("fc00:b::1")].into(),
+            ttl: std::time::Duration::from_secs(3600),
+        }
+    }
+}
+
+/// The dataplane notes a DNS query only while it snoops a name (and the
+/// query goes to a believed resolver), so the agent's own first query
+/// must leave after both are in the maps; before, its reply counted as
+/// unsolicited whenever the lookup beat the owner's first apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_lookup_leaves_after_the_names_and_resolvers_are_in_the_maps() {
+    use std::sync::{Arc, Mutex};
+    let text = "services:\n  web:\n    domain_name: wb.hawk.net\n    applications:\n      - port: 80\n        sid: [fcbb:bb00:1::2]\n";
+    let held = Arc::new(Mutex::new(agent::port::PortState::default()));
+    let lookup = Arc::new(RecordingLookup {
+        held: held.clone(),
+        seen: Mutex::new(Vec::new()),
+    });
+    let spec = agent::ClientSpec {
+        config: Config::parse(text, "agent.yaml").unwrap(),
+        source: a("fcbb:cc00:1::a"),
+        controller: None,
+        backoff: agent::controller::Backoff::default(),
+        lookup: lookup.clone(),
+        refresh: agent::resolve::Refresh::default(),
+        resolvers: vec![a("fc00:d::1")],
+        interface: "none".into(),
+        programs: "memory".into(),
+    };
+    let port_held = held.clone();
+    let agent = agent::ClientAgent::start(spec, move || {
+        Ok(SharedPort {
+            inner: MemoryPort::new(),
+            held: port_held,
+        })
+    })
+    .await
+    .unwrap();
+    let resolved = async {
+        loop {
+            let report = agent.report().await.unwrap();
+            if report.dns.iter().any(|n| !n.addresses.is_empty()) {
+                break report;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    let report = tokio::time::timeout(std::time::Duration::from_secs(20), resolved)
+        .await
+        .expect("the name resolved");
+    assert_eq!(report.dns[0].addresses, [a("fc00:b::1")]);
+    let first = lookup.seen.lock().unwrap()[0].clone();
+    assert_eq!(
+        first.dns_names,
+        BTreeMap::from([("wb.hawk.net".to_string(), 1)])
+    );
+    assert_eq!(first.resolvers, [a("fc00:d::1")]);
+    agent.stop().await;
+}
+
+/// A removal costs the dataplane an RCU grace period (no packet may still
+/// read a removed path when its memory is reused); the applier waits once
+/// per apply, however many paths and service paths it removes, and not at
+/// all when it removes nothing.
+#[test]
+fn an_apply_waits_for_its_removals_once() {
+    let mut w = World::new(
+        "services:
+  fixed:
+    ipv6_addresses: [fc00:b::1, fc00:b::2, fc00:b::3]
+    applications:
+      - {port: 80, sid: [fcbb:bb00:1::2]}
+      - {port: 81, sid: [fcbb:bb00:1::2]}
+  named:
+    domain_name: wb.hawk.net
+    applications:
+      - {port: 80, sid: [fcbb:bb00:1::2]}
+",
+    );
+    w.resolve("wb.hawk.net", &["fc00:c::1", "fc00:c::2"]);
+    w.step();
+    assert_eq!(w.paths().len(), 8);
+    assert_eq!(w.applier.port().grace_periods, 0, "nothing removed");
+    // The name's two addresses go: two paths removed, one wait.
+    w.resolve("wb.hawk.net", &[]);
+    let ops = w.step();
+    assert_eq!(
+        ops.iter().filter(|o| o.starts_with("remove_path")).count(),
+        2,
+        "{ops:?}"
+    );
+    assert_eq!(w.applier.port().grace_periods, 1);
+    // Shutdown: six paths, a service path and a name, one wait.
+    let done = w.applier.clear().unwrap();
+    assert_eq!(
+        done.removed,
+        6 + 1 + 1 + 3,
+        "paths, service path, name, routes"
+    );
+    assert!(w.paths().is_empty());
+    assert_eq!(w.applier.port().grace_periods, 2);
 }

@@ -52,9 +52,13 @@ pub struct PathEntry {
 /// live on another thread than the [`crate::ClientDataplane`] (which owns the
 /// programs and their attachment).
 ///
-/// A path is replaced in place under its lock (`BPF_F_LOCK`), and a removal
-/// waits for an RCU grace period before returning, so a packet leaving
-/// meanwhile carries one whole version of the path, never a mix.
+/// A path is replaced in place under its lock (`BPF_F_LOCK`), and a removed
+/// element is not reused before an RCU grace period, so a packet leaving
+/// meanwhile carries one whole version of the path, never a mix:
+/// [`PathWriter::remove_path`] waits before returning; a batch removes with
+/// [`PathWriter::remove_path_deferred`] and waits once, in
+/// [`PathWriter::wait_for_removals`] or before the writer's next write
+/// (or when it is dropped), whichever comes first.
 ///
 /// Routes are read (for [`Handoff::Auto`]) in the namespace of the thread
 /// that made the writer (through a netlink socket opened there), whichever
@@ -66,6 +70,8 @@ pub struct PathWriter {
     local: HashMap<MapData, [u8; 16], u32>,
     /// Shared by clones: one request at a time, each answer to its asker.
     routes: Arc<Mutex<RouteSocket>>,
+    /// Elements removed since the last grace period: no write before one.
+    removed_unwaited: bool,
 }
 
 /// A typed handle of our own on a hash map whose other handle is `map`.
@@ -103,6 +109,7 @@ impl PathWriter {
             services: handle_of(ebpf, map_name::CLIENT_SERVICE_PATHS)?,
             local: handle_of(ebpf, map_name::LOCAL_ADDRS)?,
             routes: Arc::new(Mutex::new(routes)),
+            removed_unwaited: false,
         })
     }
 
@@ -113,6 +120,7 @@ impl PathWriter {
             services: own_handle(self.services.map(), map_name::CLIENT_SERVICE_PATHS)?,
             local: own_handle(self.local.map(), map_name::LOCAL_ADDRS)?,
             routes: Arc::clone(&self.routes),
+            removed_unwaited: false,
         })
     }
 
@@ -198,6 +206,7 @@ impl PathWriter {
         handoff: Handoff,
     ) -> Result<()> {
         let value = self.path_value(Some(destination), proto, sids, handoff)?;
+        self.wait_for_removals();
         let name = map_name::CLIENT_PATHS;
         self.paths
             .insert(FlowKey::new(destination, port, proto), value, BPF_F_LOCK)
@@ -211,6 +220,7 @@ impl PathWriter {
     /// `set_path` of the same path on another thread at the same moment may
     /// be undone: write paths and refresh them from one thread.
     pub fn refresh_routes(&mut self) -> Result<usize> {
+        self.wait_for_removals();
         let name = map_name::CLIENT_PATHS;
         let stored: Vec<(FlowKey, PathValue)> = self
             .paths
@@ -237,11 +247,37 @@ impl PathWriter {
     }
 
     /// Stop steering (destination, port, proto). False if there was no path.
+    /// Returns after an RCU grace period: no packet still reads the path.
     pub fn remove_path(&mut self, destination: Ipv6Addr, port: u16, proto: Proto) -> Result<bool> {
+        let removed = self.remove_path_deferred(destination, port, proto);
+        self.wait_for_removals();
+        removed
+    }
+
+    /// [`PathWriter::remove_path`] without the wait: packets already
+    /// reading the path may still be. This writer waits for them (one RCU
+    /// grace period for every removal since the last) before its next
+    /// write, in [`PathWriter::wait_for_removals`], or when dropped; so n
+    /// removals cost one grace period, not n.
+    pub fn remove_path_deferred(
+        &mut self,
+        destination: Ipv6Addr,
+        port: u16,
+        proto: Proto,
+    ) -> Result<bool> {
         let key = FlowKey::new(destination, port, proto);
-        let removed = remove_if_present(&mut self.paths, &key, map_name::CLIENT_PATHS)?;
-        wait_for_readers();
-        Ok(removed)
+        // Set before the delete: an error after a partial delete still waits.
+        self.removed_unwaited = true;
+        remove_if_present(&mut self.paths, &key, map_name::CLIENT_PATHS)
+    }
+
+    /// Wait for an RCU grace period if anything was removed since the last
+    /// one (by the deferred removals): afterwards no program run holds a
+    /// removed element, and its memory may carry another path.
+    pub fn wait_for_removals(&mut self) {
+        if std::mem::take(&mut self.removed_unwaited) {
+            wait_for_readers();
+        }
     }
 
     /// Every configured path, sorted.
@@ -291,6 +327,7 @@ impl PathWriter {
         handoff: Handoff,
     ) -> Result<()> {
         let value = self.path_value(None, proto, sids, handoff)?;
+        self.wait_for_removals();
         let name = map_name::CLIENT_SERVICE_PATHS;
         self.services
             .insert(ServiceKey::new(service_id, port, proto), value, BPF_F_LOCK)
@@ -303,10 +340,30 @@ impl PathWriter {
         port: u16,
         proto: Proto,
     ) -> Result<bool> {
+        let removed = self.remove_service_path_deferred(service_id, port, proto);
+        self.wait_for_removals();
+        removed
+    }
+
+    /// [`PathWriter::remove_service_path`] without the wait, as
+    /// [`PathWriter::remove_path_deferred`].
+    pub fn remove_service_path_deferred(
+        &mut self,
+        service_id: u32,
+        port: u16,
+        proto: Proto,
+    ) -> Result<bool> {
         let key = ServiceKey::new(service_id, port, proto);
-        let removed = remove_if_present(&mut self.services, &key, map_name::CLIENT_SERVICE_PATHS)?;
-        wait_for_readers();
-        Ok(removed)
+        self.removed_unwaited = true;
+        remove_if_present(&mut self.services, &key, map_name::CLIENT_SERVICE_PATHS)
+    }
+}
+
+impl Drop for PathWriter {
+    /// Removals are not left unwaited: another writer's next insert could
+    /// reuse their elements.
+    fn drop(&mut self) {
+        self.wait_for_removals();
     }
 }
 

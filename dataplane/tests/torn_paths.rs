@@ -2,7 +2,8 @@
 //! equals one version of the path, never a mix of two (or a wrong length).
 //! Both under BPF_PROG_TEST_RUN in a tight loop: the server's ingress learns
 //! a changed path while its egress inserts it; a client `PathWriter` on
-//! another thread replaces the path while egress inserts it.
+//! another thread replaces the path while egress inserts it, or removes it
+//! without waiting and writes it again.
 #![allow(clippy::unwrap_used)]
 mod common;
 
@@ -81,11 +82,13 @@ fn a_learned_path_replaced_while_replies_leave_is_read_whole() {
     );
 }
 
-/// Egress reads under test while another thread keeps replacing the path.
-const CLIENT_READS: usize = 400_000;
+/// The two versions of the path, in travel order.
+type Versions = [Vec<std::net::Ipv6Addr>; 2];
 
-#[test]
-fn a_path_replaced_by_set_path_while_packets_leave_is_read_whole() {
+/// A client with the first of two versions of a UDP path to the server,
+/// the versions, the packet that egress steers, and what it becomes with
+/// each version.
+fn client_path_versions() -> (ClientDataplane, Versions, Vec<u8>, Vec<Vec<u8>>) {
     let mut client = ClientDataplane::load().unwrap();
     client.add_local_address(addr(CLIENT)).unwrap();
     let versions = [sids(3), sids(5)];
@@ -100,6 +103,24 @@ fn a_path_replaced_by_set_path_while_packets_leave_is_read_whole() {
             srh::insert(&packet, &srh).unwrap()
         })
         .collect();
+    (client, versions, packet, expected)
+}
+
+fn assert_none_torn(torn: &[Vec<u8>]) {
+    assert!(
+        torn.is_empty(),
+        "{} of {CLIENT_READS} packets left with a mixed SRH, e.g. {:02x?}",
+        torn.len(),
+        torn[0]
+    );
+}
+
+/// Egress reads under test while another thread keeps replacing the path.
+const CLIENT_READS: usize = 400_000;
+
+#[test]
+fn a_path_replaced_by_set_path_while_packets_leave_is_read_whole() {
+    let (client, versions, packet, expected) = client_path_versions();
     let mut writer = client.path_writer().unwrap();
     let stop = AtomicBool::new(false);
     let client = &client;
@@ -128,14 +149,57 @@ fn a_path_replaced_by_set_path_while_packets_leave_is_read_whole() {
         let replaced = replacing.join().unwrap();
         (torn, replaced)
     });
-    assert!(
-        torn.is_empty(),
-        "{} of {CLIENT_READS} packets left with a mixed SRH, e.g. {:02x?}",
-        torn.len(),
-        torn[0]
-    );
+    assert_none_torn(&torn);
     assert!(
         replaced > 1000,
         "the path must really change meanwhile ({replaced} times)"
+    );
+}
+
+/// Removed without waiting (`remove_path_deferred`, as a batch does) and
+/// written again at once: the writer waits for the grace period before the
+/// write that could reuse the removed element, so every packet leaves
+/// either plain (no path for a moment) or with one whole version.
+#[test]
+fn a_path_removed_deferred_and_written_again_is_read_whole() {
+    let (client, versions, packet, mut expected) = client_path_versions();
+    expected.push(packet.clone());
+    let mut writer = client.path_writer().unwrap();
+    let stop = AtomicBool::new(false);
+    let client = &client;
+    let (torn, plain, cycles) = thread::scope(|s| {
+        let replacing = s.spawn(|| {
+            let mut cycles = 0usize;
+            for version in versions.iter().cycle() {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                assert!(writer
+                    .remove_path_deferred(addr(SERVER), 80, Proto::Udp)
+                    .unwrap());
+                writer
+                    .set_path(addr(SERVER), 80, Proto::Udp, version)
+                    .unwrap();
+                cycles += 1;
+            }
+            writer.wait_for_removals();
+            cycles
+        });
+        let (mut torn, mut plain) = (Vec::new(), 0usize);
+        for _ in 0..CLIENT_READS {
+            let out = client.test_run(ClientProgram::Egress, &packet).unwrap();
+            if out.frame == packet {
+                plain += 1;
+            } else if !expected.contains(&out.frame) {
+                torn.push(out.frame);
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        (torn, plain, replacing.join().unwrap())
+    });
+    assert_none_torn(&torn);
+    assert!(
+        cycles > 10 && plain > 0,
+        "the path must really go and come back meanwhile ({cycles} times, {plain} plain packets)"
     );
 }
