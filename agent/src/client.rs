@@ -232,43 +232,33 @@ pub async fn run_client(
     let runfiles = runfiles::RunFiles::acquire(&args.run_dir, &args.interface)?;
     let handle = netlink::connect()?;
     let interface = netlink::interface(&handle, &args.interface).await?;
-    let source = match config.source.or_else(|| interface.global.first().copied()) {
-        Some(s) => s,
-        None => return Err(AgentError::NoSource(args.interface.clone())),
-    };
-    let controller = args
-        .controller
-        .clone()
-        .or_else(|| config.controller.clone());
-    let has_names = config
-        .services
-        .iter()
-        .any(|s| matches!(s.target, Target::Name(_)));
-    let (resolv_conf, resolv_bytes) = match ResolvConf::read(Path::new(RESOLV_CONF)) {
-        Ok(read) => read,
-        Err(err) if !has_names => {
-            warn!(error = %err, "no usable resolv.conf (no name to resolve)");
-            (ResolvConf::empty(), Vec::new())
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let (resolv_conf, resolv_bytes) = read_resolv_conf(&config)?;
     let lookup = Arc::new(HickoryLookup::from_conf(&resolv_conf)?);
-    let programs = ClientDataplanePort::programs(args.ingress);
-    let summary = config.summary();
-    let services = config.services.len();
+    let startup = StartupLine {
+        interface: args.interface.clone(),
+        mtu: interface.mtu,
+        source: request_source(&config, &interface)?,
+        controller: args
+            .controller
+            .clone()
+            .or_else(|| config.controller.clone()),
+        resolvers: resolv_conf.resolvers.clone(),
+        programs: ClientDataplanePort::programs(args.ingress),
+        services: config.services.len(),
+        summary: config.summary(),
+    };
     let spec = ClientSpec {
         config,
-        source,
-        controller: controller.clone(),
+        source: startup.source,
+        controller: startup.controller.clone(),
         backoff: Backoff::default(),
         lookup: lookup.clone(),
         refresh: Refresh::default(),
-        resolvers: resolv_conf.resolvers.clone(),
+        resolvers: resolv_conf.resolvers,
         interface: args.interface.clone(),
-        programs: programs.clone(),
+        programs: startup.programs.clone(),
     };
-    let hook = args.ingress;
-    let iface = interface.clone();
+    let (hook, iface) = (args.ingress, interface.clone());
     let mut agent =
         ClientAgent::start(spec, move || ClientDataplanePort::attach(&iface, hook)).await?;
     agent.follow_resolv_conf(
@@ -279,31 +269,14 @@ pub async fn run_client(
     );
     agent.follow_addresses(handle, &interface, FOLLOW_EVERY);
     agent.follow_routes();
-    let operations = serve_operations(&runfiles, args.metrics, agent.owner().sender()).await;
-    let operations = match operations {
+    let operations = match serve_operations(&runfiles, args.metrics, agent.owner().sender()).await {
         Ok(ops) => ops,
         Err(err) => {
             agent.stop().await;
             return Err(err);
         }
     };
-    let (paths, names) = agent
-        .report()
-        .await
-        .map_or((0, 0), |r| (r.paths.len(), r.dns.len()));
-    info!(
-        mode = if controller.is_some() { "client (controller)" } else { "client (standalone)" },
-        interface = %args.interface,
-        mtu = interface.mtu,
-        %source,
-        controller = controller.as_deref().unwrap_or("none"),
-        resolvers = ?resolv_conf.resolvers,
-        programs = %programs,
-        services,
-        map_entries = %format!("{paths} paths, {names} names"),
-        status = %runfiles.socket_path.display(),
-        "srv6-agent started: {summary}"
-    );
+    startup.log(&agent, &runfiles).await;
     shutdown.await;
     info!("stopping: removing paths and detaching");
     operations.abort();
@@ -311,4 +284,70 @@ pub async fn run_client(
     drop(runfiles);
     info!("stopped");
     Ok(())
+}
+
+/// The source of path requests: the configuration's `client_ipv6_address`,
+/// else the interface's first usable global address (never link-local).
+fn request_source(config: &Config, interface: &netlink::Interface) -> Result<Ipv6Addr, AgentError> {
+    config
+        .source
+        .or_else(|| interface.global.first().copied())
+        .ok_or_else(|| AgentError::NoSource(interface.name.clone()))
+}
+
+/// The namespace's resolv.conf and its text. Without one the agent runs
+/// only when the configuration names no service by `domain_name`.
+fn read_resolv_conf(config: &Config) -> Result<(ResolvConf, Vec<u8>), AgentError> {
+    let has_names = config
+        .services
+        .iter()
+        .any(|s| matches!(s.target, Target::Name(_)));
+    match ResolvConf::read(Path::new(RESOLV_CONF)) {
+        Ok(read) => Ok(read),
+        Err(err) if !has_names => {
+            warn!(error = %err, "no usable resolv.conf (no name to resolve)");
+            Ok((ResolvConf::empty(), Vec::new()))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// What the client's start-up line says besides the maps' contents.
+struct StartupLine {
+    interface: String,
+    mtu: u32,
+    source: Ipv6Addr,
+    controller: Option<String>,
+    resolvers: Vec<Ipv6Addr>,
+    programs: String,
+    services: usize,
+    summary: String,
+}
+
+impl StartupLine {
+    /// Log the line, with the map entries `agent` reports now.
+    async fn log(&self, agent: &ClientAgent, runfiles: &runfiles::RunFiles) {
+        let (paths, names) = agent
+            .report()
+            .await
+            .map_or((0, 0), |r| (r.paths.len(), r.dns.len()));
+        let mode = match self.controller {
+            Some(_) => "client (controller)",
+            None => "client (standalone)",
+        };
+        info!(
+            mode,
+            interface = %self.interface,
+            mtu = self.mtu,
+            source = %self.source,
+            controller = self.controller.as_deref().unwrap_or("none"),
+            resolvers = ?self.resolvers,
+            programs = %self.programs,
+            services = self.services,
+            map_entries = %format!("{paths} paths, {names} names"),
+            status = %runfiles.socket_path.display(),
+            "srv6-agent started: {}",
+            self.summary
+        );
+    }
 }

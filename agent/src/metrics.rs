@@ -38,83 +38,17 @@ fn gauge(registry: &mut Registry, name: &str, help: &str, value: i64) {
     registry.register(name, help, g);
 }
 
+fn len(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 /// The report in the Prometheus text format.
 pub fn encode_report(report: &Report) -> String {
     let mut registry = Registry::with_prefix("srv6_agent");
-    let packets = Family::<Labels, Counter>::default();
-    for (name, value) in &report.counters {
-        packets
-            .get_or_create(&vec![("decision".into(), name.clone())])
-            .inc_by(*value);
-    }
-    registry.register(
-        "dataplane_packets",
-        "Packets by dataplane decision (summed over CPUs)",
-        packets,
-    );
-    let paths = Family::<Labels, Gauge>::default();
-    for origin in [
-        Origin::Controller,
-        Origin::Fallback,
-        Origin::Config,
-        Origin::None,
-    ] {
-        let n = report.paths.iter().filter(|p| p.origin == origin).count();
-        paths
-            .get_or_create(&vec![("origin".into(), origin.as_str().into())])
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
-    }
-    registry.register(
-        "paths",
-        "Configured (service, address, port, protocol) entries by where their SID list comes from",
-        paths,
-    );
-    let a = &report.agent;
-    counter(
-        &mut registry,
-        "controller_results",
-        "Results received from the controller",
-        a.results,
-    );
-    counter(
-        &mut registry,
-        "controller_results_ignored",
-        "Results that answered no current request",
-        a.results_ignored,
-    );
-    counter(
-        &mut registry,
-        "dns_answers",
-        "DNS answers received for configured names",
-        a.dns_answers,
-    );
-    counter(
-        &mut registry,
-        "map_updates",
-        "Applies that changed the maps",
-        a.applies,
-    );
-    counter(
-        &mut registry,
-        "map_update_errors",
-        "Applies that failed and were undone",
-        a.apply_errors,
-    );
-    if let Some(c) = &report.controller {
-        gauge(
-            &mut registry,
-            "controller_connected",
-            "1 while the controller stream is up",
-            i64::from(c.state == "connected"),
-        );
-        counter(
-            &mut registry,
-            "controller_connections",
-            "Controller streams opened",
-            c.connections,
-        );
-    }
-    let len = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+    register_packets(&mut registry, report);
+    register_paths(&mut registry, report);
+    register_agent_counters(&mut registry, report);
+    register_controller(&mut registry, report);
     gauge(
         &mut registry,
         "dns_learned_addresses",
@@ -131,6 +65,90 @@ pub fn encode_report(report: &Report) -> String {
     // Writing into a String cannot fail.
     let _ = encode(&mut text, &registry);
     text
+}
+
+/// `dataplane_packets{decision}`: the dataplane's counters.
+fn register_packets(registry: &mut Registry, report: &Report) {
+    let packets = Family::<Labels, Counter>::default();
+    for (name, value) in &report.counters {
+        packets
+            .get_or_create(&vec![("decision".into(), name.clone())])
+            .inc_by(*value);
+    }
+    registry.register(
+        "dataplane_packets",
+        "Packets by dataplane decision (summed over CPUs)",
+        packets,
+    );
+}
+
+/// `paths{origin}`: every origin, 0 included.
+fn register_paths(registry: &mut Registry, report: &Report) {
+    let paths = Family::<Labels, Gauge>::default();
+    for origin in [
+        Origin::Controller,
+        Origin::Fallback,
+        Origin::Config,
+        Origin::None,
+    ] {
+        let n = report.paths.iter().filter(|p| p.origin == origin).count();
+        paths
+            .get_or_create(&vec![("origin".into(), origin.as_str().into())])
+            .set(len(n));
+    }
+    registry.register(
+        "paths",
+        "Configured (service, address, port, protocol) entries by where their SID list comes from",
+        paths,
+    );
+}
+
+/// The agent's own counters.
+fn register_agent_counters(registry: &mut Registry, report: &Report) {
+    let a = &report.agent;
+    for (name, help, value) in [
+        (
+            "controller_results",
+            "Results received from the controller",
+            a.results,
+        ),
+        (
+            "controller_results_ignored",
+            "Results that answered no current request",
+            a.results_ignored,
+        ),
+        (
+            "dns_answers",
+            "DNS answers received for configured names",
+            a.dns_answers,
+        ),
+        ("map_updates", "Applies that changed the maps", a.applies),
+        (
+            "map_update_errors",
+            "Applies that failed and were undone",
+            a.apply_errors,
+        ),
+    ] {
+        counter(registry, name, help, value);
+    }
+}
+
+/// The controller stream's state (controller mode only).
+fn register_controller(registry: &mut Registry, report: &Report) {
+    if let Some(c) = &report.controller {
+        gauge(
+            registry,
+            "controller_connected",
+            "1 while the controller stream is up",
+            i64::from(c.state == "connected"),
+        );
+        counter(
+            registry,
+            "controller_connections",
+            "Controller streams opened",
+            c.connections,
+        );
+    }
 }
 
 async fn scrape(

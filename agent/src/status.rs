@@ -232,6 +232,26 @@ fn ago(now: u64, then: u64) -> String {
 /// The report as text tables (the `--output table` of `status`).
 pub fn render(report: &Report) -> String {
     let now = unix_seconds(SystemTime::now());
+    let mut out = render_identity(report, now);
+    if !report.paths.is_empty() {
+        out.push_str(&format!("{}\n", paths_table(&report.paths)));
+    }
+    if !report.dns.is_empty() {
+        out.push_str(&format!("{}\n", names_table(&report.dns, now)));
+    }
+    out.push_str(&render_dns_and_routes(report));
+    if !report.flows.is_empty() {
+        out.push_str(&format!("{}\n", flows_table(&report.flows)));
+    }
+    out.push_str(&render_counters(&report.counters));
+    for e in &report.errors {
+        out.push_str(&format!("error: {e}\n"));
+    }
+    out
+}
+
+/// Mode, interface, uptime and programs; source, controller and trust.
+fn render_identity(report: &Report, now: u64) -> String {
     let mut out = format!(
         "{} on {} (pid {}, up {}s): {}\n",
         report.mode,
@@ -260,47 +280,55 @@ pub fn render(report: &Report) -> String {
     if let Some(trust) = &report.trust {
         out.push_str(&format!("return paths learned from {trust}\n"));
     }
-    if !report.paths.is_empty() {
-        let mut t = table(&[
-            "service",
-            "destination",
-            "port",
-            "SIDs (travel order)",
-            "origin",
-            "note",
+    out
+}
+
+fn paths_table(paths: &[PathReport]) -> Table {
+    let mut t = table(&[
+        "service",
+        "destination",
+        "port",
+        "SIDs (travel order)",
+        "origin",
+        "note",
+    ]);
+    for p in paths {
+        let note = match (&p.note, p.applied) {
+            (_, false) => "not applied (see the log)".to_owned(),
+            (Some(n), true) => n.clone(),
+            (None, true) => p.intents.clone().unwrap_or_default(),
+        };
+        t.add_row(vec![
+            p.service.clone(),
+            p.destination.to_string(),
+            format!("{}/{}", p.port, p.proto),
+            list(&p.sids),
+            p.origin.as_str().to_owned(),
+            note,
         ]);
-        for p in &report.paths {
-            let note = match (&p.note, p.applied) {
-                (_, false) => "not applied (see the log)".to_owned(),
-                (Some(n), true) => n.clone(),
-                (None, true) => p.intents.clone().unwrap_or_default(),
-            };
-            t.add_row(vec![
-                p.service.clone(),
-                p.destination.to_string(),
-                format!("{}/{}", p.port, p.proto),
-                list(&p.sids),
-                p.origin.as_str().to_owned(),
-                note,
-            ]);
-        }
-        out.push_str(&format!("{t}\n"));
     }
-    if !report.dns.is_empty() {
-        let mut t = table(&["name", "service", "addresses", "resolved", "error"]);
-        for n in &report.dns {
-            t.add_row(vec![
-                n.name.clone(),
-                n.service.clone(),
-                list(&n.addresses),
-                n.resolved_unix
-                    .map(|r| ago(now, r))
-                    .unwrap_or_else(|| "never".into()),
-                n.error.clone().unwrap_or_default(),
-            ]);
-        }
-        out.push_str(&format!("{t}\n"));
+    t
+}
+
+fn names_table(names: &[NameReport], now: u64) -> Table {
+    let mut t = table(&["name", "service", "addresses", "resolved", "error"]);
+    for n in names {
+        t.add_row(vec![
+            n.name.clone(),
+            n.service.clone(),
+            list(&n.addresses),
+            n.resolved_unix
+                .map(|r| ago(now, r))
+                .unwrap_or_else(|| "never".into()),
+            n.error.clone().unwrap_or_default(),
+        ]);
     }
+    t
+}
+
+/// Believed resolvers, route MTUs and snooped answers, a line each when any.
+fn render_dns_and_routes(report: &Report) -> String {
+    let mut out = String::new();
     if !report.resolvers.is_empty() {
         out.push_str(&format!(
             "DNS replies believed from {}\n",
@@ -323,36 +351,35 @@ pub fn render(report: &Report) -> String {
             .collect();
         out.push_str(&format!("snooped DNS answers: {}\n", learned.join(", ")));
     }
-    if !report.flows.is_empty() {
-        let mut t = table(&["peer", "port", "proto", "return path (wire order)"]);
-        for f in &report.flows {
-            t.add_row(vec![
-                f.peer.to_string(),
-                f.port.to_string(),
-                f.proto.to_string(),
-                list(&f.segments),
-            ]);
-        }
-        out.push_str(&format!("{t}\n"));
+    out
+}
+
+fn flows_table(flows: &[FlowReport]) -> Table {
+    let mut t = table(&["peer", "port", "proto", "return path (wire order)"]);
+    for f in flows {
+        t.add_row(vec![
+            f.peer.to_string(),
+            f.port.to_string(),
+            f.proto.to_string(),
+            list(&f.segments),
+        ]);
     }
-    let counters: Vec<String> = report
-        .counters
+    t
+}
+
+/// The counters that are not 0, or `all 0`.
+fn render_counters(counters: &BTreeMap<String, u64>) -> String {
+    let nonzero: Vec<String> = counters
         .iter()
         .filter(|(_, v)| **v > 0)
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
-    out.push_str(&format!(
-        "counters: {}\n",
-        if counters.is_empty() {
-            "all 0".into()
-        } else {
-            counters.join(", ")
-        }
-    ));
-    for e in &report.errors {
-        out.push_str(&format!("error: {e}\n"));
-    }
-    out
+    let text = if nonzero.is_empty() {
+        "all 0".to_owned()
+    } else {
+        nonzero.join(", ")
+    };
+    format!("counters: {text}\n")
 }
 
 fn table(header: &[&str]) -> Table {
