@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use dataplane::IngressHook;
+use dataplane::{ClientOptions, IngressHook};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -215,6 +215,8 @@ pub struct ClientArgs {
     /// Overrides the configuration's `hawkeye`.
     pub controller: Option<String>,
     pub ingress: IngressHook,
+    /// The dataplane's map capacities (the DNS-learned address table).
+    pub dataplane: ClientOptions,
     pub metrics: Option<SocketAddr>,
     pub run_dir: PathBuf,
 }
@@ -245,6 +247,7 @@ pub async fn run_client(
         resolvers: resolv_conf.resolvers.clone(),
         programs: ClientDataplanePort::programs(args.ingress),
         services: config.services.len(),
+        dns_capacity: args.dataplane.dns_capacity,
         summary: config.summary(),
     };
     let spec = ClientSpec {
@@ -258,9 +261,9 @@ pub async fn run_client(
         interface: args.interface.clone(),
         programs: startup.programs.clone(),
     };
-    let (hook, iface) = (args.ingress, interface.clone());
-    let mut agent =
-        ClientAgent::start(spec, move || ClientDataplanePort::attach(&iface, hook)).await?;
+    let (hook, options, iface) = (args.ingress, args.dataplane, interface.clone());
+    let attach = move || ClientDataplanePort::attach(&iface, hook, options);
+    let mut agent = ClientAgent::start(spec, attach).await?;
     agent.follow_resolv_conf(
         PathBuf::from(RESOLV_CONF),
         resolv_bytes,
@@ -321,6 +324,7 @@ struct StartupLine {
     resolvers: Vec<Ipv6Addr>,
     programs: String,
     services: usize,
+    dns_capacity: u32,
     summary: String,
 }
 
@@ -345,6 +349,7 @@ impl StartupLine {
             programs = %self.programs,
             services = self.services,
             map_entries = %format!("{paths} paths, {names} names"),
+            dns_capacity = self.dns_capacity,
             status = %runfiles.socket_path.display(),
             "srv6-agent started: {}",
             self.summary

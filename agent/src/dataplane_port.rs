@@ -19,8 +19,8 @@ use dataplane::loader::{Dataplane, Role};
 /// Whose packets may set a return path (the server's trust; no default).
 pub use dataplane::Trust;
 use dataplane::{
-    ClientDataplane, Counter, Counters, Handoff, IngressHook, PathWriter, ServerDataplane,
-    ServerOptions,
+    ClientDataplane, ClientOptions, Counter, Counters, Handoff, IngressHook, PathWriter,
+    ServerDataplane, ServerOptions,
 };
 use tracing::{info, warn};
 
@@ -164,7 +164,12 @@ impl ClientDataplanePort {
     /// Load (verify) the client programs without attaching them: the maps
     /// work, nothing steers traffic and no route is changed.
     pub fn load() -> Result<ClientDataplanePort, PortError> {
-        let dp = ClientDataplane::load().map_err(op_err("load the client programs"))?;
+        ClientDataplanePort::load_with(ClientOptions::default())
+    }
+
+    /// [`ClientDataplanePort::load`] with `options` (map capacities).
+    pub fn load_with(options: ClientOptions) -> Result<ClientDataplanePort, PortError> {
+        let dp = ClientDataplane::load_with(options).map_err(op_err("load the client programs"))?;
         Ok(ClientDataplanePort {
             writer: dp.path_writer().map_err(op_err("open the path writer"))?,
             dp,
@@ -178,8 +183,9 @@ impl ClientDataplanePort {
     pub fn attach(
         interface: &Interface,
         hook: IngressHook,
+        options: ClientOptions,
     ) -> Result<ClientDataplanePort, PortError> {
-        let mut port = ClientDataplanePort::load()?;
+        let mut port = ClientDataplanePort::load_with(options)?;
         sync_local_addresses(&mut port.dp, &interface.addresses)?;
         port.routes = Some(Routes::new(interface)?);
         port.dp

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand, ValueEnum};
-use dataplane::IngressHook;
+use dataplane::{ClientOptions, IngressHook};
 use ipnet::Ipv6Net;
 
 use agent::config::Config;
@@ -24,7 +24,8 @@ use agent::{status, ClientArgs, ServerArgs};
 /// sources, strips it, and sends replies back along it. Each agent attaches
 /// eBPF programs to one interface, keeps their maps current and removes
 /// everything on SIGINT/SIGTERM; `status` shows what a running agent does.
-/// Run the agents as root (or with CAP_BPF, CAP_NET_ADMIN).
+/// Run the agents as root (or with CAP_BPF, CAP_NET_ADMIN). `srv6-agent
+/// client --help` and `srv6-agent server --help` explain each mode.
 #[derive(Debug, Parser)]
 #[command(version, propagate_version = true)]
 struct Args {
@@ -98,6 +99,12 @@ enum Command {
         /// the configuration's hawkeye section.
         #[arg(long)]
         controller: Option<String>,
+        /// Capacity of the table of addresses learned from DNS replies
+        /// (standalone mode); a full table drops expired entries, then
+        /// ignores new answers (counted dns_ignored).
+        #[arg(long, value_name = "N", default_value_t = ClientOptions::default().dns_capacity,
+              value_parser = clap::value_parser!(u32).range(1..))]
+        dns_capacity: u32,
         #[command(flatten)]
         common: Common,
     },
@@ -188,13 +195,14 @@ fn run(command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         match command {
-            Command::Client { interface, config, controller, common } => {
+            Command::Client { interface, config, controller, dns_capacity, common } => {
                 init_logs();
                 let args = ClientArgs {
                     interface,
                     config,
                     controller,
                     ingress: common.ingress.into(),
+                    dataplane: ClientOptions { dns_capacity },
                     metrics: common.metrics,
                     run_dir: common.run_dir,
                 };

@@ -92,3 +92,35 @@ fn a_server_agent_must_be_told_whose_return_paths_to_learn() {
         .unwrap()
         .contains("cannot be used with"));
 }
+
+/// `client --help` explains both modes and the DNS table's capacity;
+/// a table of no entries is refused as a usage error before anything runs.
+#[test]
+fn client_help_explains_the_modes_and_the_dns_capacity_is_checked() {
+    let out = Command::new(BIN)
+        .args(["client", "--help"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let help = String::from_utf8(out.stdout).unwrap();
+    for text in ["Controller mode", "Standalone mode", "--dns-capacity <N>"] {
+        assert!(help.contains(text), "{text} missing from:\n{help}");
+    }
+    assert!(help.contains("[default: 4096]"), "{help}");
+    let out = Command::new(BIN)
+        .args([
+            "client",
+            "-i",
+            "eth0",
+            "-c",
+            "x.yaml",
+            "--dns-capacity",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("invalid value '0' for '--dns-capacity <N>'"));
+}
