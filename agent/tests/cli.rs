@@ -10,6 +10,14 @@ fn example(name: &str) -> String {
     format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Run the binary with `args`: it exits with `code` and says `text` on stderr.
+fn assert_refused(args: &[&str], code: i32, text: &str) {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert_eq!(out.status.code(), Some(code), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains(text), "{text} missing from:\n{stderr}");
+}
+
 #[test]
 fn check_config_accepts_the_examples() {
     for (file, mode) in [
@@ -51,14 +59,11 @@ fn check_config_prints_every_problem_and_fails() {
         )),
         "{stderr}"
     );
-    let out = Command::new(BIN)
-        .args(["check-config", "/nonexistent.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("/nonexistent.yaml: cannot read"));
+    assert_refused(
+        &["check-config", "/nonexistent.yaml"],
+        1,
+        "/nonexistent.yaml: cannot read",
+    );
 }
 
 /// Learning return paths from anyone is an explicit choice (issue 13
@@ -107,8 +112,8 @@ fn client_help_explains_the_modes_and_the_dns_capacity_is_checked() {
         assert!(help.contains(text), "{text} missing from:\n{help}");
     }
     assert!(help.contains("[default: 4096]"), "{help}");
-    let out = Command::new(BIN)
-        .args([
+    assert_refused(
+        &[
             "client",
             "-i",
             "eth0",
@@ -116,11 +121,8 @@ fn client_help_explains_the_modes_and_the_dns_capacity_is_checked() {
             "x.yaml",
             "--dns-capacity",
             "0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8(out.stderr)
-        .unwrap()
-        .contains("invalid value '0' for '--dns-capacity <N>'"));
+        ],
+        2,
+        "invalid value '0' for '--dns-capacity <N>'",
+    );
 }
