@@ -19,9 +19,12 @@ use std::time::Duration;
 use agent::resolve::{HickoryLookup, Lookup, LookupOutcome};
 use aya::programs::tc::{SchedClassifier, TcAttachType};
 use common::netns::*;
+use labns::{Capture, CaptureOptions, Frame};
 use serde_json::Value;
 
 const SIZE: usize = 20 * 1024 * 1024;
+/// How long a capture waits for a frame before it looks at its stop flag.
+const POLL: Duration = Duration::from_millis(100);
 const UDP_PORT: u16 = 5002;
 /// A second server address, for UDP (fc00:b::2 is the router's).
 const SERVER_UDP: &str = "fc00:b::3";
@@ -141,13 +144,13 @@ fn capture(
     ready: mpsc::Sender<()>,
 ) -> labns::NsThread<LinkReport> {
     labns::spawn_in(ns, move || {
-        let mut cap = Capture::open(ifname);
+        let mut cap = Capture::open(ifname, &CaptureOptions::default()).unwrap();
         ready.send(()).unwrap();
         let mut report = LinkReport::default();
         // Until stopped and the ring is drained: a busy machine's capture
         // lags behind the traffic, and the UDP datagrams come last.
         loop {
-            let Some(frame) = cap.next() else {
+            let Some(Frame { data: frame, .. }) = cap.next(POLL).unwrap() else {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }

@@ -14,15 +14,18 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-use common::netns::{ip, three_node_lab, Capture, CLIENT, PORT, SERVER, SID};
+use common::netns::{ip, three_node_lab, CLIENT, PORT, SERVER, SID};
 use dataplane::srh;
 use dataplane::{
     ClientDataplane, Counter, Counters, Handoff, IngressHook, Proto, ServerDataplane,
     ServerOptions, Trust,
 };
+use labns::{Capture, CaptureOptions, Frame};
 use rand::{RngCore, SeedableRng};
 
 const SIZE: usize = 10 * 1024 * 1024;
+/// How long a capture waits for a frame before it looks at its stop flag.
+const POLL: Duration = Duration::from_millis(100);
 
 fn addr(s: &str) -> Ipv6Addr {
     s.parse().unwrap()
@@ -48,11 +51,13 @@ fn capture(
     ready: mpsc::Sender<()>,
 ) -> labns::NsThread<LinkReport> {
     labns::spawn_in(&ns, move || {
-        let mut cap = Capture::open(ifname);
+        let mut cap = Capture::open(ifname, &CaptureOptions::default()).unwrap();
         ready.send(()).unwrap();
         let mut report = LinkReport::default();
         while !stop.load(Ordering::Relaxed) {
-            let Some(frame) = cap.next() else { continue };
+            let Some(Frame { data: frame, .. }) = cap.next(POLL).unwrap() else {
+                continue;
+            };
             if frame.len() < 54 || frame[12..14] != [0x86, 0xdd] {
                 continue;
             }

@@ -1,7 +1,7 @@
 //! Namespaces for the agent's root tests. The lab (client — `seg6local End`
 //! router — server, namespaces deleted by an RAII guard even on panic,
-//! unique names) and the TPACKET ring capture are the dataplane tests'
-//! module, included rather than copied. Threads and processes inside a
+//! unique names) is the dataplane tests' module, included rather than
+//! copied; captures are `labns::Capture`. Threads and processes inside a
 //! namespace and every wait by condition are `labns`'s (`run_in`,
 //! `spawn_in`, `spawn_command_in` with the `/etc/netns` overlay, `Wait`).
 //! Added here: a DNS namespace with the client's resolv.conf, the DNS
