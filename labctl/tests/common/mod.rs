@@ -440,16 +440,18 @@ pub fn tool_in(tool: &str, ns: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// `labctl status LAB --output json`: its exit code and document.
+/// `labctl status LAB --output json`: its exit code and the lab's document
+/// (the one entry of the list).
 pub fn status_json(lab: &str) -> (Option<i32>, serde_json::Value) {
     let out = labctl(&["status", lab, "--output", "json"]);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "status of {lab}: {e}: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    (out.status.code(), v)
+    // Always a list of labs; NAME makes it one.
+    (out.status.code(), v[0].clone())
 }
 
 /// The status of a healthy lab (exit 0, every process answering) and its
