@@ -2,7 +2,7 @@
 //! namespace, the way `ip netns exec` does: enter the network namespace,
 //! take a private mount namespace (mounts made there never reach the host),
 //! and bind-mount every file of `/etc/netns/<ns>/` over its `/etc/`
-//! counterpart (the lab's `resolv.conf`). The exit code is the command's
+//! counterpart (the lab's `hosts`, `resolv.conf`). The exit code is the command's
 //! (128 + signal when it was killed); as in a shell, a command that does
 //! not exist is [`EXIT_NOT_FOUND`] (127) and one that may not be executed
 //! [`EXIT_NOT_EXECUTABLE`] (126): [`shell_exit_code`].

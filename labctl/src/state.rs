@@ -43,7 +43,7 @@ pub enum Entry {
     Owner { pid: i32, start: u64 },
     /// A named network namespace `/run/netns/NAME`.
     Netns(String),
-    /// A directory `/etc/netns/<ns>` holding the namespace's resolv.conf.
+    /// A directory `/etc/netns/<ns>` holding the namespace's hosts and resolv.conf.
     Etc(PathBuf),
     /// A process the lab runs (role name, pid, start time in ticks).
     Proc { name: String, pid: i32, start: u64 },

@@ -760,3 +760,40 @@ fn status_of_hawk_fits_a_screen_compact_and_wide() {
     insta::assert_snapshot!("status_hawk_compact", compact);
     insta::assert_snapshot!("status_hawk_wide", render(true, None));
 }
+
+/// Every node's name resolves, bare and as NODE.LAB, to the address
+/// hawk.yaml gives it: from the hosts file of a host's and of a router's
+/// namespace (`getent` through `labctl exec`, nsswitch `files` first), and
+/// from the lab DNS server asked directly from host-a's namespace.
+#[test]
+fn node_names_resolve_from_hosts_files_and_the_lab_dns() {
+    let lab = Lab::up("hawk.yaml");
+    let topo = lab.topology();
+    let getent = |node: &str, name: &str| {
+        let out = lab.exec(node, &["getent", "hosts", name]);
+        assert_eq!(out.status.code(), Some(0), "{node}: getent hosts {name}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<Ipv6Addr>()
+            .unwrap()
+    };
+    let dns_addr = topo.nodes["dns"].address.unwrap();
+    let server = std::net::SocketAddr::from((dns_addr, 53));
+    for (node, want) in [("vpp1", "fcbb:bb00:1::1"), ("host-b", "fcbb:cc00:2::a")] {
+        let qualified = format!("{node}.{}", lab.name);
+        for name in [node, qualified.as_str()] {
+            assert_eq!(getent("host-a", name), ip6(want), "host-a: {name}");
+            assert_eq!(getent("site-c", name), ip6(want), "site-c: {name}");
+            let n = name.to_string();
+            let answer = labns::run_in(&lab.ns("host-a"), move || {
+                labctl::dns::query_aaaa(server, &n, Duration::from_secs(2))
+            })
+            .unwrap();
+            assert_eq!(answer, Some(vec![ip6(want)]), "the lab DNS: {name}");
+        }
+    }
+    // The file's own records still answer.
+    assert_eq!(getent("host-a", "wb.hawk.net"), ip6("fcbb:cc00:2::a"));
+}
