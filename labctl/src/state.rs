@@ -333,6 +333,10 @@ pub fn write_json<T: Serialize>(dir: &Path, file: &str, value: &T) -> Result<()>
     fs::write(&path, serde_json::to_string_pretty(value)?).map_err(Error::io("write", path))
 }
 
+/// What the kernel could enforce when the lab came up
+/// ([`crate::shaping::Features`]; missing: nothing beyond tbf and the dropper).
+pub const FEATURES: &str = "features.json";
+
 /// Names of every lab that has a state directory.
 pub fn list_labs() -> Vec<String> {
     let mut out: Vec<String> = fs::read_dir(STATE_ROOT)

@@ -86,9 +86,12 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
     state::with_router_backend(&mut topo, opts.router_backend);
     let lab = opts.name.clone().unwrap_or_else(|| topo.name.clone());
     state::validate_name(&lab)?;
-    let plan = Arc::new(plan::from_topology(&topo, &lab));
-    // Everything the lab will use, tried before anything is created.
-    crate::doctor::require(&crate::doctor::Needs::for_up(&topo))?;
+    let mut plan = plan::from_topology(&topo, &lab);
+    // Everything the lab will use, tried before anything is created, and
+    // whether latency and jitter can be enforced.
+    let (_, features) = crate::doctor::require_for_up(&crate::doctor::Needs::for_up(&topo))?;
+    plan.features = features;
+    let plan = Arc::new(plan);
     let vpp_bin = crate::vpp::require_vpp(&topo)?;
     let binaries = deploy::binaries_for(&topo, &opts.exe)?;
     let agent_configs = read_agent_configs(&topo, &opts.file)?;
@@ -213,6 +216,7 @@ impl Build<'_> {
         )?;
         let topo_copy = dir.join("topology.yaml");
         fs::write(&topo_copy, text).map_err(Error::io("write", &topo_copy))?;
+        state::write_json(dir, state::FEATURES, &self.plan.features)?;
         self.lab(&journal)
     }
 

@@ -2,9 +2,10 @@
 //! whether it is still there: nodes (namespace present?), addresses, SIDs,
 //! processes (alive?), and links with each property marked **enforced**
 //! (bandwidth: a tbf qdisc on the sending interface; loss: a BPF dropper on
-//! its TC egress) or **declared** (latency, jitter: this kernel has no netem,
-//! so they are only known to the controller; utilization is always a
-//! controller input).
+//! its TC egress; latency, jitter: a netem qdisc where `up` found netem) or
+//! **declared** (latency and jitter without netem are only known to the
+//! controller; utilization is always a controller input):
+//! [`crate::shaping::enforcement`] with the features `up` recorded.
 //!
 //! A lab is **healthy** when `up` finished, every namespace exists and
 //! every lab process works: it exists, is not stopped, and answers — the
@@ -29,6 +30,7 @@ use topology::{units, LinkProps, Topology};
 use crate::deploy::{self, Deployment};
 use crate::error::{Error, Result};
 use crate::plan::{self, Forwarding, LabPlan};
+use crate::shaping::Features;
 use crate::state::{self, Entry};
 
 /// How long the lab DNS server gets to answer the liveness query.
@@ -128,10 +130,10 @@ pub struct ProcStatus {
     pub answers: Option<bool>,
 }
 
-fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
+fn props(direction: &str, p: &LinkProps, features: Features) -> Vec<PropStatus> {
     let mut out = Vec::new();
     let mut push = |property: &str, value: serde_json::Number, unit: &str, text: String| {
-        let (enforced, how) = enforcement(property, p);
+        let (enforced, how) = crate::shaping::enforcement(property, p, features);
         out.push(PropStatus {
             direction: direction.to_string(),
             property: property.to_string(),
@@ -164,23 +166,6 @@ fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
         push("utilization", percent(v), "%", format!("{v}%"));
     }
     out
-}
-
-/// Whether labctl makes the kernel enforce `property` of `p`, and how (or
-/// why not).
-fn enforcement(property: &str, p: &LinkProps) -> (bool, &'static str) {
-    match property {
-        "bandwidth" => (true, "tbf qdisc on the sending interface"),
-        "loss" if p.loss_pct == Some(0.0) => (true, "zero: nothing to apply"),
-        "loss" => (
-            true,
-            "BPF dropper on the sending interface's TC egress (no netem)",
-        ),
-        "jitter" if p.jitter_us == Some(0) => (true, "zero: nothing to apply"),
-        "latency" if p.latency_us == Some(0) => (true, "zero: nothing to apply"),
-        "latency" | "jitter" => (false, "no netem in this kernel"),
-        _ => (false, "controller input only"),
-    }
 }
 
 /// A running lab's metadata, its topology with the link changes made since
@@ -220,7 +205,12 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
         .zip(live)
         .map(|(ns, live)| node_status(&topo, ns, live.ok()))
         .collect();
-    let links = topo.links.iter().map(|l| link_status(&nodes, l)).collect();
+    let features: Features = state::read_json(&state::lab_dir(lab), state::FEATURES)?;
+    let links = topo
+        .links
+        .iter()
+        .map(|l| link_status(&nodes, l, features))
+        .collect();
     let deployment = Deployment::read(&state::lab_dir(lab))?;
     let processes = process_status(&plan, &topo, &journal, &deployment);
     let complete = journal.contains(&Entry::Complete);
@@ -285,7 +275,7 @@ fn node_status(
 }
 
 /// A link: its ends, the kernel's state of both, its properties.
-fn link_status(nodes: &[NodeStatus], l: &topology::Link) -> LinkStatus {
+fn link_status(nodes: &[NodeStatus], l: &topology::Link, features: Features) -> LinkStatus {
     let running = |node: &str, ifname: &str| {
         nodes
             .iter()
@@ -302,8 +292,8 @@ fn link_status(nodes: &[NodeStatus], l: &topology::Link) -> LinkStatus {
         (Some(_), Some(_)) => "down",
         _ => "missing",
     };
-    let mut properties = props("a->b", &l.a_to_b);
-    properties.extend(props("b->a", &l.b_to_a));
+    let mut properties = props("a->b", &l.a_to_b, features);
+    properties.extend(props("b->a", &l.b_to_a, features));
     LinkStatus {
         id: l.id,
         a: format!("{}:{}", l.a.node, l.a.ifname),
