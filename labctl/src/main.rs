@@ -104,7 +104,7 @@ enum Cmd {
         #[arg(long, default_value_t = labctl::check::DEFAULT_WAIT.as_secs_f64())]
         wait: f64,
     },
-    /// Run a command inside a node's namespace (with the lab's resolv.conf).
+    /// Run a command inside a node's namespace (with the lab's hosts and resolv.conf, the node's name as host name).
     ///
     /// Exit status: the command's (128 + signal when killed); 127 when the
     /// command does not exist and 126 when it may not be executed, as a shell.

@@ -764,7 +764,8 @@ fn status_of_hawk_fits_a_screen_compact_and_wide() {
 /// Every node's name resolves, bare and as NODE.LAB, to the address
 /// hawk.yaml gives it: from the hosts file of a host's and of a router's
 /// namespace (`getent` through `labctl exec`, nsswitch `files` first), and
-/// from the lab DNS server asked directly from host-a's namespace.
+/// from the lab DNS server asked directly from host-a's namespace; and
+/// `labctl exec` runs with the node's name as host name.
 #[test]
 fn node_names_resolve_from_hosts_files_and_the_lab_dns() {
     let lab = Lab::up("hawk.yaml");
@@ -796,4 +797,9 @@ fn node_names_resolve_from_hosts_files_and_the_lab_dns() {
     }
     // The file's own records still answer.
     assert_eq!(getent("host-a", "wb.hawk.net"), ip6("fcbb:cc00:2::a"));
+    // An exec'd command's host name is its node's.
+    for node in ["host-a", "vpp3"] {
+        let out = lab.exec(node, &["uname", "-n"]);
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{node}\n"));
+    }
 }
