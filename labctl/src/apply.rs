@@ -228,6 +228,34 @@ fn phase_links(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
     c.rt.block_on(c.nl.send_all(reqs))
 }
 
+/// The netlink request that adds `q` on interface `index`.
+pub fn qdisc_request(
+    index: u32,
+    name: &str,
+    q: &crate::shaping::Qdisc,
+) -> (netlink_packet_route::RouteNetlinkMessage, String) {
+    match q {
+        crate::shaping::Qdisc::Tbf { plan: t, .. } => (
+            nl::tbf(index, t),
+            format!(
+                "add tbf qdisc on {name} (rate {} B/s)",
+                t.rate_bytes_per_sec
+            ),
+        ),
+        crate::shaping::Qdisc::Netem {
+            parent,
+            handle,
+            plan: n,
+        } => (
+            nl::netem(index, *parent, *handle, n),
+            format!(
+                "add netem qdisc on {name} (delay {} us, jitter {} us)",
+                n.latency_us, n.jitter_us
+            ),
+        ),
+    }
+}
+
 fn phase_addresses(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
     let ns = &plan.namespaces[i];
     c.rt.block_on(async {
@@ -251,15 +279,15 @@ fn phase_addresses(c: &Ctx, i: usize, plan: &LabPlan) -> Result<()> {
                     format!("add clsact qdisc on {}", iface.name),
                 ));
             }
-            if let Some(t) = &iface.tbf {
-                reqs.push((
-                    nl::tbf(index, t),
-                    format!(
-                        "add tbf qdisc on {} (rate {} B/s)",
-                        iface.name, t.rate_bytes_per_sec
-                    ),
-                ));
-            }
+            // Root before child: the requests reach the kernel in this
+            // order on one socket.
+            let shaping = crate::shaping::plan(&iface.props, iface.mtu, plan.features);
+            reqs.extend(
+                shaping
+                    .qdiscs
+                    .iter()
+                    .map(|q| qdisc_request(index, &iface.name, q)),
+            );
             if iface.up {
                 ups.push((index, iface.name.clone()));
             }

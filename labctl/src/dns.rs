@@ -216,9 +216,17 @@ pub fn read_changes(state_dir: &Path) -> Result<BTreeMap<String, Ipv6Addr>> {
     crate::state::read_json(state_dir, CHANGES)
 }
 
-/// The records the lab serves now: the topology's with the changes on top.
+/// The records the lab serves now: every node's name (`NODE`, `NODE.LAB`:
+/// [`topology::Topology::node_records`]), the topology's records over them,
+/// the changes on top.
 pub fn effective_records(state_dir: &Path) -> Result<BTreeMap<String, Ipv6Addr>> {
-    let mut records = crate::state::read_topology(state_dir)?.dns_records;
+    let topo = crate::state::read_topology(state_dir)?;
+    let lab = state_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| topo.name.clone());
+    let mut records = topo.node_records(&lab);
+    records.extend(topo.dns_records);
     records.extend(read_changes(state_dir)?);
     Ok(records)
 }

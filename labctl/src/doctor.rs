@@ -397,6 +397,19 @@ pub fn require(needs: &Needs) -> Result<Report, Unsupported> {
     check(needs).into_result()
 }
 
+/// [`require`] for `up`, probing netem beside the needs in the same scratch
+/// namespace: where the kernel has it, latency and jitter are enforced
+/// ([`crate::shaping`]); where not, they stay declared (no need fails).
+pub fn require_for_up(needs: &Needs) -> Result<(Report, crate::shaping::Features), Unsupported> {
+    let mut features = needs.features();
+    features.insert(Feature::Netem);
+    let report = Report::new(probe(&features), needs).into_result()?;
+    let netem = report
+        .verdict(Feature::Netem)
+        .is_some_and(Verdict::is_present);
+    Ok((report, crate::shaping::Features { netem }))
+}
+
 /// Refuse, with what failed and the fix, when this process lacks the
 /// privileges `labctl COMMAND` needs (namespaces, netlink, signals). The
 /// effective capabilities are read first: with CAP_SYS_ADMIN and

@@ -2,7 +2,8 @@
 //! namespace, the way `ip netns exec` does: enter the network namespace,
 //! take a private mount namespace (mounts made there never reach the host),
 //! and bind-mount every file of `/etc/netns/<ns>/` over its `/etc/`
-//! counterpart (the lab's `resolv.conf`). The exit code is the command's
+//! counterpart (the lab's `hosts`, `resolv.conf`); unlike it, also take a
+//! UTS namespace named after the node. The exit code is the command's
 //! (128 + signal when it was killed); as in a shell, a command that does
 //! not exist is [`EXIT_NOT_FOUND`] (127) and one that may not be executed
 //! [`EXIT_NOT_EXECUTABLE`] (126): [`shell_exit_code`].
@@ -43,8 +44,9 @@ pub fn run(node: &str, lab: Option<&str>, cmd: &[String]) -> Result<i32> {
     };
     let mut command = Command::new(prog);
     command.args(args);
-    let spawned = labns::spawn_command_in(&ns, &mut command, &SpawnOptions::new().etc_overlay())
-        .map_err(|e| as_shell_error(e, node))?;
+    let opts = SpawnOptions::new().etc_overlay().hostname(node);
+    let spawned =
+        labns::spawn_command_in(&ns, &mut command, &opts).map_err(|e| as_shell_error(e, node))?;
     let status = wait_foreground(spawned.child).map_err(|source| Error::Sys {
         op: "wait",
         what: format!("{prog} in {ns}"),

@@ -170,12 +170,15 @@ fn run_dot(text: &str, format: &'static str) -> Result<Vec<u8>, GraphError> {
     let out = child
         .wait_with_output()
         .map_err(|e| dot_error(format!("wait: {e}")))?;
-    if let Ok(Some(Err(e))) = writer.join() {
-        return Err(dot_error(format!("write its input: {e}")));
-    }
+    let written = writer.join();
+    // A dot that failed may exit before reading its input: its own error
+    // says why, the broken pipe it left the writer does not.
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(dot_error(format!("{} ({})", stderr.trim(), out.status)));
+    }
+    if let Ok(Some(Err(e))) = written {
+        return Err(dot_error(format!("write its input: {e}")));
     }
     Ok(out.stdout)
 }

@@ -4,7 +4,8 @@
 //! # Layout
 //! - [`plan`]: topology model → deployment plan (pure, no system calls).
 //! - [`apply`]: carry a plan out, one OS thread and one netlink socket per namespace.
-//! - [`nl`]: the netlink messages (veth, addresses, routes, seg6local, tbf).
+//! - [`nl`]: the netlink messages (veth, addresses, routes, seg6local, tbf, netem).
+//! - [`shaping`]: which qdiscs and dropper a link direction gets (pure plan).
 //! - [`state`]: `/run/labctl/<name>/`, the write-ahead journal `down` works
 //!   from (and the rule of what a journal line may name), lab selection.
 //! - [`hooks`]: the hidden test hooks of `up` (`LABCTL_PAUSE_AT`, `LABCTL_FAIL_AT`).
@@ -52,6 +53,7 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod shaping;
 pub mod state;
 pub mod status;
 pub mod traffic;

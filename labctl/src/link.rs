@@ -8,7 +8,7 @@
 //! | `--down` / `--up` | both ends set down / up (then carrier awaited) | link state |
 //! | bandwidth | the sending interface's tbf replaced | bandwidth |
 //! | loss | the BPF dropper on the sending interface replaced (0: removed) | loss |
-//! | latency, jitter | declared (labctl applies no netem: [`LATENCY_HOW`]) | latency, jitter |
+//! | latency, jitter | the qdisc tree rebuilt with netem where the kernel has it ([`crate::shaping`]), else declared ([`LATENCY_HOW`]) | latency, jitter |
 //! | utilization | declared | utilization |
 //! | metric | the underlay recomputed | IGP metric |
 //!
@@ -39,11 +39,12 @@ use crate::nl::{self, Nl};
 use crate::plan::{self, netns_name, Forwarding, RoutePlan, TbfPlan};
 use crate::procs;
 use crate::scenario::{LinkChange, LinkDirection};
+use crate::shaping::{self, Features};
 use crate::state;
 
-/// Why latency and jitter are only declared.
-pub const LATENCY_HOW: &str =
-    "known to the controller only (labctl applies no netem; this kernel has none)";
+/// Why latency and jitter are only declared (where the kernel has netem,
+/// they are enforced: [`crate::shaping`]).
+pub const LATENCY_HOW: &str = "known to the controller only (this kernel has no netem)";
 /// How long a link brought up gets for its carrier.
 const CARRIER_WAIT: Duration = Duration::from_secs(10);
 /// The file of a lab's link changes.
@@ -203,8 +204,9 @@ pub fn set(lab: &str, change: &LinkChange) -> Result<SetReport> {
             a: change.between[0].clone(),
             b: change.between[1].clone(),
         })?;
-    let mut applied = enforce(lab, link, change)?;
-    applied.extend(declared(change));
+    let features: Features = state::read_json(&state::lab_dir(lab), state::FEATURES)?;
+    let mut applied = enforce(lab, link, change, features)?;
+    applied.extend(declared(change, features));
     let entry = overrides.entry(change.link).or_default();
     record(entry, change);
     write_overrides(&dir, &overrides)?;
@@ -301,25 +303,33 @@ fn senders(link: &Link, d: LinkDirection) -> Vec<(&str, &str, &'static str)> {
 }
 
 /// Apply what the kernel enforces; returns what was enforced.
-fn enforce(lab: &str, link: &Link, change: &LinkChange) -> Result<Vec<Applied>> {
+fn enforce(
+    lab: &str,
+    link: &Link,
+    change: &LinkChange,
+    features: Features,
+) -> Result<Vec<Applied>> {
     let mut out = Vec::new();
+    let p = &change.props;
+    let delays = features.netem && (p.latency_us.is_some() || p.jitter_us.is_some());
     for (node, ifname, label) in senders(link, change.direction) {
-        let had_loss = link
-            .props_from(node)
-            .and_then(|p| p.loss_pct)
-            .is_some_and(|l| l > 0.0);
+        let old = link.props_from(node).cloned().unwrap_or_default();
         let job = ShapeJob {
             ifname: ifname.to_string(),
             mtu: link.mtu,
-            bandwidth_kbps: change.props.bandwidth_kbps,
-            loss_pct: change.props.loss_pct,
-            had_loss,
+            bandwidth_kbps: p.bandwidth_kbps,
+            loss_pct: p.loss_pct,
+            had_loss: old.loss_pct.is_some_and(|l| l > 0.0),
+            tree: (delays || (features.netem && p.bandwidth_kbps.is_some())).then(|| Tree {
+                had_root: !shaping::plan(&old, link.mtu, features).qdiscs.is_empty(),
+                new: shaping::plan(&old.overlay(p), link.mtu, features),
+            }),
         };
         let ns = netns_name(lab, node);
         let ns2 = ns.clone();
         labns::run_in(&ns, move || job.run(&ns2))??;
         let at = format!("{node}:{ifname}");
-        if let Some(kbps) = change.props.bandwidth_kbps {
+        if let Some(kbps) = p.bandwidth_kbps {
             out.push(enforced(
                 label,
                 "bandwidth",
@@ -327,7 +337,17 @@ fn enforce(lab: &str, link: &Link, change: &LinkChange) -> Result<Vec<Applied>> 
                 format!("tbf on {at}"),
             ));
         }
-        if let Some(loss) = change.props.loss_pct {
+        for (property, value) in [("latency", p.latency_us), ("jitter", p.jitter_us)] {
+            if let Some(v) = value.filter(|_| delays) {
+                out.push(enforced(
+                    label,
+                    property,
+                    format!("{v} us"),
+                    format!("netem on {at}"),
+                ));
+            }
+        }
+        if let Some(loss) = p.loss_pct {
             let how = match loss > 0.0 {
                 true => format!("BPF dropper on {at} egress"),
                 false => format!("dropper removed from {at}"),
@@ -441,24 +461,17 @@ impl RouteJob {
 }
 
 /// What is only declared (to the controller).
-fn declared(change: &LinkChange) -> Vec<Applied> {
+fn declared(change: &LinkChange, features: Features) -> Vec<Applied> {
     let direction = match change.direction {
         LinkDirection::Both => "both",
         LinkDirection::AToB => "a->b",
         LinkDirection::BToA => "b->a",
     };
     let p = &change.props;
+    let undelayed = |v: Option<u64>| v.filter(|_| !features.netem).map(|v| format!("{v} us"));
     let rows = [
-        (
-            "latency",
-            p.latency_us.map(|v| format!("{v} us")),
-            LATENCY_HOW,
-        ),
-        (
-            "jitter",
-            p.jitter_us.map(|v| format!("{v} us")),
-            LATENCY_HOW,
-        ),
+        ("latency", undelayed(p.latency_us), LATENCY_HOW),
+        ("jitter", undelayed(p.jitter_us), LATENCY_HOW),
         (
             "utilization",
             p.utilization_pct.map(|v| format!("{v} %")),
@@ -491,6 +504,16 @@ struct ShapeJob {
     loss_pct: Option<f64>,
     /// A dropper is attached (so clsact exists).
     had_loss: bool,
+    /// With netem, the whole qdisc tree is rebuilt instead of the tbf
+    /// replaced (a tbf replaced with a new limit drops its netem child).
+    tree: Option<Tree>,
+}
+
+/// The qdisc tree of one sending interface, rebuilt.
+struct Tree {
+    /// labctl installed a root qdisc (to delete first).
+    had_root: bool,
+    new: shaping::Shaping,
 }
 
 impl ShapeJob {
@@ -498,7 +521,18 @@ impl ShapeJob {
         let (rt, nl) = Nl::connect_here(netns)?;
         rt.block_on(async {
             let index = nl.index(&self.ifname).await?;
-            if let Some(kbps) = self.bandwidth_kbps {
+            if let Some(tree) = &self.tree {
+                if tree.had_root {
+                    let what = format!("delete the root qdisc of {}", self.ifname);
+                    nl.send(nl::qdisc_delete_root(index), nl::REQUEST, what)
+                        .await?;
+                }
+                // Root before child, one at a time.
+                for q in &tree.new.qdiscs {
+                    let (msg, what) = crate::apply::qdisc_request(index, &self.ifname, q);
+                    nl.send(msg, nl::REPLACE, what).await?;
+                }
+            } else if let Some(kbps) = self.bandwidth_kbps {
                 let t = TbfPlan::for_rate(kbps, self.mtu);
                 let what = format!(
                     "replace tbf on {} ({} B/s)",

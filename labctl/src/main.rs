@@ -65,7 +65,17 @@ enum Cmd {
         #[arg(long, conflicts_with = "name")]
         all: bool,
     },
-    /// Show nodes, addresses, SIDs, processes and links (enforced vs declared properties).
+    /// Show nodes, links and the lab's processes (DNS, controller, agents) with liveness.
+    ///
+    /// The table has one row per node and per link, values in the topology
+    /// file's units (`1gbit`, `4ms`), both directions on one row when they
+    /// agree (`→ A-TO-B ← B-TO-A` when not), zeros and the values most links
+    /// share left out (said once under the links), `~` after a value the
+    /// kernel does not enforce (declared only); it fits the terminal (or
+    /// COLUMNS) and is coloured on a terminal unless NO_COLOR is set.
+    /// `--wide`: every address, namespace, interface, pid and property per
+    /// direction. `--output json`: every detail, always a list of labs,
+    /// numbers as numbers.
     ///
     /// Exit status: 0 every lab shown is healthy; 3 one is not (up did not
     /// finish, a namespace is missing, a lab process is gone, stopped or
@@ -73,6 +83,9 @@ enum Cmd {
     Status {
         /// Lab name (default: every running lab).
         name: Option<String>,
+        /// Every detail in the table (addresses, namespaces, interfaces, pids, each direction).
+        #[arg(long)]
+        wide: bool,
         #[command(flatten)]
         output: OutputOpt,
     },
@@ -91,7 +104,7 @@ enum Cmd {
         #[arg(long, default_value_t = labctl::check::DEFAULT_WAIT.as_secs_f64())]
         wait: f64,
     },
-    /// Run a command inside a node's namespace (with the lab's resolv.conf).
+    /// Run a command inside a node's namespace (with the lab's hosts and resolv.conf, the node's name as host name).
     ///
     /// Exit status: the command's (128 + signal when killed); 127 when the
     /// command does not exist and 126 when it may not be executed, as a shell.
@@ -327,10 +340,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         }
-        Cmd::Status { name, output } => {
-            let output = match output.output {
-                OutputArg::Table => labctl::status::Output::Table,
-                OutputArg::Json => labctl::status::Output::Json,
+        Cmd::Status { name, wide, output } => {
+            let style = labctl::status::table::Style::for_stdout();
+            let output = match (output.output, wide) {
+                (OutputArg::Table, false) => labctl::status::Output::Table(style),
+                (OutputArg::Table, true) => labctl::status::Output::Wide(style),
+                (OutputArg::Json, _) => labctl::status::Output::Json,
             };
             let report = labctl::status::run(name.as_deref(), output).context("labctl status")?;
             println!("{}", report.text.trim_end());

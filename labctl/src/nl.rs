@@ -27,6 +27,7 @@ use rtnetlink::{
 
 use crate::error::{Error, Result};
 use crate::plan::{RoutePlan, SidPlan, TbfPlan};
+use crate::shaping::{NetemPlan, Parent};
 
 /// A handle bound to one namespace, with the namespace name for errors.
 #[derive(Debug, Clone)]
@@ -336,6 +337,56 @@ pub fn tbf(index: u32, t: &TbfPlan) -> RouteNetlinkMessage {
     )));
     msg.attributes.push(TcAttribute::Options(opts));
     RouteNetlinkMessage::NewQueueDiscipline(msg)
+}
+
+/// `TCA_OPTIONS` (include/uapi/linux/rtnetlink.h).
+const TCA_OPTIONS: u16 = 2;
+/// The kernel keeps netem's times in psched ticks of 2^6 ns
+/// (`PSCHED_SHIFT`, include/net/pkt_sched.h).
+const PSCHED_SHIFT: u32 = 6;
+
+/// `tc qdisc add dev IF {root | parent 1:1} handle H: netem delay L jitter
+/// J limit N`. netem's `TCA_OPTIONS` is a bare `struct tc_netem_qopt`
+/// (latency, limit, loss, gap, duplicate, jitter: u32 each, the times in
+/// psched ticks), not nested attributes, hence the raw attribute; the
+/// 32-bit ticks reach 274 s, far above any lab latency.
+pub fn netem(index: u32, parent: Parent, handle: u16, n: &NetemPlan) -> RouteNetlinkMessage {
+    let ticks =
+        |us: u64| u32::try_from(us.saturating_mul(1000) >> PSCHED_SHIFT).unwrap_or(u32::MAX);
+    let mut qopt = Vec::with_capacity(24);
+    for field in [
+        ticks(n.latency_us),
+        n.limit_packets,
+        0,
+        0,
+        0,
+        ticks(n.jitter_us),
+    ] {
+        qopt.extend_from_slice(&field.to_ne_bytes());
+    }
+    let mut msg = TcMessage::with_index(index as i32);
+    msg.header.parent = match parent {
+        Parent::Root => TcHandle::ROOT,
+        Parent::RootClass => TcHandle {
+            major: crate::shaping::ROOT_HANDLE,
+            minor: 1,
+        },
+    };
+    msg.header.handle = TcHandle {
+        major: handle,
+        minor: 0,
+    };
+    msg.attributes.push(TcAttribute::Kind("netem".to_string()));
+    msg.attributes
+        .push(TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, qopt)));
+    RouteNetlinkMessage::NewQueueDiscipline(msg)
+}
+
+/// `tc qdisc del dev IF root` (with its children; send with [`REQUEST`]).
+pub fn qdisc_delete_root(index: u32) -> RouteNetlinkMessage {
+    let mut msg = TcMessage::with_index(index as i32);
+    msg.header.parent = TcHandle::ROOT;
+    RouteNetlinkMessage::DelQueueDiscipline(msg)
 }
 
 /// `tc qdisc add dev IF clsact` (the hook the loss dropper hangs on).

@@ -7,7 +7,7 @@ use std::net::Ipv6Addr;
 
 use ipnet::Ipv6Net;
 use serde::Serialize;
-use topology::{routes, EndFlavor, NodeKind, RouterBackend, Topology};
+use topology::{routes, EndFlavor, LinkProps, NodeKind, RouterBackend, Topology};
 
 /// How a namespace's node forwards packets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -52,6 +52,8 @@ pub struct IfacePlan {
     pub tbf: Option<TbfPlan>,
     /// Random loss on this interface's egress, percent (> 0), by the BPF dropper.
     pub loss_pct: Option<f64>,
+    /// Every declared property of this direction ([`crate::shaping::plan`]).
+    pub props: LinkProps,
 }
 
 /// A veth pair between two namespaces (indexes into [`LabPlan::namespaces`]).
@@ -138,6 +140,9 @@ pub struct LabPlan {
     pub namespaces: Vec<NsPlan>,
     pub veths: Vec<VethPlan>,
     pub dns: Option<DnsPlan>,
+    /// What the kernel can enforce (none until `up` probes it): decides
+    /// whether [`IfacePlan::props`]' latency and jitter get a netem.
+    pub features: crate::shaping::Features,
 }
 
 /// Lab interfaces are numbered from here (a fresh namespace has only `lo` = 1).
@@ -190,6 +195,7 @@ pub fn from_topology(topo: &Topology, lab: &str) -> LabPlan {
         namespaces,
         veths: veths(topo, &index),
         dns,
+        features: crate::shaping::Features::default(),
     }
 }
 
@@ -262,6 +268,7 @@ fn ifaces(topo: &Topology, node: &topology::Node) -> Vec<IfacePlan> {
                 .and_then(|p| p.bandwidth_kbps)
                 .map(|kbps| TbfPlan::for_rate(kbps, link.mtu)),
             loss_pct: props.and_then(|p| p.loss_pct).filter(|l| *l > 0.0),
+            props: props.cloned().unwrap_or_default(),
         });
     }
     ifaces

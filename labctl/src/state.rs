@@ -43,7 +43,7 @@ pub enum Entry {
     Owner { pid: i32, start: u64 },
     /// A named network namespace `/run/netns/NAME`.
     Netns(String),
-    /// A directory `/etc/netns/<ns>` holding the namespace's resolv.conf.
+    /// A directory `/etc/netns/<ns>` holding the namespace's hosts and resolv.conf.
     Etc(PathBuf),
     /// A process the lab runs (role name, pid, start time in ticks).
     Proc { name: String, pid: i32, start: u64 },
@@ -332,6 +332,10 @@ pub fn write_json<T: Serialize>(dir: &Path, file: &str, value: &T) -> Result<()>
     let path = dir.join(file);
     fs::write(&path, serde_json::to_string_pretty(value)?).map_err(Error::io("write", path))
 }
+
+/// What the kernel could enforce when the lab came up
+/// ([`crate::shaping::Features`]; missing: nothing beyond tbf and the dropper).
+pub const FEATURES: &str = "features.json";
 
 /// Names of every lab that has a state directory.
 pub fn list_labs() -> Vec<String> {

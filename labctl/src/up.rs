@@ -8,7 +8,7 @@
 //! agent configuration cannot be read, or a namespace name is taken;
 //! create the state directory (atomically: two `up`s of one name cannot both
 //! win); journal the owner; apply the plan ([`crate::apply`]); write the
-//! resolv.conf files; start the DNS server, the controller and the agents,
+//! hosts and resolv.conf files; start the DNS server, the controller and the agents,
 //! each ready by condition ([`crate::deploy`]); mark the journal complete.
 //! Any failure tears down what was made.
 
@@ -86,9 +86,12 @@ pub fn run(opts: &UpOptions) -> Result<UpReport> {
     state::with_router_backend(&mut topo, opts.router_backend);
     let lab = opts.name.clone().unwrap_or_else(|| topo.name.clone());
     state::validate_name(&lab)?;
-    let plan = Arc::new(plan::from_topology(&topo, &lab));
-    // Everything the lab will use, tried before anything is created.
-    crate::doctor::require(&crate::doctor::Needs::for_up(&topo))?;
+    let mut plan = plan::from_topology(&topo, &lab);
+    // Everything the lab will use, tried before anything is created, and
+    // whether latency and jitter can be enforced.
+    let (_, features) = crate::doctor::require_for_up(&crate::doctor::Needs::for_up(&topo))?;
+    plan.features = features;
+    let plan = Arc::new(plan);
     let vpp_bin = crate::vpp::require_vpp(&topo)?;
     let binaries = deploy::binaries_for(&topo, &opts.exe)?;
     let agent_configs = read_agent_configs(&topo, &opts.file)?;
@@ -213,10 +216,11 @@ impl Build<'_> {
         )?;
         let topo_copy = dir.join("topology.yaml");
         fs::write(&topo_copy, text).map_err(Error::io("write", &topo_copy))?;
+        state::write_json(dir, state::FEATURES, &self.plan.features)?;
         self.lab(&journal)
     }
 
-    /// Namespaces and links, resolv.conf files, VPP, the DNS server, the
+    /// Namespaces and links, hosts and resolv.conf files, VPP, the DNS server, the
     /// controller and the agents; then the journal says complete.
     fn lab(&self, journal: &Journal) -> Result<()> {
         let Build {
@@ -240,8 +244,8 @@ impl Build<'_> {
             return Err(e);
         }
         check_interrupt()?;
-        write_resolvers(plan, journal)?;
-        progress.step("resolv.conf written");
+        write_etc(plan, &hosts_file(self.topo, self.lab), journal)?;
+        progress.step("hosts and resolv.conf written");
         self.vpp(&vpp_nodes, journal, &mut progress)?;
         if let Some(dns) = &plan.dns {
             let ns = &plan.namespaces[dns.ns].netns;
@@ -322,35 +326,58 @@ impl Build<'_> {
     }
 }
 
-/// `/etc/netns/<ns>/resolv.conf` (what `ip netns exec` and `labctl exec`
-/// bind-mount over `/etc/resolv.conf`). Journalled before creation.
-fn write_resolvers(plan: &LabPlan, journal: &Journal) -> Result<()> {
-    let with: Vec<_> = plan
+/// The lab's `/etc/hosts`: localhost, then every node as `NODE` and
+/// `NODE.LAB` ([`topology::Topology::node_records`]), one line per address.
+fn hosts_file(topo: &topology::Topology, lab: &str) -> String {
+    let mut by_addr: std::collections::BTreeMap<std::net::Ipv6Addr, Vec<String>> =
+        Default::default();
+    for (name, addr) in topo.node_records(lab) {
+        by_addr.entry(addr).or_default().push(name);
+    }
+    let mut text = "# written by labctl: the lab's nodes\n127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n".to_string();
+    for (addr, mut names) in by_addr {
+        // The bare name first: it is what `getent hosts ADDR` answers.
+        names.sort_by_key(|n| (n.contains('.'), n.clone()));
+        text.push_str(&format!("{addr} {}\n", names.join(" ")));
+    }
+    text
+}
+
+/// `/etc/netns/<ns>/hosts` for every namespace, and `resolv.conf` for those
+/// with a resolver (what `ip netns exec` and `labctl exec` bind-mount over
+/// `/etc/`'s). Journalled before creation.
+fn write_etc(plan: &LabPlan, hosts: &str, journal: &Journal) -> Result<()> {
+    let dirs: Vec<_> = plan
         .namespaces
         .iter()
-        .filter_map(|n| Some((Path::new("/etc/netns").join(&n.netns), n.resolver?)))
+        .map(|n| (Path::new("/etc/netns").join(&n.netns), n.resolver))
         .collect();
-    let entries: Vec<Entry> = with.iter().map(|(d, _)| Entry::Etc(d.clone())).collect();
+    let entries: Vec<Entry> = dirs.iter().map(|(d, _)| Entry::Etc(d.clone())).collect();
     journal.record(&entries)?;
     // In parallel: each directory costs milliseconds on /etc.
     std::thread::scope(|scope| {
-        let jobs: Vec<_> = with
+        let jobs: Vec<_> = dirs
             .iter()
-            .map(|(d, server)| {
-                scope.spawn(move || {
-                    fs::create_dir_all(d).map_err(Error::io("create", d))?;
-                    let f = d.join("resolv.conf");
-                    let text = format!(
-                        "# written by labctl: the lab DNS server\nnameserver {server}\noptions timeout:1 attempts:2\n"
-                    );
-                    fs::write(&f, text).map_err(Error::io("write", &f))
-                })
-            })
+            .map(|(d, server)| scope.spawn(move || write_etc_dir(d, hosts, *server)))
             .collect();
         jobs.into_iter()
             .map(|j| j.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect::<Result<Vec<()>>>()
     })?;
+    Ok(())
+}
+
+fn write_etc_dir(d: &Path, hosts: &str, resolver: Option<std::net::Ipv6Addr>) -> Result<()> {
+    fs::create_dir_all(d).map_err(Error::io("create", d))?;
+    let f = d.join("hosts");
+    fs::write(&f, hosts).map_err(Error::io("write", &f))?;
+    if let Some(server) = resolver {
+        let f = d.join("resolv.conf");
+        let text = format!(
+            "# written by labctl: the lab DNS server\nnameserver {server}\noptions timeout:1 attempts:2\n"
+        );
+        fs::write(&f, text).map_err(Error::io("write", &f))?;
+    }
     Ok(())
 }
 

@@ -325,7 +325,9 @@ fn link_set_shapes_the_kernel_and_the_controller_pushes_the_new_path() {
     let link = &v["links"][3];
     assert_eq!(link["a"], format!("vpp2:{vpp2_if}"));
     assert!(
-        link["properties"].to_string().contains("10000 kbit/s"),
+        link["properties"]
+            .to_string()
+            .contains("\"text\":\"10mbit\""),
         "{link}"
     );
     // Only the controller knows latency; it says so.

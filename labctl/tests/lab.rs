@@ -103,7 +103,9 @@ fn status_reports_nodes_processes_and_enforcement() {
     let lab = Lab::up("hawk.yaml");
     let out = labctl(&["status", &lab.name, "--output", "json"]);
     assert!(out.status.success());
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1, "a list, as without NAME");
+    let v = &all[0];
     assert_eq!(v["name"], lab.name.as_str());
     assert_eq!(v["complete"], true);
     let nodes = v["nodes"].as_array().unwrap();
@@ -149,6 +151,25 @@ fn status_reports_nodes_processes_and_enforcement() {
     assert!(props
         .iter()
         .any(|p| p["property"] == "latency" && p["enforcement"] == "declared"));
+    // Numbers as numbers, with the file's notation beside them (vpp1-vpp2
+    // is `bandwidth: 1gbit, latency: 4ms` in hawk.yaml).
+    let l12 = &v["links"][1];
+    assert_eq!(l12["a"].as_str().unwrap().split(':').next(), Some("vpp1"));
+    assert_eq!(l12["symmetric"], true);
+    let prop = |dir: &str, name: &str| {
+        l12["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["direction"] == dir && p["property"] == name)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(prop("b->a", "bandwidth")["value"], 1_000_000);
+    assert_eq!(prop("b->a", "bandwidth")["unit"], "kbit/s");
+    assert_eq!(prop("b->a", "bandwidth")["text"], "1gbit");
+    assert_eq!(prop("a->b", "latency")["value"], 4000);
+    assert_eq!(prop("a->b", "latency")["text"], "4ms");
 
     // The enforced bandwidth really is a tbf qdisc on the sending side.
     let topo = lab.topology();
@@ -171,7 +192,11 @@ fn status_reports_nodes_processes_and_enforcement() {
     let table = labctl(&["status", &lab.name]);
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("fcbb:bb00:1::2 End"), "{text}");
-    assert!(text.contains("[enforced]") && text.contains("[declared]"));
+    assert!(
+        text.contains(" 1gbit 4ms~\n"),
+        "enforced bandwidth, declared latency: {text}"
+    );
+    assert!(text.contains("~ declared only"), "the legend: {text}");
 }
 
 #[test]
@@ -341,7 +366,7 @@ fn sigkill_during_up_then_down_leaves_nothing() {
         }
         let status = labctl(&["status", &name, "--output", "json"]);
         let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-        assert_eq!(v["complete"], false);
+        assert_eq!(v[0]["complete"], false);
         let out = labctl(&["down", &name]);
         assert!(
             out.status.success(),
@@ -680,4 +705,101 @@ fn down_as_a_non_root_user_fails_at_once_with_the_permission_error() {
     // Nothing was removed: the lab still works.
     assert_eq!(namespaces_of(&lab.name).len(), 3);
     assert_eq!(status_json(&lab.name).0, Some(0));
+}
+
+/// `labctl status hawk` fits one screen: at most 40 lines at 120 columns,
+/// none wider; and the compact and wide tables of a live hawk lab as
+/// snapshots (the lab's name, source path, namespaces and pids redacted:
+/// everything else comes from hawk.yaml and the kernel).
+#[test]
+fn status_of_hawk_fits_a_screen_compact_and_wide() {
+    let lab = Lab::up("hawk.yaml");
+    let out = Command::new(LABCTL)
+        .args(["status", &lab.name])
+        .env("COLUMNS", "120")
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.lines().count() <= 40,
+        "{} lines:\n{text}",
+        text.lines().count()
+    );
+    assert!(
+        text.lines().all(|l| l.chars().count() <= 120),
+        "a line wider than 120 columns:\n{text}"
+    );
+    assert!(!text.contains('\x1b'), "no colour off a terminal: {text:?}");
+
+    let mut s = labctl::status::collect(&lab.name).unwrap();
+    s.name = "hawk".into();
+    s.source = "topologies/hawk.yaml".into();
+    s.created_unix = 0;
+    for n in &mut s.nodes {
+        n.netns = n.netns.replace(&lab.name, "hawk");
+    }
+    for p in &mut s.processes {
+        p.pid = 0;
+    }
+    let render = |wide, width| {
+        let style = labctl::status::table::Style {
+            width,
+            color: false,
+        };
+        labctl::status::table::render_all(std::slice::from_ref(&s), style, wide)
+    };
+    let compact = render(false, Some(120));
+    assert_eq!(
+        compact,
+        text.replace(&lab.name, "hawk")
+            .replace(&lab.file.display().to_string(), "topologies/hawk.yaml"),
+        "what labctl prints"
+    );
+    insta::assert_snapshot!("status_hawk_compact", compact);
+    insta::assert_snapshot!("status_hawk_wide", render(true, None));
+}
+
+/// Every node's name resolves, bare and as NODE.LAB, to the address
+/// hawk.yaml gives it: from the hosts file of a host's and of a router's
+/// namespace (`getent` through `labctl exec`, nsswitch `files` first), and
+/// from the lab DNS server asked directly from host-a's namespace; and
+/// `labctl exec` runs with the node's name as host name.
+#[test]
+fn node_names_resolve_from_hosts_files_and_the_lab_dns() {
+    let lab = Lab::up("hawk.yaml");
+    let topo = lab.topology();
+    let getent = |node: &str, name: &str| {
+        let out = lab.exec(node, &["getent", "hosts", name]);
+        assert_eq!(out.status.code(), Some(0), "{node}: getent hosts {name}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<Ipv6Addr>()
+            .unwrap()
+    };
+    let dns_addr = topo.nodes["dns"].address.unwrap();
+    let server = std::net::SocketAddr::from((dns_addr, 53));
+    for (node, want) in [("vpp1", "fcbb:bb00:1::1"), ("host-b", "fcbb:cc00:2::a")] {
+        let qualified = format!("{node}.{}", lab.name);
+        for name in [node, qualified.as_str()] {
+            assert_eq!(getent("host-a", name), ip6(want), "host-a: {name}");
+            assert_eq!(getent("site-c", name), ip6(want), "site-c: {name}");
+            let n = name.to_string();
+            let answer = labns::run_in(&lab.ns("host-a"), move || {
+                labctl::dns::query_aaaa(server, &n, Duration::from_secs(2))
+            })
+            .unwrap();
+            assert_eq!(answer, Some(vec![ip6(want)]), "the lab DNS: {name}");
+        }
+    }
+    // The file's own records still answer.
+    assert_eq!(getent("host-a", "wb.hawk.net"), ip6("fcbb:cc00:2::a"));
+    // An exec'd command's host name is its node's.
+    for node in ["host-a", "vpp3"] {
+        let out = lab.exec(node, &["uname", "-n"]);
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), format!("{node}\n"));
+    }
 }

@@ -30,6 +30,7 @@ pub const ETC_NETNS_DIR: &str = "/etc/netns";
 pub struct SpawnOptions {
     new_session: bool,
     etc_overlay: bool,
+    hostname: Option<CString>,
 }
 
 impl SpawnOptions {
@@ -53,6 +54,25 @@ impl SpawnOptions {
         self.etc_overlay = true;
         self
     }
+
+    /// Give the command a UTS namespace of its own whose hostname is
+    /// `name` (a lab node's name: shells and logs show where they run). A
+    /// name with a NUL byte is ignored.
+    pub fn hostname(mut self, name: &str) -> SpawnOptions {
+        self.hostname = CString::new(name).ok();
+        self
+    }
+}
+
+/// A private UTS namespace named `name`. Only system calls: this runs
+/// between fork and exec (nix's `sethostname` needs a feature the workspace
+/// does not build, so libc's is called).
+fn set_hostname(name: &CStr) -> nix::Result<()> {
+    unshare(CloneFlags::CLONE_NEWUTS)?;
+    let bytes = name.to_bytes();
+    // SAFETY: `bytes` is valid for `bytes.len()` bytes for the call.
+    let rc = unsafe { libc::sethostname(bytes.as_ptr().cast(), bytes.len()) };
+    nix::errno::Errno::result(rc).map(drop)
 }
 
 /// A command started by [`spawn_command_in`].
@@ -116,8 +136,9 @@ pub fn spawn_command_in(netns: &str, cmd: &mut Command, opts: &SpawnOptions) -> 
         None
     };
     let new_session = opts.new_session;
+    let hostname = opts.hostname.clone();
     // SAFETY: the closure makes only async-signal-safe system calls (setns,
-    // unshare, mount, setsid) on data prepared before the fork; `raw` stays
+    // unshare, mount, sethostname, setsid) on data prepared before the fork; `raw` stays
     // open in the parent (held by `ns`) until spawn returns.
     unsafe {
         cmd.pre_exec(move || {
@@ -128,6 +149,9 @@ pub fn spawn_command_in(netns: &str, cmd: &mut Command, opts: &SpawnOptions) -> 
             setns(BorrowedFd::borrow_raw(raw), CloneFlags::CLONE_NEWNET)?;
             if let Some(binds) = &binds {
                 overlay_etc(binds)?;
+            }
+            if let Some(name) = &hostname {
+                set_hostname(name)?;
             }
             if new_session {
                 setsid()?;

@@ -219,3 +219,28 @@ fn spawning_into_a_missing_namespace_fails_before_forking() {
         spawn_command_in("lns-no-such-namespace", &mut cmd, &SpawnOptions::new()).unwrap_err();
     assert!(err.to_string().contains("lns-no-such-namespace"), "{err}");
 }
+
+/// `hostname(NAME)`: the command runs in a UTS namespace of its own named
+/// NAME (`uname -n` says so); the host's name is untouched, and a command
+/// spawned without it sees the host's.
+#[test]
+fn a_hostname_names_the_commands_own_uts_namespace() {
+    let ns = TestNs::new();
+    let host = nix::sys::utsname::uname().unwrap().nodename().to_owned();
+    let uname = |opts: &SpawnOptions| {
+        let mut cmd = Command::new("uname");
+        cmd.arg("-n").stdout(Stdio::piped());
+        let s = spawn_command_in(ns.name(), &mut cmd, opts).unwrap();
+        String::from_utf8(s.child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    assert_eq!(uname(&SpawnOptions::new().hostname("vpp1")), "vpp1\n");
+    assert_eq!(
+        nix::sys::utsname::uname().unwrap().nodename(),
+        host.as_os_str(),
+        "host untouched"
+    );
+    assert_eq!(
+        uname(&SpawnOptions::new()),
+        format!("{}\n", host.to_string_lossy())
+    );
+}

@@ -316,6 +316,18 @@ impl Link {
 }
 
 impl Topology {
+    /// Each node's name as the lab resolves it, bare and under the lab's
+    /// name (`vpp1` and `vpp1.hawk`), to the node's own address (a router's
+    /// loopback, an end system's service address); nodes without an address
+    /// have none. Lab and node names are DNS labels ([`crate::names`]).
+    pub fn node_records(&self, lab: &str) -> BTreeMap<String, Ipv6Addr> {
+        self.nodes
+            .values()
+            .filter_map(|n| Some((n.name.as_str(), n.address?)))
+            .flat_map(|(name, a)| [(name.to_string(), a), (format!("{name}.{lab}"), a)])
+            .collect()
+    }
+
     /// The host/dns/controller whose address equals `addr` or whose prefix
     /// contains it.
     pub fn node_for_address(&self, addr: Ipv6Addr) -> Option<&Node> {

@@ -149,3 +149,20 @@ fn line_loads_with_derived_values() {
     assert_eq!(l.mtu, 9000);
     assert_eq!(l.igp_metric, 10);
 }
+
+/// Every hawk node answers to its name and NAME.LAB with the address the
+/// file gives it (hawk.yaml: `vpp1 address fcbb:bb00:1::1`, `host-b
+/// address fcbb:cc00:2::a`); 14 nodes, all with an address: 28 names.
+#[test]
+fn node_records_name_every_node_bare_and_under_the_lab() {
+    let t = topology::load(&topologies().join("hawk.yaml")).unwrap();
+    let r = t.node_records("lab7");
+    assert_eq!(r.len(), 28);
+    let vpp1: std::net::Ipv6Addr = "fcbb:bb00:1::1".parse().unwrap();
+    assert_eq!(r["vpp1"], vpp1);
+    assert_eq!(r["vpp1.lab7"], vpp1);
+    assert_eq!(
+        r["host-b.lab7"],
+        "fcbb:cc00:2::a".parse::<std::net::Ipv6Addr>().unwrap()
+    );
+}

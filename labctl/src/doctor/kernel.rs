@@ -56,8 +56,7 @@ const PROBE_MTU: u32 = 1500;
 
 /// `BPF_FS_MAGIC` (include/uapi/linux/magic.h).
 const BPF_FS_MAGIC: u64 = 0xcafe_4a11;
-/// `TCA_OPTIONS` (include/uapi/linux/rtnetlink.h) and `TCA_HTB_INIT` (pkt_sched.h).
-const TCA_OPTIONS: u16 = 2;
+/// `TCA_HTB_INIT` (pkt_sched.h).
 const TCA_HTB_INIT: u16 = 2;
 
 /// Probe `wanted` (all of them scratch-namespace features) in a fresh namespace.
@@ -502,21 +501,11 @@ fn fs_type(path: &Path) -> std::io::Result<u64> {
     Ok(buf.f_type as u64 & 0xffff_ffff)
 }
 
-/// `tc qdisc add dev IF root handle 3: netem` (no impairment: only whether the kernel
-/// has netem). netem's `TCA_OPTIONS` is a bare `struct tc_netem_qopt`
-/// (latency, limit, loss, gap, duplicate, jitter: u32 each), not nested
-/// attributes, hence the raw attribute.
+/// `tc qdisc add dev IF root handle 3: netem` (no impairment: only whether
+/// the kernel has netem), the message `up` sends ([`crate::nl::netem`]).
 fn netem(index: u32) -> RouteNetlinkMessage {
-    let mut qopt = Vec::with_capacity(24);
-    for field in [0u32, 1000, 0, 0, 0, 0] {
-        qopt.extend_from_slice(&field.to_ne_bytes());
-    }
-    root_qdisc(
-        index,
-        3,
-        "netem",
-        TcAttribute::Other(DefaultNla::new(TCA_OPTIONS, qopt)),
-    )
+    let none = crate::shaping::NetemPlan::new(0, 0, None, 1500);
+    crate::nl::netem(index, crate::shaping::Parent::Root, 3, &none)
 }
 
 /// `tc qdisc add dev IF root handle 2: htb`: `TCA_HTB_INIT` is a `struct

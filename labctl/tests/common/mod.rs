@@ -22,7 +22,7 @@ pub fn unique_name() -> String {
 }
 
 /// Run labctl; `up` and `run` start the lab's processes, so the binaries
-/// they look for next to labctl are built first when missing
+/// they look for next to labctl are built (or found fresh) first
 /// ([`ensure_binaries`]).
 pub fn labctl(args: &[&str]) -> Output {
     if matches!(args.first(), Some(&"up") | Some(&"run")) {
@@ -38,8 +38,9 @@ const LAB_BINARIES: [(&str, &str); 2] = [
 ];
 
 /// The binaries a lab runs besides labctl (`up` looks for them next to
-/// labctl): built once by cargo when missing (`cargo test -p labctl` alone
-/// builds only labctl's own), as `make test` and CI build them anyway. A
+/// labctl): built once per test binary under cargo (a no-op when fresh;
+/// `cargo test -p labctl` alone builds only labctl's own), as `make test`
+/// and CI build them anyway. A
 /// binary whose package this workspace does not have is not built: `up`
 /// then refuses naming it, and [`require_binary`] fails a test that needs
 /// it with [`missing_binary`]'s message. A build that fails panics.
@@ -55,7 +56,12 @@ pub fn ensure_binaries() {
 fn build_missing_binaries() -> Result<(), String> {
     let packages: Vec<&str> = LAB_BINARIES
         .iter()
-        .filter(|(bin, pkg)| !is_built(bin) && has_package(pkg))
+        // Under cargo (CARGO is set) every one is built: cargo leaves a
+        // fresh binary alone and rebuilds a stale one, which would run the
+        // lab with yesterday's flags.
+        .filter(|(bin, pkg)| {
+            (!is_built(bin) || std::env::var_os("CARGO").is_some()) && has_package(pkg)
+        })
         .map(|(_, pkg)| *pkg)
         .collect();
     if packages.is_empty() {
@@ -434,16 +440,18 @@ pub fn tool_in(tool: &str, ns: &str, args: &[&str]) -> Vec<u8> {
     out.stdout
 }
 
-/// `labctl status LAB --output json`: its exit code and document.
+/// `labctl status LAB --output json`: its exit code and the lab's document
+/// (the one entry of the list).
 pub fn status_json(lab: &str) -> (Option<i32>, serde_json::Value) {
     let out = labctl(&["status", lab, "--output", "json"]);
-    let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "status of {lab}: {e}: {}",
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    (out.status.code(), v)
+    // Always a list of labs; NAME makes it one.
+    (out.status.code(), v[0].clone())
 }
 
 /// The status of a healthy lab (exit 0, every process answering) and its

@@ -2,9 +2,10 @@
 //! whether it is still there: nodes (namespace present?), addresses, SIDs,
 //! processes (alive?), and links with each property marked **enforced**
 //! (bandwidth: a tbf qdisc on the sending interface; loss: a BPF dropper on
-//! its TC egress) or **declared** (latency, jitter: this kernel has no netem,
-//! so they are only known to the controller; utilization is always a
-//! controller input).
+//! its TC egress; latency, jitter: a netem qdisc where `up` found netem) or
+//! **declared** (latency and jitter without netem are only known to the
+//! controller; utilization is always a controller input):
+//! [`crate::shaping::enforcement`] with the features `up` recorded.
 //!
 //! A lab is **healthy** when `up` finished, every namespace exists and
 //! every lab process works: it exists, is not stopped, and answers — the
@@ -13,18 +14,23 @@
 //! `srv6-agent status`. A process restarted under the same name (by `labctl
 //! run`) counts as its last journal line. Otherwise [`LabStatus::problems`] says why, and
 //! `labctl status` exits with [`EXIT_UNHEALTHY`].
+//!
+//! Layout: this file collects a [`LabStatus`] (what JSON prints, every
+//! detail); [`table`] renders it compact or wide.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use comfy_table::{presets, Table};
+pub mod table;
+
 use labns::{netns, ProcState};
 use serde::Serialize;
-use topology::{LinkProps, Topology};
+use topology::{units, LinkProps, Topology};
 
 use crate::deploy::{self, Deployment};
 use crate::error::{Error, Result};
 use crate::plan::{self, Forwarding, LabPlan};
+use crate::shaping::Features;
 use crate::state::{self, Entry};
 
 /// How long the lab DNS server gets to answer the liveness query.
@@ -65,6 +71,9 @@ pub struct NodeStatus {
     pub live: Option<crate::live::LiveNs>,
     pub sid: Option<String>,
     pub sid_behavior: Option<String>,
+    /// The node's own address (a router's loopback, an end system's
+    /// service address): what its name resolves to.
+    pub address: Option<String>,
     pub routes: usize,
 }
 
@@ -78,6 +87,8 @@ pub struct LinkStatus {
     pub up: bool,
     /// Kernel state: `up` (both ends running), `down`, or `missing`.
     pub state: String,
+    /// Both directions have the same properties.
+    pub symmetric: bool,
     pub properties: Vec<PropStatus>,
 }
 
@@ -87,11 +98,22 @@ pub struct PropStatus {
     /// `a->b` or `b->a`.
     pub direction: String,
     pub property: String,
-    pub value: String,
+    /// The number, in [`PropStatus::unit`].
+    pub value: serde_json::Number,
+    /// `kbit/s`, `us` or `%`.
+    pub unit: String,
+    /// The value in the topology file's notation (`1gbit`, `4ms`, `0.5%`).
+    pub text: String,
     /// `enforced` or `declared`.
     pub enforcement: String,
     /// How (tbf) or why not (no netem).
     pub how: String,
+}
+
+impl PropStatus {
+    fn enforced(&self) -> bool {
+        self.enforcement == "enforced"
+    }
 }
 
 /// One lab process (journalled by `up`).
@@ -108,56 +130,40 @@ pub struct ProcStatus {
     pub answers: Option<bool>,
 }
 
-fn props(direction: &str, p: &LinkProps) -> Vec<PropStatus> {
+fn props(direction: &str, p: &LinkProps, features: Features) -> Vec<PropStatus> {
     let mut out = Vec::new();
-    let mut push = |property: &str, value: String, enforced: bool, how: &str| {
+    let mut push = |property: &str, value: serde_json::Number, unit: &str, text: String| {
+        let (enforced, how) = crate::shaping::enforcement(property, p, features);
         out.push(PropStatus {
             direction: direction.to_string(),
             property: property.to_string(),
             value,
+            unit: unit.to_string(),
+            text,
             enforcement: if enforced { "enforced" } else { "declared" }.to_string(),
             how: how.to_string(),
         })
     };
+    let percent = |v: f64| serde_json::Number::from_f64(v).unwrap_or_else(|| 0.into());
     if let Some(v) = p.bandwidth_kbps {
         push(
             "bandwidth",
-            format!("{v} kbit/s"),
-            true,
-            "tbf qdisc on the sending interface",
+            v.into(),
+            "kbit/s",
+            units::format_bandwidth_kbps(v),
         );
     }
     if let Some(v) = p.latency_us {
-        push(
-            "latency",
-            format!("{v} us"),
-            false,
-            "no netem in this kernel",
-        );
+        push("latency", v.into(), "us", units::format_duration_us(v));
     }
     if let Some(v) = p.jitter_us {
-        push(
-            "jitter",
-            format!("{v} us"),
-            false,
-            "no netem in this kernel",
-        );
+        push("jitter", v.into(), "us", units::format_duration_us(v));
     }
     if let Some(v) = p.loss_pct {
-        push(
-            "loss",
-            format!("{v} %"),
-            v > 0.0,
-            "BPF dropper on the sending interface's TC egress (no netem)",
-        );
+        push("loss", percent(v), "%", format!("{v}%"));
     }
     if let Some(v) = p.utilization_pct {
-        push(
-            "utilization",
-            format!("{v} %"),
-            false,
-            "controller input only",
-        );
+        push("utilization", percent(v), "%", format!("{v}%"));
     }
     out
 }
@@ -199,7 +205,12 @@ pub fn collect(lab: &str) -> Result<LabStatus> {
         .zip(live)
         .map(|(ns, live)| node_status(&topo, ns, live.ok()))
         .collect();
-    let links = topo.links.iter().map(|l| link_status(&nodes, l)).collect();
+    let features: Features = state::read_json(&state::lab_dir(lab), state::FEATURES)?;
+    let links = topo
+        .links
+        .iter()
+        .map(|l| link_status(&nodes, l, features))
+        .collect();
     let deployment = Deployment::read(&state::lab_dir(lab))?;
     let processes = process_status(&plan, &topo, &journal, &deployment);
     let complete = journal.contains(&Entry::Complete);
@@ -254,12 +265,17 @@ fn node_status(
         live,
         sid: ns.sids.first().map(|s| s.sid.to_string()),
         sid_behavior: ns.sids.first().map(|s| s.label.clone()),
+        address: topo
+            .nodes
+            .get(&ns.node)
+            .and_then(|n| n.address)
+            .map(|a| a.to_string()),
         routes: ns.routes.len(),
     }
 }
 
 /// A link: its ends, the kernel's state of both, its properties.
-fn link_status(nodes: &[NodeStatus], l: &topology::Link) -> LinkStatus {
+fn link_status(nodes: &[NodeStatus], l: &topology::Link, features: Features) -> LinkStatus {
     let running = |node: &str, ifname: &str| {
         nodes
             .iter()
@@ -276,8 +292,8 @@ fn link_status(nodes: &[NodeStatus], l: &topology::Link) -> LinkStatus {
         (Some(_), Some(_)) => "down",
         _ => "missing",
     };
-    let mut properties = props("a->b", &l.a_to_b);
-    properties.extend(props("b->a", &l.b_to_a));
+    let mut properties = props("a->b", &l.a_to_b, features);
+    properties.extend(props("b->a", &l.b_to_a, features));
     LinkStatus {
         id: l.id,
         a: format!("{}:{}", l.a.node, l.a.ifname),
@@ -285,6 +301,7 @@ fn link_status(nodes: &[NodeStatus], l: &topology::Link) -> LinkStatus {
         mtu: l.mtu,
         up: l.up,
         state: state.to_string(),
+        symmetric: l.a_to_b == l.b_to_a,
         properties,
     }
 }
@@ -380,7 +397,12 @@ fn problems(complete: bool, nodes: &[NodeStatus], processes: &[ProcStatus]) -> V
 /// Output format of `status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
-    Table,
+    /// One row per node, link and the processes on one line, in the file's
+    /// units ([`table::Style`] says how wide, whether coloured).
+    Table(table::Style),
+    /// Every detail: each address, namespace, property per direction.
+    Wide(table::Style),
+    /// Every detail, always a list of labs (one when NAME is given).
     Json,
 }
 
@@ -405,115 +427,13 @@ pub fn run(name: Option<&str>, output: Output) -> Result<Report> {
         .map(|l| collect(l))
         .collect::<Result<Vec<_>>>()?;
     let text = match output {
-        Output::Json if name.is_some() => serde_json::to_string_pretty(&all[0])?,
-        Output::Json => serde_json::to_string_pretty(&all)?,
-        Output::Table if all.is_empty() => "no lab is running\n".to_string(),
-        Output::Table => all.iter().map(render).collect::<Vec<_>>().join("\n"),
+        Output::Json => serde_json::to_string_pretty(&all)? + "\n",
+        _ if all.is_empty() => "no lab is running\n".to_string(),
+        Output::Table(style) => table::render_all(&all, style, false),
+        Output::Wide(style) => table::render_all(&all, style, true),
     };
     Ok(Report {
         text,
         healthy: all.iter().all(|s| s.healthy),
     })
-}
-
-fn render(s: &LabStatus) -> String {
-    let mut out = format!(
-        "lab {} ({}){}\n",
-        s.name,
-        s.source,
-        if s.complete {
-            ""
-        } else {
-            " INCOMPLETE: up did not finish; run labctl down"
-        }
-    );
-    for p in &s.problems {
-        out.push_str(&format!("UNHEALTHY: {p}\n"));
-    }
-    for t in [render_nodes(s), render_links(s)]
-        .into_iter()
-        .chain((!s.processes.is_empty()).then(|| render_processes(s)))
-    {
-        out.push_str(&t.to_string());
-        out.push('\n');
-    }
-    out
-}
-
-fn table(header: &[&str]) -> Table {
-    let mut t = Table::new();
-    t.load_preset(presets::UTF8_FULL_CONDENSED);
-    t.set_header(header);
-    t
-}
-
-fn render_nodes(s: &LabStatus) -> Table {
-    let mut t = table(&["node", "kind", "namespace", "addresses", "SID", "routes"]);
-    // routes: installed (kernel) / planned.
-    for n in &s.nodes {
-        t.add_row([
-            n.name.clone(),
-            n.kind.clone(),
-            format!(
-                "{}{}",
-                n.netns,
-                if n.netns_present { "" } else { " (MISSING)" }
-            ),
-            n.addresses.join("\n"),
-            match (&n.sid, &n.sid_behavior) {
-                (Some(sid), Some(b)) => format!("{sid} {b}"),
-                _ => String::new(),
-            },
-            match &n.live {
-                Some(l) => format!("{}/{}", l.static_routes, n.routes),
-                None => format!("?/{}", n.routes),
-            },
-        ]);
-    }
-    t
-}
-
-fn render_links(s: &LabStatus) -> Table {
-    let mut t = table(&["link", "a", "b", "mtu", "state", "properties"]);
-    // state: kernel state (declared state in parentheses when it differs).
-    for l in &s.links {
-        let props: Vec<String> = l
-            .properties
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} {} {} [{}]",
-                    p.direction, p.property, p.value, p.enforcement
-                )
-            })
-            .collect();
-        t.add_row([
-            l.id.to_string(),
-            l.a.clone(),
-            l.b.clone(),
-            l.mtu.to_string(),
-            match (l.up, l.state.as_str()) {
-                (true, "up") | (false, "down") => l.state.clone(),
-                (declared, live) => {
-                    format!("{live} (declared {})", if declared { "up" } else { "down" })
-                }
-            },
-            props.join("\n"),
-        ]);
-    }
-    t
-}
-
-fn render_processes(s: &LabStatus) -> Table {
-    let mut t = table(&["process", "pid", "alive", "state", "answers"]);
-    for p in &s.processes {
-        t.add_row([
-            p.name.clone(),
-            p.pid.to_string(),
-            p.alive.to_string(),
-            p.state.clone(),
-            p.answers.map(|a| a.to_string()).unwrap_or_default(),
-        ]);
-    }
-    t
 }
