@@ -307,115 +307,26 @@ fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(verb) = privileged_verb(&cli.cmd) {
         labctl::doctor::require_privileges(verb).with_context(|| format!("labctl {verb}"))?;
     }
+    let quiet = cli.quiet;
     match cli.cmd {
         Cmd::Up {
             file,
             name,
             replace,
-        } => {
-            let exe = std::env::current_exe().context("locating the labctl binary")?;
-            let opts = labctl::up::UpOptions {
-                file: file.clone(),
-                name,
-                replace,
-                quiet: cli.quiet,
-                exe,
-                router_backend: None,
-            };
-            labctl::up::run(&opts).with_context(|| format!("labctl up {}", file.display()))?;
-        }
-        Cmd::Down { name, all } => {
-            let removed = labctl::down::run(&labctl::down::DownOptions { name, all })
-                .context("labctl down")?;
-            for r in removed {
-                // Skipped journal lines are reported even with --quiet.
-                for line in &r.skipped {
-                    eprintln!("labctl: warning: journal line skipped: {line}");
-                }
-                if !cli.quiet {
-                    eprintln!(
-                        "labctl: lab {} down ({} namespaces, {} processes removed)",
-                        r.lab, r.namespaces, r.processes
-                    );
-                }
-            }
-        }
-        Cmd::Status { name, wide, output } => {
-            let style = labctl::status::table::Style::for_stdout();
-            let output = match (output.output, wide) {
-                (OutputArg::Table, false) => labctl::status::Output::Table(style),
-                (OutputArg::Table, true) => labctl::status::Output::Wide(style),
-                (OutputArg::Json, _) => labctl::status::Output::Json,
-            };
-            let report = labctl::status::run(name.as_deref(), output).context("labctl status")?;
-            println!("{}", report.text.trim_end());
-            if !report.healthy {
-                return Ok(ExitCode::from(labctl::status::EXIT_UNHEALTHY));
-            }
-        }
-        Cmd::Check { name, output, wait } => {
-            let wait = std::time::Duration::try_from_secs_f64(wait)
-                .context("labctl check: --wait must be a number of seconds")?;
-            let report = labctl::check::run(name.as_deref(), wait).context("labctl check")?;
-            match output.output {
-                OutputArg::Table => print!("{}", report.to_table()),
-                OutputArg::Json => println!("{}", report.to_json().context("labctl check")?),
-            }
-            if !report.passed {
-                return Ok(ExitCode::from(labctl::check::EXIT_FAILED));
-            }
-        }
-        Cmd::Exec { node, lab, cmd } => {
-            return match labctl::exec::run(&node, lab.as_deref(), &cmd) {
-                Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
-                Err(e) => match labctl::exec::shell_exit_code(&e) {
-                    Some(code) => {
-                        eprintln!("labctl: exec: {e}");
-                        Ok(ExitCode::from(code))
-                    }
-                    None => Err(e).with_context(|| format!("labctl exec {node}")),
-                },
-            };
-        }
+        } => up(file, name, replace, quiet),
+        Cmd::Down { name, all } => down(name, all, quiet),
+        Cmd::Status { name, wide, output } => status(name.as_deref(), wide, output.output),
+        Cmd::Check { name, output, wait } => check(name.as_deref(), output.output, wait),
+        Cmd::Exec { node, lab, cmd } => exec(&node, lab.as_deref(), &cmd),
         Cmd::Graph {
             target,
             format,
             out,
             overlay,
-        } => return graph(&target, format, out.as_deref(), overlay.as_deref()),
-        Cmd::Doctor { topologies, output } => {
-            let files = if topologies.is_empty() {
-                labctl::doctor::default_topologies()
-            } else {
-                topologies
-            };
-            let needs = labctl::doctor::needs_of_files(&files).context("labctl doctor")?;
-            let report = labctl::doctor::doctor(&needs);
-            match output.output {
-                OutputArg::Table => print!("{}", report.to_table()),
-                OutputArg::Json => println!("{}", report.to_json().context("labctl doctor")?),
-            }
-            if !report.ok() {
-                return Ok(ExitCode::from(labctl::doctor::EXIT_MISSING));
-            }
-        }
-        Cmd::Validate { file, output } => {
-            let outcome = labctl::scenario::validate_file(&file);
-            match (output.output, &outcome) {
-                (OutputArg::Json, _) => {
-                    let report = labctl::validate::Report::of(&file, &outcome);
-                    let text = serde_json::to_string_pretty(&report).context("labctl validate")?;
-                    println!("{text}");
-                }
-                (OutputArg::Table, Ok(summary)) => println!("{summary}"),
-                // Every problem, one per line, each naming file:line:column and field.
-                (OutputArg::Table, Err(e)) => eprintln!("{e}"),
-            }
-            if outcome.is_err() {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
-        Cmd::Link { cmd } => link_set(cmd, cli.quiet)?,
+        } => graph(&target, format, out.as_deref(), overlay.as_deref()),
+        Cmd::Doctor { topologies, output } => doctor(topologies, output.output),
+        Cmd::Validate { file, output } => validate(&file, output.output),
+        Cmd::Link { cmd } => link_set(cmd, quiet).map(|()| ExitCode::SUCCESS),
         Cmd::Run {
             scenario,
             name,
@@ -429,7 +340,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 scenario,
                 lab: labctl::run::LabChoice {
                     name,
-                    quiet: cli.quiet,
+                    quiet,
                     exe: std::env::current_exe().context("locating the labctl binary")?,
                     router_backend: router_backend.map(|b| match b {
                         BackendArg::Linux => topology::RouterBackend::Linux,
@@ -442,13 +353,128 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 results,
                 width: table_width(),
             };
-            return Ok(ExitCode::from(labctl::run::run(&opts).exit));
+            Ok(ExitCode::from(labctl::run::run(&opts).exit))
         }
         Cmd::Dns { lab, state } => {
             labctl::dns::run_child(&state).with_context(|| format!("dns server of lab {lab}"))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn up(file: PathBuf, name: Option<String>, replace: bool, quiet: bool) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the labctl binary")?;
+    let opts = labctl::up::UpOptions {
+        file: file.clone(),
+        name,
+        replace,
+        quiet,
+        exe,
+        router_backend: None,
+    };
+    labctl::up::run(&opts).with_context(|| format!("labctl up {}", file.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn down(name: Option<String>, all: bool, quiet: bool) -> Result<ExitCode> {
+    let removed =
+        labctl::down::run(&labctl::down::DownOptions { name, all }).context("labctl down")?;
+    for r in removed {
+        // Skipped journal lines are reported even with --quiet.
+        for line in &r.skipped {
+            eprintln!("labctl: warning: journal line skipped: {line}");
+        }
+        if !quiet {
+            eprintln!(
+                "labctl: lab {} down ({} namespaces, {} processes removed)",
+                r.lab, r.namespaces, r.processes
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn status(name: Option<&str>, wide: bool, output: OutputArg) -> Result<ExitCode> {
+    let style = labctl::status::table::Style::for_stdout();
+    let output = match (output, wide) {
+        (OutputArg::Table, false) => labctl::status::Output::Table(style),
+        (OutputArg::Table, true) => labctl::status::Output::Wide(style),
+        (OutputArg::Json, _) => labctl::status::Output::Json,
+    };
+    let report = labctl::status::run(name, output).context("labctl status")?;
+    println!("{}", report.text.trim_end());
+    Ok(if report.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(labctl::status::EXIT_UNHEALTHY)
+    })
+}
+
+fn check(name: Option<&str>, output: OutputArg, wait: f64) -> Result<ExitCode> {
+    let wait = std::time::Duration::try_from_secs_f64(wait)
+        .context("labctl check: --wait must be a number of seconds")?;
+    let report = labctl::check::run(name, wait).context("labctl check")?;
+    match output {
+        OutputArg::Table => print!("{}", report.to_table()),
+        OutputArg::Json => println!("{}", report.to_json().context("labctl check")?),
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(labctl::check::EXIT_FAILED)
+    })
+}
+
+/// `labctl exec`: the command's own exit code; 126/127 as a shell gives them.
+fn exec(node: &str, lab: Option<&str>, cmd: &[String]) -> Result<ExitCode> {
+    match labctl::exec::run(node, lab, cmd) {
+        Ok(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+        Err(e) => match labctl::exec::shell_exit_code(&e) {
+            Some(code) => {
+                eprintln!("labctl: exec: {e}");
+                Ok(ExitCode::from(code))
+            }
+            None => Err(e).with_context(|| format!("labctl exec {node}")),
+        },
+    }
+}
+
+fn doctor(topologies: Vec<PathBuf>, output: OutputArg) -> Result<ExitCode> {
+    let files = if topologies.is_empty() {
+        labctl::doctor::default_topologies()
+    } else {
+        topologies
+    };
+    let needs = labctl::doctor::needs_of_files(&files).context("labctl doctor")?;
+    let report = labctl::doctor::doctor(&needs);
+    match output {
+        OutputArg::Table => print!("{}", report.to_table()),
+        OutputArg::Json => println!("{}", report.to_json().context("labctl doctor")?),
+    }
+    Ok(if report.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(labctl::doctor::EXIT_MISSING)
+    })
+}
+
+fn validate(file: &std::path::Path, output: OutputArg) -> Result<ExitCode> {
+    let outcome = labctl::scenario::validate_file(file);
+    match (output, &outcome) {
+        (OutputArg::Json, _) => {
+            let report = labctl::validate::Report::of(file, &outcome);
+            let text = serde_json::to_string_pretty(&report).context("labctl validate")?;
+            println!("{text}");
+        }
+        (OutputArg::Table, Ok(summary)) => println!("{summary}"),
+        // Every problem, one per line, each naming file:line:column and field.
+        (OutputArg::Table, Err(e)) => eprintln!("{e}"),
+    }
+    Ok(if outcome.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// `labctl link set`: parse the units, find the link, apply, print what was
